@@ -3,4 +3,7 @@
 //! Layers, top to bottom (each imports only the ones below it):
 //! - `codec`: the wire format for both protocol versions, pure functions.
 
+pub mod broker;
 pub mod codec;
+pub mod store;
+pub mod time;

@@ -54,6 +54,10 @@ pub enum DecodeError {
     ReservedSubscriptionBits,
     /// Retain handling 3 [MQTT-3.8.3-4 region: "It is a Protocol Error to send a Retain Handling value of 3"].
     InvalidRetainHandling,
+    /// Maximum QoS 3 in MQTT 5 subscription options: "It is a Protocol Error if
+    /// the Maximum QoS field has the value 3" (spec 3.8.3.1). In 3.1.1 the same
+    /// byte is malformed [MQTT-3.8.3-4] and decodes as `InvalidQos`.
+    InvalidSubscriptionQos,
     /// No Local on a shared subscription [MQTT-3.8.3-4].
     NoLocalOnSharedSubscription,
     /// A property identifier the spec does not define.
@@ -84,13 +88,17 @@ impl DecodeError {
             InvalidProtocolName | UnsupportedProtocolVersion(_) => {
                 ReasonCode::UnsupportedProtocolVersion
             }
-            WildcardInTopicName | EmptyTopicName => ReasonCode::TopicNameInvalid,
+            WildcardInTopicName => ReasonCode::TopicNameInvalid,
             InvalidTopicFilter => ReasonCode::TopicFilterInvalid,
             TopicAliasZero => ReasonCode::TopicAliasInvalid,
-            DuplicateProperty(_)
+            // "It is a Protocol Error if the Topic Name is zero length and
+            // there is no Topic Alias" (spec 3.3.2.1).
+            EmptyTopicName
+            | DuplicateProperty(_)
             | InvalidPropertyValue(_)
             | NoTopicFilters
             | InvalidRetainHandling
+            | InvalidSubscriptionQos
             | NoLocalOnSharedSubscription => ReasonCode::ProtocolError,
             MalformedVarint
             | ReservedPacketType(_)
@@ -144,6 +152,7 @@ impl fmt::Display for DecodeError {
             NoTopicFilters => f.write_str("no topic filter in the packet"),
             ReservedSubscriptionBits => f.write_str("subscription options reserved bits set"),
             InvalidRetainHandling => f.write_str("retain handling 3"),
+            InvalidSubscriptionQos => f.write_str("subscription maximum QoS 3"),
             NoLocalOnSharedSubscription => f.write_str("no local on a shared subscription"),
             UnknownProperty(id) => write!(f, "unknown property {id:#04x}"),
             PropertyNotAllowed { property, packet } => {

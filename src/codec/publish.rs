@@ -201,3 +201,126 @@ impl Encode for (PacketType, &PubResponse) {
         write_tail(p.reason, &p.properties, out);
     }
 }
+
+/// The per-receiver parts of a routed PUBLISH: everything in the fixed header
+/// and packet identifier, plus the properties that differ per subscription.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishHeader<'a> {
+    pub dup: bool,
+    pub qos: QoS,
+    pub retain: bool,
+    pub packet_id: Option<PacketId>,
+    /// Remaining lifetime in seconds [MQTT-3.3.2-6].
+    pub message_expiry_interval: Option<u32>,
+    /// One per matching subscription that has an identifier [MQTT-3.3.4-3].
+    pub subscription_identifiers: &'a [u32],
+}
+
+impl PublishHeader<'_> {
+    fn extras_len(&self) -> usize {
+        let expiry = if self.message_expiry_interval.is_some() {
+            5
+        } else {
+            0
+        };
+        let ids: usize = self
+            .subscription_identifiers
+            .iter()
+            .map(|&id| 1 + wire::varint_len(id))
+            .sum();
+        expiry + ids
+    }
+
+    fn first_byte(&self) -> u8 {
+        let publish = Publish {
+            dup: self.dup,
+            qos: self.qos,
+            retain: self.retain,
+            ..Publish::EMPTY_QOS0
+        };
+        (PacketType::Publish as u8) << 4 | publish.flags()
+    }
+}
+
+impl Publish {
+    const EMPTY_QOS0: Publish = Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: String::new(),
+        packet_id: None,
+        properties: Properties::EMPTY,
+        payload: Bytes::new(),
+    };
+}
+
+/// Size of a routed PUBLISH as `encode_routed_publish` writes it.
+pub fn routed_publish_len(
+    version: ProtocolVersion,
+    header: &PublishHeader,
+    topic: &str,
+    properties: &Properties,
+    payload: &[u8],
+) -> usize {
+    let body = routed_body_len(version, header, topic, properties, payload);
+    1 + wire::varint_len(body as u32) + body
+}
+
+fn routed_body_len(
+    version: ProtocolVersion,
+    header: &PublishHeader,
+    topic: &str,
+    properties: &Properties,
+    payload: &[u8],
+) -> usize {
+    let id_len = if header.packet_id.is_some() { 2 } else { 0 };
+    let props = if version.is_v5() {
+        let body = properties.body_len() + header.extras_len();
+        wire::varint_len(body as u32) + body
+    } else {
+        0
+    };
+    field_len(topic.as_bytes()) + id_len + props + payload.len()
+}
+
+/// Writes a PUBLISH for one receiver of a routed message without building a
+/// `Publish`: the broker's hot path. The message's own parts (topic,
+/// properties, payload) were validated when it was decoded; `properties` must
+/// not hold message expiry, subscription identifiers or a topic alias, which
+/// come from `header` instead.
+pub fn encode_routed_publish(
+    out: &mut Vec<u8>,
+    version: ProtocolVersion,
+    header: &PublishHeader,
+    topic: &str,
+    properties: &Properties,
+    payload: &[u8],
+) {
+    debug_assert!(properties.message_expiry_interval.is_none());
+    debug_assert!(properties.subscription_identifiers.is_empty());
+    debug_assert!(properties.topic_alias.is_none());
+    let body_len = routed_body_len(version, header, topic, properties, payload);
+    let total = 1 + wire::varint_len(body_len as u32) + body_len;
+    out.reserve(total);
+    let start = out.len();
+    out.push(header.first_byte());
+    wire::put_varint(out, body_len as u32);
+    wire::put_bytes(out, topic.as_bytes());
+    if let Some(id) = header.packet_id {
+        wire::put_u16(out, id.get());
+    }
+    if version.is_v5() {
+        wire::put_varint(out, (properties.body_len() + header.extras_len()) as u32);
+        properties.encode_body(out);
+        if let Some(expiry) = header.message_expiry_interval {
+            out.push(super::PropertyId::MessageExpiryInterval as u8);
+            wire::put_u32(out, expiry);
+        }
+        for &id in header.subscription_identifiers {
+            out.push(super::PropertyId::SubscriptionIdentifier as u8);
+            wire::put_varint(out, id);
+        }
+    }
+    out.extend_from_slice(payload);
+    debug_assert_eq!(out.len() - start, total);
+}

@@ -155,6 +155,9 @@ impl ReasonCode {
                     | NoSubscriptionExisted
                     | ContinueAuthentication
                     | ReAuthenticate
+                    // 0x84 is a CONNACK-only code (spec 2.4, table 2-6) and is
+                    // not among the DISCONNECT Reason Codes [MQTT-3.14.2-1].
+                    | UnsupportedProtocolVersion
                     | ClientIdentifierNotValid
                     | BadUserNameOrPassword
                     | ServerUnavailable

@@ -52,8 +52,15 @@ impl SubscriptionOptions {
             2 => RetainHandling::Never,
             _ => return Err(DecodeError::InvalidRetainHandling),
         };
+        let qos = match QoS::from_u8(byte & 0b11) {
+            Ok(qos) => qos,
+            // Spec 3.8.3.1: a Protocol Error in MQTT 5.
+            Err(_) if version.is_v5() => return Err(DecodeError::InvalidSubscriptionQos),
+            // 3.1.1: a malformed packet [MQTT-3.8.3-4].
+            Err(e) => return Err(e),
+        };
         Ok(SubscriptionOptions {
-            qos: QoS::from_u8(byte & 0b11)?,
+            qos,
             no_local: byte & 0b0100 != 0,
             retain_as_published: byte & 0b1000 != 0,
             retain_handling,

@@ -1,0 +1,86 @@
+//! What the host may tune, with defaults a demanding user would expect.
+
+/// How storage relates to acknowledgements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// PUBACK/PUBREC (and the ack of a retained change) wait until the host
+    /// reports the storage batch holding the message persisted.
+    #[default]
+    Strict,
+    /// Storage operations are emitted, acknowledgements are not held: a crash
+    /// may lose what was acknowledged since the last committed batch.
+    Relaxed,
+    /// No storage operations at all.
+    Memory,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub durability: Durability,
+    /// Connections served at once; more get CONNACK 0x97 (quota exceeded)
+    /// in MQTT 5, return code 3 (server unavailable) in 3.1.1.
+    pub max_connections: usize,
+    /// Largest packet accepted, fixed header included; larger ones close the
+    /// connection with 0x95. Advertised in CONNACK (MQTT 5).
+    pub max_packet_size: u32,
+    /// QoS 1/2 PUBLISHes a client may have unacknowledged towards the broker
+    /// (MQTT 5 Receive Maximum); exceeding it is 0x93.
+    pub receive_maximum: u16,
+    /// QoS 1/2 messages in flight towards one client; the client's own
+    /// Receive Maximum lowers it further.
+    pub max_inflight: u16,
+    /// Messages waiting per session (beyond the in-flight window). When full,
+    /// new messages for that session are dropped and counted: the oldest are
+    /// kept, as they are the ones the client is owed first.
+    pub max_queued_messages: usize,
+    /// Payload bytes waiting per session; same policy as the message limit.
+    pub max_queued_bytes: usize,
+    /// Queue QoS 0 messages for persistent sessions while offline.
+    pub queue_qos0_offline: bool,
+    /// Topic aliases a client may set (MQTT 5 Topic Alias Maximum).
+    pub topic_alias_maximum: u16,
+    /// Longest topic name or filter, in bytes.
+    pub max_topic_length: usize,
+    /// Most levels (`/`-separated parts) in a topic name or filter.
+    pub max_topic_levels: usize,
+    /// Subscriptions one session may hold; more get SUBACK 0x97.
+    pub max_subscriptions_per_client: usize,
+    /// If set, the longest keep alive a client may use; a longer (or zero)
+    /// one is replaced by this and sent as Server Keep Alive (MQTT 5).
+    pub max_keep_alive: Option<u16>,
+    /// Longest session expiry interval granted, in seconds.
+    pub max_session_expiry: u32,
+    /// A connection that has not sent CONNECT by then is closed.
+    pub connect_timeout_ms: u64,
+    /// `$SYS/broker/...` refresh interval in seconds; 0 turns `$SYS` off.
+    pub sys_interval_secs: u32,
+    pub retain_available: bool,
+    /// Seed for the client identifiers the broker assigns (the core has no
+    /// randomness of its own).
+    pub client_id_seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            durability: Durability::Strict,
+            max_connections: 10_000,
+            max_packet_size: 1024 * 1024,
+            receive_maximum: 1024,
+            max_inflight: 64,
+            max_queued_messages: 10_000,
+            max_queued_bytes: 64 * 1024 * 1024,
+            queue_qos0_offline: false,
+            topic_alias_maximum: 64,
+            max_topic_length: 65_535,
+            max_topic_levels: 128,
+            max_subscriptions_per_client: 10_000,
+            max_keep_alive: None,
+            max_session_expiry: u32::MAX,
+            connect_timeout_ms: 10_000,
+            sys_interval_secs: 10,
+            retain_available: true,
+            client_id_seed: 0,
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! From an accepted message to the bytes each subscriber receives: routing,
+//! the in-flight window and queue of each session, and the sending side of
+//! the QoS 1 and QoS 2 exchanges.
+
+use super::events::DropReason;
+use super::session::Outgoing;
+use super::topic_tree::SubEntry;
+use super::{Broker, ConnId, Event, SessionKey};
+use crate::codec::{
+    encode_routed_publish, routed_publish_len, Packet, PacketId, PubResponse, PublishHeader, QoS,
+    ReasonCode,
+};
+use crate::store::{DeliveryState, Message, StorageOp};
+use crate::time::Millis;
+use std::rc::Rc;
+
+impl Broker {
+    /// Sends `msg` to every matching subscription. Overlapping subscriptions
+    /// of one session give one delivery at the highest granted QoS, carrying
+    /// every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3]. Returns
+    /// whether any subscription matched.
+    pub(super) fn route(
+        &mut self,
+        msg: &Rc<Message>,
+        from: Option<SessionKey>,
+        now: Millis,
+    ) -> bool {
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
+        {
+            let sessions = &self.sessions;
+            let mut choose =
+                |members: &[SubEntry], start: usize| pick_member(sessions, members, start, None);
+            self.tree.matches(&msg.topic, &mut hits, &mut choose);
+        }
+        // [MQTT-3.8.3-3]: No Local skips the publisher's own subscriptions.
+        hits.retain(|h| !(h.entry.options.no_local && Some(h.entry.session) == from));
+        hits.sort_by_key(|h| (h.shared.is_some(), h.entry.session));
+        let matched = !hits.is_empty();
+        let mut i = 0;
+        while i < hits.len() {
+            let mut j = i + 1;
+            if hits[i].shared.is_none() {
+                while j < hits.len()
+                    && hits[j].shared.is_none()
+                    && hits[j].entry.session == hits[i].entry.session
+                {
+                    j += 1;
+                }
+            }
+            let group = &hits[i..j];
+            let key = group[0].entry.session;
+            let granted = group
+                .iter()
+                .map(|h| h.entry.options.qos)
+                .max()
+                .unwrap_or(QoS::AtMostOnce);
+            // [MQTT-3.3.1-12], [MQTT-3.3.1-13]: RETAIN as published only where asked.
+            let retain = msg.retain && group.iter().any(|h| h.entry.options.retain_as_published);
+            let sub_ids: Vec<u32> = group.iter().filter_map(|h| h.entry.identifier).collect();
+            let shared = group[0].shared.clone();
+            // [MQTT-3.8.4-8]: the lower of the message's and the subscription's QoS.
+            self.deliver(
+                key,
+                msg.clone(),
+                msg.qos.min(granted),
+                retain,
+                sub_ids,
+                shared,
+                now,
+            );
+            i = j;
+        }
+        self.hits = hits;
+        matched
+    }
+
+    /// Puts one message on its way to one session: sent now, or queued.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn deliver(
+        &mut self,
+        key: SessionKey,
+        msg: Rc<Message>,
+        qos: QoS,
+        retain: bool,
+        sub_ids: Vec<u32>,
+        shared: Option<Rc<str>>,
+        now: Millis,
+    ) {
+        let window = self.window(key);
+        let queue_qos0_offline = self.cfg.queue_qos0_offline;
+        let s = self.session_mut(key);
+        let seq = s.take_seq();
+        let state = DeliveryState::Queued;
+        let out = Outgoing {
+            seq,
+            msg,
+            qos,
+            retain,
+            sub_ids,
+            shared,
+            state,
+            stored: false,
+        };
+        match s.conn {
+            Some(conn) if qos == QoS::AtMostOnce && s.queue.is_empty() => {
+                self.send_publish(conn, key, &out, false, now);
+            }
+            Some(_) if s.inflight.len() < window && s.queue.is_empty() => {
+                self.start_inflight(key, out, now)
+            }
+            Some(_) => self.enqueue(key, out),
+            None if qos == QoS::AtMostOnce && !queue_qos0_offline => {}
+            None => self.enqueue(key, out),
+        }
+    }
+
+    /// Most messages in flight to this session's client at once [MQTT-3.3.4-9].
+    fn window(&self, key: SessionKey) -> usize {
+        let client_max = self
+            .session(key)
+            .conn
+            .and_then(|c| self.conns.get(&c))
+            .map_or(u16::MAX, |c| c.receive_maximum);
+        usize::from(self.cfg.max_inflight.min(client_max))
+    }
+
+    fn enqueue(&mut self, key: SessionKey, mut out: Outgoing) {
+        let (max_messages, max_bytes) = (self.cfg.max_queued_messages, self.cfg.max_queued_bytes);
+        let s = self.session(key);
+        if s.queue.len() >= max_messages || s.queued_bytes + out.msg.payload.len() > max_bytes {
+            // Policy when full: the new message is dropped, the queue kept.
+            return self.dropped(key, &out.msg, DropReason::QueueFull);
+        }
+        if out.qos != QoS::AtMostOnce {
+            self.persist_delivery(key, &mut out);
+        }
+        self.session_mut(key).push_queue(out);
+    }
+
+    fn dropped(&mut self, key: SessionKey, msg: &Message, why: DropReason) {
+        self.counters.messages_dropped += 1;
+        let client_id = self.session(key).client_id.clone();
+        self.events.push_back(Event::Dropped {
+            client_id,
+            topic: msg.topic.clone(),
+            why,
+        });
+    }
+
+    /// Records a delivery in storage (only for sessions storage holds); the
+    /// message itself is stored with the first delivery that refers to it.
+    fn persist_delivery(&mut self, key: SessionKey, out: &mut Outgoing) {
+        let s = self.session(key);
+        if !s.stored || !self.durable() {
+            return;
+        }
+        let record = out.record(&s.client_id);
+        if !out.stored {
+            out.stored = true;
+            let refs = self.message_refs.entry(out.msg.id).or_insert(0);
+            *refs += 1;
+            if *refs == 1 {
+                self.store(StorageOp::PutMessage(out.msg.clone()));
+            }
+        }
+        self.store(StorageOp::PutDelivery(record));
+    }
+
+    /// A delivery is over (acknowledged, dropped or its session ended).
+    pub(super) fn forget_delivery(&mut self, key: SessionKey, out: &Outgoing) {
+        if !out.stored {
+            return;
+        }
+        let client_id = self.session(key).client_id.clone();
+        self.store(StorageOp::DeleteDelivery {
+            client_id,
+            seq: out.seq,
+        });
+        if let Some(refs) = self.message_refs.get_mut(&out.msg.id) {
+            *refs -= 1;
+            if *refs == 0 {
+                self.message_refs.remove(&out.msg.id);
+                self.store(StorageOp::DeleteMessage { id: out.msg.id });
+            }
+        }
+    }
+
+    /// Gives a QoS 1/2 delivery a packet identifier and sends it.
+    fn start_inflight(&mut self, key: SessionKey, mut out: Outgoing, now: Millis) {
+        let s = self.session_mut(key);
+        let (Some(conn), Some(id)) = (s.conn, s.allocate_packet_id()) else {
+            return s.queue.push_front(out);
+        };
+        out.state = match out.qos {
+            QoS::ExactlyOnce => DeliveryState::AwaitingPubRec(id),
+            _ => DeliveryState::AwaitingPubAck(id),
+        };
+        if !self.send_publish(conn, key, &out, false, now) {
+            // Dropped as too large or expired: as if delivered [MQTT-3.1.2-25].
+            return self.forget_delivery(key, &out);
+        }
+        self.persist_delivery(key, &mut out);
+        self.session_mut(key).inflight.push_back(out);
+    }
+
+    /// Writes one PUBLISH to the connection. Returns false if the message was
+    /// dropped instead: expired, or larger than the client accepts.
+    fn send_publish(
+        &mut self,
+        conn: ConnId,
+        key: SessionKey,
+        out: &Outgoing,
+        dup: bool,
+        now: Millis,
+    ) -> bool {
+        let msg = &out.msg;
+        let expiry = match msg.expires_at {
+            Some(at) if at <= now => {
+                self.dropped(key, msg, DropReason::Expired);
+                return false;
+            }
+            // [MQTT-3.3.2-6]: the interval sent is what remains of it.
+            Some(at) => Some(now.secs_until(at).min(u64::from(u32::MAX)) as u32),
+            None => None,
+        };
+        let header = PublishHeader {
+            dup,
+            qos: out.qos,
+            retain: out.retain,
+            packet_id: out.packet_id(),
+            message_expiry_interval: expiry,
+            subscription_identifiers: &out.sub_ids,
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        let len = routed_publish_len(
+            c.version,
+            &header,
+            &msg.topic,
+            &msg.properties,
+            &msg.payload,
+        );
+        if len > c.max_packet_size as usize {
+            self.dropped(key, msg, DropReason::TooLarge);
+            return false;
+        }
+        encode_routed_publish(
+            &mut c.tx,
+            c.version,
+            &header,
+            &msg.topic,
+            &msg.properties,
+            &msg.payload,
+        );
+        if !c.ready {
+            c.ready = true;
+            self.ready.push_back(conn);
+        }
+        self.counters.messages_sent += 1;
+        true
+    }
+
+    /// Moves queued messages into the in-flight window while there is room.
+    pub(super) fn fill_window(&mut self, key: SessionKey, now: Millis) {
+        let window = self.window(key);
+        loop {
+            let s = self.session_mut(key);
+            let Some(conn) = s.conn else {
+                return;
+            };
+            if s.inflight.len() >= window {
+                return;
+            }
+            let Some(out) = s.pop_queue() else {
+                return;
+            };
+            if out.qos == QoS::AtMostOnce {
+                self.send_publish(conn, key, &out, false, now);
+            } else {
+                self.start_inflight(key, out, now);
+            }
+        }
+    }
+
+    /// On reconnect: resend what was in flight, in order, PUBLISH with DUP
+    /// set and PUBREL as they were [MQTT-4.4.0-1], [MQTT-3.3.1-1]; then
+    /// continue with the queue.
+    pub(super) fn resume_delivery(&mut self, key: SessionKey, now: Millis) {
+        let Some(conn) = self.session(key).conn else {
+            return;
+        };
+        let inflight: Vec<Outgoing> = self.session(key).inflight.iter().cloned().collect();
+        for out in &inflight {
+            match out.state {
+                DeliveryState::AwaitingPubComp(id) => self.send(conn, pubrel(id)),
+                _ => {
+                    self.send_publish(conn, key, out, true, now);
+                }
+            }
+        }
+        self.fill_window(key, now);
+    }
+
+    pub(super) fn handle_puback(&mut self, conn: ConnId, id: PacketId, now: Millis) {
+        self.complete(
+            conn,
+            id,
+            |s| matches!(s, DeliveryState::AwaitingPubAck(_)),
+            now,
+        );
+    }
+
+    pub(super) fn handle_pubcomp(&mut self, conn: ConnId, id: PacketId, now: Millis) {
+        self.complete(
+            conn,
+            id,
+            |s| matches!(s, DeliveryState::AwaitingPubComp(_)),
+            now,
+        );
+    }
+
+    /// Ends the exchange for `id` if it is in the expected state; an
+    /// acknowledgement for anything else is ignored.
+    fn complete(
+        &mut self,
+        conn: ConnId,
+        id: PacketId,
+        expected: fn(DeliveryState) -> bool,
+        now: Millis,
+    ) {
+        let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
+            return;
+        };
+        let s = self.session_mut(key);
+        let Some(pos) = s
+            .inflight_position(id)
+            .filter(|&p| expected(s.inflight[p].state))
+        else {
+            return;
+        };
+        if let Some(out) = s.inflight.remove(pos) {
+            self.forget_delivery(key, &out);
+        }
+        self.fill_window(key, now);
+    }
+
+    /// PUBREC: the client has the QoS 2 message; release it with PUBREL
+    /// [MQTT-4.3.3-4]. A failure reason ends the exchange [MQTT-4.3.3-?].
+    pub(super) fn handle_pubrec(&mut self, conn: ConnId, r: PubResponse, now: Millis) {
+        let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
+            return;
+        };
+        let id = r.packet_id;
+        let s = self.session_mut(key);
+        let Some(pos) = s.inflight_position(id) else {
+            let rsp = PubResponse::with_reason(id, ReasonCode::PacketIdentifierNotFound);
+            return self.send(conn, Packet::PubRel(rsp));
+        };
+        match s.inflight[pos].state {
+            DeliveryState::AwaitingPubRec(_) if r.reason.is_error() => {
+                if let Some(out) = s.inflight.remove(pos) {
+                    self.forget_delivery(key, &out);
+                }
+                self.fill_window(key, now);
+            }
+            DeliveryState::AwaitingPubRec(_) => {
+                s.inflight[pos].state = DeliveryState::AwaitingPubComp(id);
+                let mut out = s.inflight[pos].clone();
+                self.persist_delivery(key, &mut out);
+                self.send(conn, pubrel(id));
+            }
+            DeliveryState::AwaitingPubComp(_) => self.send(conn, pubrel(id)),
+            _ => {}
+        }
+    }
+
+    /// Stores or clears the retained message for a topic [MQTT-3.3.1-5],
+    /// [MQTT-3.3.1-6], [MQTT-3.3.1-7 region: empty payload clears].
+    pub(super) fn set_retained(&mut self, msg: &Rc<Message>) {
+        // `$SYS` values are recomputed at start-up: never stored.
+        let stored = self.durable() && !msg.topic.starts_with("$SYS/");
+        if msg.payload.is_empty() {
+            if self.retained.remove(&msg.topic).is_some() && stored {
+                self.store(StorageOp::DeleteRetained {
+                    topic: msg.topic.clone(),
+                });
+            }
+            return;
+        }
+        self.retained.insert(msg.topic.clone(), msg.clone());
+        if stored {
+            self.store(StorageOp::PutRetained(msg.clone()));
+        }
+    }
+
+    /// A member left a shared subscription: messages it was given but has
+    /// not been sent go to another member.
+    pub(super) fn hand_back_shared(&mut self, key: SessionKey, filter: &str, now: Millis) {
+        let s = self.session_mut(key);
+        let (mine, rest): (Vec<Outgoing>, Vec<Outgoing>) = s
+            .queue
+            .drain(..)
+            .partition(|o| o.shared.as_deref() == Some(filter));
+        s.queue = rest.into();
+        s.queued_bytes = s.queue.iter().map(|o| o.msg.payload.len()).sum();
+        self.redistribute(key, mine, now);
+    }
+
+    /// Sends deliveries made for shared subscriptions to another member of
+    /// the same group; deliveries not made for one are dropped.
+    pub(super) fn redistribute(&mut self, from: SessionKey, outs: Vec<Outgoing>, now: Millis) {
+        for out in outs {
+            self.forget_delivery(from, &out);
+            let Some(filter) = out.shared.clone() else {
+                continue;
+            };
+            let members = self.tree.shared_members(&filter);
+            let others: Vec<SubEntry> = members.into_iter().filter(|m| m.session != from).collect();
+            match pick_member(&self.sessions, &others, 0, Some(from)) {
+                Some(i) => {
+                    let m = others[i];
+                    let sub_ids = m.identifier.into_iter().collect();
+                    let qos = out.msg.qos.min(m.options.qos);
+                    self.deliver(
+                        m.session,
+                        out.msg,
+                        qos,
+                        out.retain,
+                        sub_ids,
+                        Some(filter),
+                        now,
+                    );
+                }
+                None => self.dropped(from, &out.msg, DropReason::QueueFull),
+            }
+        }
+    }
+}
+
+fn pubrel(id: PacketId) -> Packet {
+    Packet::PubRel(PubResponse::new(id))
+}
+
+/// Chooses the member of a shared group to get a message, searching round
+/// robin from `start`: a connected member with room in its window first,
+/// then any connected member, then any member (queued until it returns).
+fn pick_member(
+    sessions: &[Option<super::session::Session>],
+    members: &[SubEntry],
+    start: usize,
+    exclude: Option<SessionKey>,
+) -> Option<usize> {
+    let n = members.len();
+    let order = (0..n)
+        .map(|k| (start + k) % n)
+        .filter(|&i| Some(members[i].session) != exclude);
+    let state = |i: usize| {
+        sessions
+            .get(members[i].session.0 as usize)
+            .and_then(Option::as_ref)
+    };
+    let connected = |i: &usize| state(*i).is_some_and(|s| s.conn.is_some());
+    let idle = |i: &usize| state(*i).is_some_and(|s| s.conn.is_some() && s.queue.is_empty());
+    let candidates: Vec<usize> = order.collect();
+    candidates
+        .iter()
+        .copied()
+        .find(idle)
+        .or_else(|| candidates.iter().copied().find(connected))
+        .or_else(|| candidates.first().copied())
+}
+
+impl super::topic_tree::TopicTree {
+    /// Members of one shared group, by its full `$share/group/filter`.
+    pub fn shared_members(&self, filter: &str) -> Vec<SubEntry> {
+        self.shared_group(filter)
+            .map(|m| m.to_vec())
+            .unwrap_or_default()
+    }
+}

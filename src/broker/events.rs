@@ -1,0 +1,58 @@
+//! What the broker tells the host for observability.
+
+use super::ConnId;
+use crate::codec::{ProtocolVersion, ReasonCode};
+use std::rc::Rc;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Connected {
+        conn: ConnId,
+        client_id: Rc<str>,
+        protocol: ProtocolVersion,
+        session_present: bool,
+    },
+    /// A CONNECT was refused; the connection closes.
+    Rejected { conn: ConnId, reason: ReasonCode },
+    /// A connection ended. `reason` is the MQTT 5 reason the broker closed it
+    /// with, or `None` for a normal DISCONNECT or a host-side close.
+    Disconnected {
+        conn: ConnId,
+        client_id: Option<Rc<str>>,
+        reason: Option<ReasonCode>,
+        detail: Option<String>,
+    },
+    /// A message was not delivered to a session.
+    Dropped {
+        client_id: Rc<str>,
+        topic: Rc<str>,
+        why: DropReason,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    QueueFull,
+    /// Larger than the client's Maximum Packet Size [MQTT-3.1.2-25].
+    TooLarge,
+    Expired,
+}
+
+/// Counters, as `$SYS` publishes them and `Broker::stats` returns them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub connections: usize,
+    pub sessions: usize,
+    pub subscriptions: usize,
+    pub retained: usize,
+    pub messages_received: u64,
+    pub messages_sent: u64,
+    pub messages_dropped: u64,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+    pub queued_messages: usize,
+    pub inflight_messages: usize,
+    pub storage_ops: u64,
+    pub pending_acks: usize,
+    pub uptime_secs: u64,
+}

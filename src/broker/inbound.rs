@@ -1,0 +1,451 @@
+//! Packets from a connected client: PUBLISH and the QoS 2 handshake on the
+//! receiving side, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT, AUTH.
+
+use super::session::SubscriptionState;
+use super::topic_tree::SubEntry;
+use super::{Broker, ConnId, Durability};
+use crate::codec::topic::{filter_matches, parse_shared};
+use crate::codec::{
+    Disconnect, Packet, PubResponse, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
+    UnsubAck, Unsubscribe,
+};
+use crate::store::{Message, StorageOp};
+use crate::time::Millis;
+use std::rc::Rc;
+
+impl Broker {
+    pub(super) fn handle_connected(&mut self, conn: ConnId, packet: Packet, now: Millis) {
+        match packet {
+            Packet::Publish(p) => self.handle_publish(conn, p, now),
+            Packet::PubAck(r) => self.handle_puback(conn, r.packet_id, now),
+            Packet::PubRec(r) => self.handle_pubrec(conn, r, now),
+            Packet::PubRel(r) => self.handle_pubrel(conn, r),
+            Packet::PubComp(r) => self.handle_pubcomp(conn, r.packet_id, now),
+            Packet::Subscribe(s) => self.handle_subscribe(conn, s, now),
+            Packet::Unsubscribe(u) => self.handle_unsubscribe(conn, u, now),
+            Packet::PingReq => self.send(conn, Packet::PingResp), // [MQTT-3.12.4-1]
+            Packet::Disconnect(d) => self.handle_disconnect(conn, d, now),
+            Packet::Auth(a) => self.handle_auth_step(conn, a, now),
+            // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
+            Packet::Connect(_) => {
+                self.protocol_violation(conn, ReasonCode::ProtocolError, "second CONNECT", now)
+            }
+            other => {
+                let detail = format!("{:?} is not sent by clients", other.packet_type());
+                self.protocol_violation(conn, ReasonCode::ProtocolError, &detail, now)
+            }
+        }
+    }
+
+    fn handle_publish(&mut self, conn: ConnId, mut p: Publish, now: Millis) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(key) = c.session else {
+            return;
+        };
+        let version = c.version;
+        if let Some(alias) = p.properties.topic_alias.take() {
+            if alias > self.cfg.topic_alias_maximum {
+                // [MQTT-3.3.2-9]: above the maximum the broker announced.
+                let reason = ReasonCode::TopicAliasInvalid;
+                return self.protocol_violation(conn, reason, "topic alias above maximum", now);
+            }
+            if p.topic.is_empty() {
+                match c.aliases.get(&alias) {
+                    Some(topic) => p.topic = topic.to_string(),
+                    None => {
+                        let detail = "topic alias with no topic set";
+                        return self.protocol_violation(
+                            conn,
+                            ReasonCode::ProtocolError,
+                            detail,
+                            now,
+                        );
+                    }
+                }
+            } else {
+                c.aliases.insert(alias, Rc::from(p.topic.as_str())); // [MQTT-3.3.2-12]
+            }
+        }
+        if !p.properties.subscription_identifiers.is_empty() {
+            // [MQTT-3.3.4-6]: a client does not send subscription identifiers.
+            let detail = "subscription identifier in PUBLISH from a client";
+            return self.protocol_violation(conn, ReasonCode::ProtocolError, detail, now);
+        }
+        if p.retain && !self.cfg.retain_available {
+            // [MQTT-3.2.2-14]
+            let reason = ReasonCode::RetainNotSupported;
+            return self.protocol_violation(conn, reason, "retain is not available", now);
+        }
+        let in_flight = c.held.len() + self.session(key).incoming_qos2.len();
+        if p.qos != QoS::AtMostOnce
+            && version.is_v5()
+            && in_flight >= usize::from(self.cfg.receive_maximum)
+        {
+            // [MQTT-3.3.4-8]
+            let reason = ReasonCode::ReceiveMaximumExceeded;
+            return self.protocol_violation(conn, reason, "receive maximum exceeded", now);
+        }
+        if let (QoS::ExactlyOnce, Some(id)) = (p.qos, p.packet_id) {
+            if self.session(key).incoming_qos2.contains(&id) {
+                // A resent QoS 2 PUBLISH: acknowledge again, do not route again [MQTT-4.3.3-10].
+                return self.ack(conn, Packet::PubRec(PubResponse::new(id)), false);
+            }
+        }
+        if let Some(reason) = self.refusal(conn, &p) {
+            return self.refuse_publish(conn, p, reason, now);
+        }
+        self.accept_publish(conn, key, p, now);
+    }
+
+    /// Why a well-formed PUBLISH is not accepted, if it is not.
+    fn refusal(&mut self, conn: ConnId, p: &Publish) -> Option<ReasonCode> {
+        if p.topic.len() > self.cfg.max_topic_length
+            || p.topic.split('/').count() > self.cfg.max_topic_levels
+        {
+            return Some(ReasonCode::TopicNameInvalid);
+        }
+        // [MQTT-3.3.2-4 region]: a receiver may check a payload said to be UTF-8.
+        if p.properties.payload_format_indicator == Some(1)
+            && std::str::from_utf8(&p.payload).is_err()
+        {
+            return Some(ReasonCode::PayloadFormatInvalid);
+        }
+        let (client_id, username, protocol) = self.client_info(conn)?;
+        let info = super::ClientInfo {
+            client_id: &client_id,
+            username: username.as_deref(),
+            protocol,
+        };
+        if !self
+            .hooks
+            .authorize_publish(&info, &p.topic, p.qos, p.retain)
+        {
+            return Some(ReasonCode::NotAuthorized);
+        }
+        None
+    }
+
+    /// A refused PUBLISH: a negative acknowledgement in MQTT 5 where the QoS
+    /// has one; 3.1.1 cannot say no, so the message is acknowledged and
+    /// dropped when not authorized [MQTT-3.3.5-2], and the connection closed
+    /// otherwise.
+    fn refuse_publish(&mut self, conn: ConnId, p: Publish, reason: ReasonCode, now: Millis) {
+        let v5 = self.conns.get(&conn).is_some_and(|c| c.version.is_v5());
+        match (p.qos, p.packet_id) {
+            (QoS::AtMostOnce, _) | (_, None) => {
+                if reason != ReasonCode::NotAuthorized {
+                    self.protocol_violation(conn, reason, "PUBLISH refused", now);
+                }
+            }
+            (qos, Some(id)) if v5 || reason == ReasonCode::NotAuthorized => {
+                let rsp = PubResponse::with_reason(id, reason);
+                let packet = if qos == QoS::AtLeastOnce {
+                    Packet::PubAck(rsp)
+                } else {
+                    Packet::PubRec(rsp)
+                };
+                self.ack(conn, packet, false);
+            }
+            _ => self.protocol_violation(conn, reason, "PUBLISH refused", now),
+        }
+    }
+
+    fn accept_publish(&mut self, conn: ConnId, key: super::SessionKey, p: Publish, now: Millis) {
+        self.counters.messages_received += 1;
+        let ops_before = self.ops.len();
+        let mut properties = p.properties;
+        let expiry = properties.message_expiry_interval.take();
+        let msg = Rc::new(Message {
+            id: self.take_message_id(),
+            topic: Rc::from(p.topic),
+            payload: p.payload,
+            qos: p.qos,
+            retain: p.retain,
+            properties,
+            expires_at: expiry.map(|secs| now + u64::from(secs) * 1000),
+        });
+        if msg.retain {
+            self.set_retained(&msg); // [MQTT-3.3.1-5]
+        }
+        let delivered = self.route(&msg, Some(key), now);
+        let Some(id) = p.packet_id else {
+            return;
+        };
+        let v5 = self.conns.get(&conn).is_some_and(|c| c.version.is_v5());
+        let reason = if delivered || !v5 {
+            ReasonCode::Success
+        } else {
+            ReasonCode::NoMatchingSubscribers
+        };
+        if p.qos == QoS::ExactlyOnce {
+            let s = self.session_mut(key);
+            s.incoming_qos2.insert(id);
+            if s.stored {
+                let client_id = s.client_id.clone();
+                self.store(StorageOp::PutIncomingQos2 {
+                    client_id,
+                    packet_id: id,
+                });
+            }
+        }
+        let rsp = PubResponse::with_reason(id, reason);
+        let packet = if p.qos == QoS::AtLeastOnce {
+            Packet::PubAck(rsp)
+        } else {
+            Packet::PubRec(rsp)
+        };
+        let hold = self.cfg.durability == Durability::Strict && self.ops.len() > ops_before;
+        self.ack(conn, packet, hold);
+    }
+
+    pub(super) fn take_message_id(&mut self) -> u64 {
+        let id = self.next_message_id;
+        self.next_message_id += 1;
+        id
+    }
+
+    /// Sends an acknowledgement, or holds it until the storage batch it
+    /// depends on is persisted. Acknowledgements leave in the order their
+    /// PUBLISHes came [MQTT-4.6.0-2], so one behind a held one waits too.
+    pub(super) fn ack(&mut self, conn: ConnId, packet: Packet, hold: bool) {
+        let next_ticket = self.next_ticket;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if !hold && c.held.is_empty() {
+            return self.send(conn, packet);
+        }
+        let ticket = if hold {
+            next_ticket
+        } else {
+            c.held.back().map_or(0, |h| h.0)
+        };
+        let mut bytes = Vec::new();
+        if packet.encode(c.version, &mut bytes).is_ok() {
+            c.held.push_back((ticket, bytes));
+            self.holding.insert(conn);
+        }
+    }
+
+    pub(super) fn release_held(&mut self, conn: ConnId) {
+        let persisted = self.persisted;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            self.holding.remove(&conn);
+            return;
+        };
+        let mut out = Vec::new();
+        while c.held.front().is_some_and(|(t, _)| *t <= persisted) {
+            if let Some((_, bytes)) = c.held.pop_front() {
+                out.extend_from_slice(&bytes);
+            }
+        }
+        if c.held.is_empty() {
+            self.holding.remove(&conn);
+        }
+        if !out.is_empty() {
+            self.write(conn, &out);
+        }
+    }
+
+    /// PUBREL: the QoS 2 message may be forgotten; PUBCOMP [MQTT-4.3.3-11].
+    fn handle_pubrel(&mut self, conn: ConnId, r: PubResponse) {
+        let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
+            return;
+        };
+        let s = self.session_mut(key);
+        let known = s.incoming_qos2.remove(&r.packet_id);
+        let client_id = s.client_id.clone();
+        if known && s.stored {
+            self.store(StorageOp::DeleteIncomingQos2 {
+                client_id,
+                packet_id: r.packet_id,
+            });
+        }
+        let reason = if known {
+            ReasonCode::Success
+        } else {
+            ReasonCode::PacketIdentifierNotFound
+        };
+        self.ack(
+            conn,
+            Packet::PubComp(PubResponse::with_reason(r.packet_id, reason)),
+            false,
+        );
+    }
+
+    fn handle_subscribe(&mut self, conn: ConnId, sub: Subscribe, now: Millis) {
+        let Some((client_id, username, protocol)) = self.client_info(conn) else {
+            return;
+        };
+        let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
+            return;
+        };
+        let identifier = sub.properties.subscription_identifiers.first().copied();
+        let mut reasons = Vec::with_capacity(sub.subscriptions.len());
+        let mut retained_for = Vec::new();
+        for s in &sub.subscriptions {
+            let info = super::ClientInfo {
+                client_id: &client_id,
+                username: username.as_deref(),
+                protocol,
+            };
+            let session = self.session(key);
+            let is_new = !session.subscriptions.contains_key(&s.filter);
+            let reason = if !self.filter_within_limits(&s.filter) {
+                ReasonCode::TopicFilterInvalid
+            } else if is_new && session.subscriptions.len() >= self.cfg.max_subscriptions_per_client
+            {
+                ReasonCode::QuotaExceeded
+            } else if !self
+                .hooks
+                .authorize_subscribe(&info, &s.filter, s.options.qos)
+            {
+                ReasonCode::NotAuthorized
+            } else {
+                self.add_subscription(key, &s.filter, s.options, identifier);
+                let wanted = match s.options.retain_handling {
+                    RetainHandling::OnSubscribe => true,
+                    RetainHandling::OnNewSubscribe => is_new, // [MQTT-3.3.1-10]
+                    RetainHandling::Never => false,
+                };
+                // Retained messages are not sent for a shared subscription [MQTT-4.8.2-? spec 4.8.2].
+                if wanted && parse_shared(&s.filter).is_none() {
+                    retained_for.push(s.clone());
+                }
+                match s.options.qos {
+                    QoS::AtMostOnce => ReasonCode::GRANTED_QOS_0,
+                    QoS::AtLeastOnce => ReasonCode::GrantedQos1,
+                    QoS::ExactlyOnce => ReasonCode::GrantedQos2,
+                }
+            };
+            reasons.push(reason);
+        }
+        // [MQTT-3.8.4-1]: SUBACK with one reason per filter, in order.
+        let suback = SubAck {
+            packet_id: sub.packet_id,
+            properties: Default::default(),
+            reasons,
+        };
+        self.send(conn, Packet::SubAck(suback));
+        for s in retained_for {
+            self.send_retained(key, &s.filter, s.options.qos, identifier, now);
+        }
+    }
+
+    fn filter_within_limits(&self, filter: &str) -> bool {
+        filter.len() <= self.cfg.max_topic_length
+            && filter.split('/').count() <= self.cfg.max_topic_levels
+    }
+
+    fn add_subscription(
+        &mut self,
+        key: super::SessionKey,
+        filter: &str,
+        options: crate::codec::SubscriptionOptions,
+        identifier: Option<u32>,
+    ) {
+        self.tree.insert(
+            filter,
+            SubEntry {
+                session: key,
+                options,
+                identifier,
+            },
+        );
+        let s = self.session_mut(key);
+        s.subscriptions.insert(
+            filter.to_owned(),
+            SubscriptionState {
+                options,
+                identifier,
+            },
+        );
+        if s.stored {
+            let record = crate::store::SubscriptionRecord {
+                client_id: s.client_id.clone(),
+                filter: filter.to_owned(),
+                options,
+                identifier,
+            };
+            self.store(StorageOp::PutSubscription(record));
+        }
+    }
+
+    /// Delivers the retained messages matching a new subscription, with the
+    /// RETAIN flag set [MQTT-3.3.1-8].
+    fn send_retained(
+        &mut self,
+        key: super::SessionKey,
+        filter: &str,
+        qos: QoS,
+        id: Option<u32>,
+        now: Millis,
+    ) {
+        let mut matching: Vec<Rc<Message>> = self
+            .retained
+            .values()
+            .filter(|m| filter_matches(filter, &m.topic) && !m.is_expired(now))
+            .cloned()
+            .collect();
+        matching.sort_by_key(|m| m.id);
+        for msg in matching {
+            let qos = qos.min(msg.qos);
+            let sub_ids = id.into_iter().collect();
+            self.deliver(key, msg, qos, true, sub_ids, None, now);
+        }
+    }
+
+    fn handle_unsubscribe(&mut self, conn: ConnId, u: Unsubscribe, now: Millis) {
+        let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
+            return;
+        };
+        let mut reasons = Vec::with_capacity(u.filters.len());
+        for filter in &u.filters {
+            let s = self.session_mut(key);
+            let existed = s.subscriptions.remove(filter).is_some();
+            if existed {
+                if s.stored {
+                    let client_id = s.client_id.clone();
+                    self.store(StorageOp::DeleteSubscription {
+                        client_id,
+                        filter: filter.clone(),
+                    });
+                }
+                self.tree.remove(filter, key);
+                if parse_shared(filter).is_some() {
+                    self.hand_back_shared(key, filter, now);
+                }
+            }
+            reasons.push(if existed {
+                ReasonCode::Success
+            } else {
+                ReasonCode::NoSubscriptionExisted
+            });
+        }
+        let unsuback = UnsubAck {
+            packet_id: u.packet_id,
+            properties: Default::default(),
+            reasons,
+        };
+        self.send(conn, Packet::UnsubAck(unsuback)); // [MQTT-3.10.4-4]
+    }
+
+    fn handle_disconnect(&mut self, conn: ConnId, d: Disconnect, now: Millis) {
+        let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
+            return;
+        };
+        if let Some(expiry) = d.properties.session_expiry_interval {
+            if self.session(key).expiry_interval == 0 && expiry != 0 {
+                // [MQTT-3.14.2-2]
+                let detail = "session expiry set at DISCONNECT after 0 at CONNECT";
+                return self.protocol_violation(conn, ReasonCode::ProtocolError, detail, now);
+            }
+            self.session_mut(key).expiry_interval = expiry.min(self.cfg.max_session_expiry);
+        }
+        // The will is published only for reason 0x04 [MQTT-3.14.4-3].
+        let with_will = d.reason == ReasonCode::DisconnectWithWillMessage;
+        self.end_connection(conn, with_will, None, None, now);
+    }
+}

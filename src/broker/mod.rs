@@ -1,0 +1,483 @@
+//! The sans-IO broker core. No sockets, no clock, no randomness, no JS: the
+//! host feeds inputs (`handle_*`) and drains outputs (`poll_*`).
+//!
+//! - inputs: `handle_open`, `handle_bytes`, `handle_closed`, `handle_timeout`,
+//!   `handle_persisted`, `handle_auth_decision`
+//! - outputs: `poll_transmit` (bytes for a connection, or its close),
+//!   `poll_storage` (storage batches, in order), `poll_timeout` (when to call
+//!   `handle_timeout` next), `poll_event` (connects, drops, rejections)
+
+mod config;
+mod connect;
+mod delivery;
+mod events;
+mod hooks;
+mod inbound;
+mod lifecycle;
+mod restore;
+mod session;
+mod sys;
+mod topic_tree;
+
+pub use config::{Config, Durability};
+pub use events::{DropReason, Event, Stats};
+pub use hooks::{AllowAll, AuthDecision, AuthRequest, ClientInfo, Hooks};
+pub use topic_tree::SessionKey;
+
+use crate::codec::{self, Connect, Packet, PacketType, ProtocolVersion};
+use crate::store::{Message, StorageBatch, StorageOp, Ticket};
+use crate::time::Millis;
+use session::Session;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+use topic_tree::{Hit, TopicTree};
+
+/// A connection, named by the host. Never reuse one for a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Bytes to write to a connection, and whether to close it afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub conn: ConnId,
+    pub data: Vec<u8>,
+    pub close: bool,
+}
+
+#[derive(Debug)]
+enum ConnState {
+    /// Waiting for CONNECT [MQTT-3.1.0-1].
+    AwaitingConnect,
+    /// CONNECT received; authentication (a host decision or an AUTH
+    /// exchange) is under way.
+    Authenticating(Box<Connect>),
+    Connected,
+    /// The broker decided to close; remaining output is flushed, input ignored.
+    Closing,
+}
+
+#[derive(Debug)]
+struct Conn {
+    state: ConnState,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    /// In the `ready` queue.
+    ready: bool,
+    version: ProtocolVersion,
+    session: Option<SessionKey>,
+    /// 1.5 times the keep alive, in ms [MQTT-3.1.2-24]; 0 when off.
+    keep_alive_ms: u64,
+    last_rx: Millis,
+    /// Inbound topic aliases [MQTT-3.3.2-10].
+    aliases: HashMap<u16, Rc<str>>,
+    /// The client's Maximum Packet Size [MQTT-3.1.2-25].
+    max_packet_size: u32,
+    /// The client's Receive Maximum [MQTT-3.3.4-9].
+    receive_maximum: u16,
+    /// Request Problem Information [MQTT-3.1.2-29].
+    problem_info: bool,
+    username: Option<Rc<str>>,
+    auth_method: Option<String>,
+    /// Acknowledgements waiting for their storage ticket, in order.
+    held: VecDeque<(Ticket, Vec<u8>)>,
+}
+
+impl Conn {
+    fn new(now: Millis) -> Conn {
+        Conn {
+            state: ConnState::AwaitingConnect,
+            rx: Vec::new(),
+            tx: Vec::new(),
+            ready: false,
+            version: ProtocolVersion::V5,
+            session: None,
+            keep_alive_ms: 0,
+            last_rx: now,
+            aliases: HashMap::new(),
+            max_packet_size: codec::wire::VARINT_MAX + 5,
+            receive_maximum: u16::MAX,
+            problem_info: true,
+            username: None,
+            auth_method: None,
+            held: VecDeque::new(),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        !matches!(self.state, ConnState::Closing)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    ConnectTimeout(ConnId),
+    KeepAlive(ConnId),
+    /// Will delay or session expiry of a disconnected session.
+    Session(Rc<str>),
+    Sys,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    messages_received: u64,
+    messages_sent: u64,
+    messages_dropped: u64,
+    bytes_received: u64,
+    bytes_sent: u64,
+    storage_ops: u64,
+}
+
+pub struct Broker {
+    cfg: Config,
+    hooks: Box<dyn Hooks>,
+    conns: HashMap<ConnId, Conn>,
+    sessions: Vec<Option<Session>>,
+    free_sessions: Vec<u32>,
+    by_client_id: HashMap<Rc<str>, SessionKey>,
+    tree: TopicTree,
+    retained: HashMap<Rc<str>, Rc<Message>>,
+    timers: BinaryHeap<Reverse<(Millis, Timer)>>,
+    ready: VecDeque<ConnId>,
+    ops: Vec<StorageOp>,
+    /// The ticket the next storage batch will carry.
+    next_ticket: Ticket,
+    persisted: Ticket,
+    /// Connections with held acknowledgements.
+    holding: HashSet<ConnId>,
+    events: VecDeque<Event>,
+    next_message_id: u64,
+    /// Stored deliveries per stored message id; at zero the message is deleted.
+    message_refs: HashMap<u64, u32>,
+    counters: Counters,
+    started_at: Option<Millis>,
+    assigned_ids: u64,
+    hits: Vec<Hit>,
+}
+
+impl Broker {
+    pub fn new(cfg: Config, hooks: Box<dyn Hooks>) -> Broker {
+        Broker {
+            cfg,
+            hooks,
+            conns: HashMap::new(),
+            sessions: Vec::new(),
+            free_sessions: Vec::new(),
+            by_client_id: HashMap::new(),
+            tree: TopicTree::default(),
+            retained: HashMap::new(),
+            timers: BinaryHeap::new(),
+            ready: VecDeque::new(),
+            ops: Vec::new(),
+            next_ticket: 1,
+            persisted: 0,
+            holding: HashSet::new(),
+            events: VecDeque::new(),
+            next_message_id: 1,
+            message_refs: HashMap::new(),
+            counters: Counters::default(),
+            started_at: None,
+            assigned_ids: 0,
+            hits: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn set_hooks(&mut self, hooks: Box<dyn Hooks>) {
+        self.hooks = hooks;
+    }
+
+    // ---- inputs ----
+
+    /// A new network connection. It must send CONNECT within the connect timeout.
+    pub fn handle_open(&mut self, conn: ConnId, now: Millis) {
+        self.start(now);
+        self.conns.insert(conn, Conn::new(now));
+        self.arm(
+            now + self.cfg.connect_timeout_ms,
+            Timer::ConnectTimeout(conn),
+        );
+    }
+
+    /// Bytes received on a connection: any number of packets, or part of one
+    /// [MQTT-6.0.0-2 region: a WebSocket message may hold several packets].
+    pub fn handle_bytes(&mut self, conn: ConnId, bytes: &[u8], now: Millis) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if !c.is_open() {
+            return;
+        }
+        self.counters.bytes_received += bytes.len() as u64;
+        c.last_rx = now;
+        let mut buf = std::mem::take(&mut c.rx);
+        buf.extend_from_slice(bytes);
+        let consumed = self.process(conn, &buf, now);
+        buf.drain(..consumed);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.is_open() {
+                c.rx = buf;
+            }
+        }
+    }
+
+    /// Decodes and handles whole packets from `buf`; returns the bytes used.
+    fn process(&mut self, conn: ConnId, buf: &[u8], now: Millis) -> usize {
+        let mut pos = 0;
+        loop {
+            let Some(c) = self.conns.get(&conn) else {
+                return pos;
+            };
+            if !c.is_open() {
+                return pos;
+            }
+            let version = c.version;
+            match codec::decode(&buf[pos..], version, self.cfg.max_packet_size) {
+                Ok(Some((packet, used))) => {
+                    pos += used;
+                    self.handle_packet(conn, packet, now);
+                }
+                Ok(None) => return pos,
+                Err(e) => {
+                    self.decode_failed(conn, &buf[pos..], e, now);
+                    return pos;
+                }
+            }
+        }
+    }
+
+    fn handle_packet(&mut self, conn: ConnId, packet: Packet, now: Millis) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        match (&c.state, packet) {
+            (ConnState::AwaitingConnect, Packet::Connect(connect)) => {
+                self.handle_connect(conn, connect, now)
+            }
+            // [MQTT-3.1.0-1]: the first packet must be CONNECT.
+            (ConnState::AwaitingConnect, _) => self.drop_connection(conn, None, now),
+            (ConnState::Authenticating(_), Packet::Auth(auth)) => {
+                self.handle_auth_step(conn, auth, now)
+            }
+            (ConnState::Authenticating(_), Packet::Disconnect(_)) => {
+                self.drop_connection(conn, None, now)
+            }
+            (ConnState::Authenticating(_), _) => self.protocol_violation(
+                conn,
+                codec::ReasonCode::ProtocolError,
+                "packet before authentication completed",
+                now,
+            ),
+            (ConnState::Connected, packet) => self.handle_connected(conn, packet, now),
+            (ConnState::Closing, _) => {}
+        }
+    }
+
+    /// The host saw the connection end (socket closed or errored).
+    pub fn handle_closed(&mut self, conn: ConnId, now: Millis) {
+        if self.conns.get(&conn).is_some_and(Conn::is_open) {
+            self.connection_lost(conn, None, None, now);
+        }
+        self.conns.remove(&conn);
+    }
+
+    /// Time has reached at least the deadline `poll_timeout` gave.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, timer))) = self.timers.pop() else {
+                break;
+            };
+            self.fire(timer, now);
+        }
+    }
+
+    /// Storage batches up to and including `ticket` are durable: release the
+    /// acknowledgements that waited for them.
+    pub fn handle_persisted(&mut self, ticket: Ticket) {
+        self.persisted = self.persisted.max(ticket);
+        let holding: Vec<ConnId> = self.holding.iter().copied().collect();
+        for conn in holding {
+            self.release_held(conn);
+        }
+    }
+
+    // ---- outputs ----
+
+    /// Bytes for one connection: everything queued for it so far.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        while let Some(conn) = self.ready.pop_front() {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            c.ready = false;
+            let close = !c.is_open();
+            let data = std::mem::take(&mut c.tx);
+            if close {
+                self.conns.remove(&conn);
+                self.holding.remove(&conn);
+            } else if data.is_empty() {
+                continue;
+            }
+            self.counters.bytes_sent += data.len() as u64;
+            return Some(Transmit { conn, data, close });
+        }
+        None
+    }
+
+    /// The storage operations made since the last call, as one batch.
+    pub fn poll_storage(&mut self) -> Option<StorageBatch> {
+        if self.ops.is_empty() {
+            return None;
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let ops = std::mem::take(&mut self.ops);
+        self.counters.storage_ops += ops.len() as u64;
+        Some(StorageBatch { ticket, ops })
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn stats(&self, now: Millis) -> Stats {
+        let live = || self.sessions.iter().flatten();
+        Stats {
+            connections: self
+                .conns
+                .values()
+                .filter(|c| matches!(c.state, ConnState::Connected))
+                .count(),
+            sessions: live().count(),
+            subscriptions: self.tree.len(),
+            retained: self.retained.len(),
+            messages_received: self.counters.messages_received,
+            messages_sent: self.counters.messages_sent,
+            messages_dropped: self.counters.messages_dropped,
+            bytes_received: self.counters.bytes_received,
+            bytes_sent: self.counters.bytes_sent,
+            queued_messages: live().map(|s| s.queue.len()).sum(),
+            inflight_messages: live().map(|s| s.inflight.len()).sum(),
+            storage_ops: self.counters.storage_ops,
+            pending_acks: self.conns.values().map(|c| c.held.len()).sum(),
+            uptime_secs: self.started_at.map_or(0, |s| (now - s) / 1000),
+        }
+    }
+
+    /// Client ids of the sessions the broker holds, for inspection.
+    pub fn client_ids(&self) -> impl Iterator<Item = &str> {
+        self.sessions.iter().flatten().map(|s| &*s.client_id)
+    }
+
+    // ---- shared helpers ----
+
+    fn start(&mut self, now: Millis) {
+        if self.started_at.is_none() {
+            self.started_at = Some(now);
+            if self.cfg.sys_interval_secs > 0 {
+                self.arm(now, Timer::Sys);
+            }
+        }
+    }
+
+    fn arm(&mut self, at: Millis, timer: Timer) {
+        self.timers.push(Reverse((at, timer)));
+    }
+
+    fn session(&self, key: SessionKey) -> &Session {
+        self.sessions[key.0 as usize]
+            .as_ref()
+            .expect("live session key")
+    }
+
+    fn session_mut(&mut self, key: SessionKey) -> &mut Session {
+        self.sessions[key.0 as usize]
+            .as_mut()
+            .expect("live session key")
+    }
+
+    fn durable(&self) -> bool {
+        self.cfg.durability != crate::broker::Durability::Memory
+    }
+
+    fn store(&mut self, op: StorageOp) {
+        if self.durable() {
+            self.ops.push(op);
+        }
+    }
+
+    /// Appends encoded bytes to a connection's output.
+    fn write(&mut self, conn: ConnId, bytes: &[u8]) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.tx.extend_from_slice(bytes);
+            if !c.ready {
+                c.ready = true;
+                self.ready.push_back(conn);
+            }
+        }
+    }
+
+    /// Encodes and queues a control packet (not a routed PUBLISH). Problem
+    /// information is left out where the client asked for none
+    /// [MQTT-3.1.2-29], and where it would exceed the client's maximum
+    /// packet size [MQTT-3.1.2-25].
+    fn send(&mut self, conn: ConnId, mut packet: Packet) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let (version, max, problem_info) = (c.version, c.max_packet_size, c.problem_info);
+        let kind = packet.packet_type();
+        let keeps_problem_info = matches!(
+            kind,
+            PacketType::Publish | PacketType::ConnAck | PacketType::Disconnect
+        );
+        if !problem_info && !keeps_problem_info {
+            strip_problem_info(&mut packet);
+        }
+        if packet
+            .encoded_len(version)
+            .is_ok_and(|len| len > max as usize)
+        {
+            strip_problem_info(&mut packet);
+        }
+        let mut buf = Vec::new();
+        match packet.encode(version, &mut buf) {
+            Ok(len) if len <= max as usize => self.write(conn, &buf),
+            // Nothing smaller can be said; the client's limit wins.
+            _ => {}
+        }
+    }
+
+    fn client_info(&self, conn: ConnId) -> Option<(Rc<str>, Option<Rc<str>>, ProtocolVersion)> {
+        let c = self.conns.get(&conn)?;
+        let s = self.session(c.session?);
+        Some((s.client_id.clone(), c.username.clone(), c.version))
+    }
+}
+
+fn strip_problem_info(packet: &mut Packet) {
+    let props = match packet {
+        Packet::ConnAck(p) => &mut p.properties,
+        Packet::PubAck(p) | Packet::PubRec(p) | Packet::PubRel(p) | Packet::PubComp(p) => {
+            &mut p.properties
+        }
+        Packet::SubAck(p) => &mut p.properties,
+        Packet::UnsubAck(p) => &mut p.properties,
+        Packet::Disconnect(p) => &mut p.properties,
+        Packet::Auth(p) => &mut p.properties,
+        _ => return,
+    };
+    props.reason_string = None;
+    props.user_properties.clear();
+}

@@ -1,0 +1,152 @@
+//! Session state (spec 4.1): what outlives a connection.
+
+use super::ConnId;
+use crate::codec::{PacketId, ProtocolVersion, QoS, SubscriptionOptions};
+use crate::store::{DeliveryRecord, DeliveryState, Message};
+use crate::time::Millis;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+
+/// A message on its way to one session.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub seq: u64,
+    pub msg: Rc<Message>,
+    pub qos: QoS,
+    pub retain: bool,
+    pub sub_ids: Vec<u32>,
+    pub shared: Option<Rc<str>>,
+    pub state: DeliveryState,
+    /// Storage holds this delivery (and a reference to its message).
+    pub stored: bool,
+}
+
+impl Outgoing {
+    pub fn packet_id(&self) -> Option<PacketId> {
+        match self.state {
+            DeliveryState::Queued => None,
+            DeliveryState::AwaitingPubAck(id)
+            | DeliveryState::AwaitingPubRec(id)
+            | DeliveryState::AwaitingPubComp(id) => Some(id),
+        }
+    }
+
+    pub fn record(&self, client_id: &Rc<str>) -> DeliveryRecord {
+        DeliveryRecord {
+            client_id: client_id.clone(),
+            seq: self.seq,
+            message_id: self.msg.id,
+            qos: self.qos,
+            retain: self.retain,
+            subscription_identifiers: self.sub_ids.clone(),
+            shared_filter: self.shared.clone(),
+            state: self.state,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriptionState {
+    pub options: SubscriptionOptions,
+    pub identifier: Option<u32>,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    pub client_id: Rc<str>,
+    pub conn: Option<ConnId>,
+    pub protocol: ProtocolVersion,
+    /// Seconds; `u32::MAX` never expires.
+    pub expiry_interval: u32,
+    pub disconnected_at: Option<Millis>,
+    pub subscriptions: HashMap<String, SubscriptionState>,
+    /// Sent and unacknowledged, in the order they were sent.
+    pub inflight: VecDeque<Outgoing>,
+    /// Waiting for a free slot in the in-flight window.
+    pub queue: VecDeque<Outgoing>,
+    pub queued_bytes: usize,
+    next_packet_id: u16,
+    pub next_seq: u64,
+    /// QoS 2 PUBLISHes received and routed, awaiting PUBREL [MQTT-4.3.3-9].
+    pub incoming_qos2: HashSet<PacketId>,
+    /// The will of the current connection, with its delay in seconds.
+    pub will: Option<(Rc<Message>, u32)>,
+    /// A will waiting for its delay to pass, and when it is due.
+    pub pending_will: Option<(Rc<Message>, u32, Millis)>,
+    /// Whether storage holds this session (it did at some point have a
+    /// non-zero expiry under a durable setting).
+    pub stored: bool,
+}
+
+impl Session {
+    pub fn new(client_id: Rc<str>, protocol: ProtocolVersion) -> Session {
+        Session {
+            client_id,
+            conn: None,
+            protocol,
+            expiry_interval: 0,
+            disconnected_at: None,
+            subscriptions: HashMap::new(),
+            inflight: VecDeque::new(),
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            next_packet_id: 1,
+            next_seq: 0,
+            incoming_qos2: HashSet::new(),
+            will: None,
+            pending_will: None,
+            stored: false,
+        }
+    }
+
+    /// A packet identifier no in-flight message uses [MQTT-2.2.1-3]; reused
+    /// only once its exchange has completed [MQTT-4.3.3-?]. `None` if all are
+    /// taken (the window is always far smaller).
+    pub fn allocate_packet_id(&mut self) -> Option<PacketId> {
+        for _ in 0..u16::MAX {
+            let candidate = PacketId::new(self.next_packet_id)?;
+            self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
+            if !self
+                .inflight
+                .iter()
+                .any(|o| o.packet_id() == Some(candidate))
+            {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    pub fn take_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    pub fn inflight_position(&self, id: PacketId) -> Option<usize> {
+        self.inflight.iter().position(|o| o.packet_id() == Some(id))
+    }
+
+    pub fn is_persistent(&self) -> bool {
+        self.expiry_interval > 0
+    }
+
+    /// When a disconnected session ends [MQTT-3.1.2-23 region: Session Expiry Interval].
+    pub fn expires_at(&self) -> Option<Millis> {
+        let at = self.disconnected_at?;
+        if self.expiry_interval == u32::MAX {
+            return None;
+        }
+        Some(at + u64::from(self.expiry_interval) * 1000)
+    }
+
+    pub fn push_queue(&mut self, out: Outgoing) {
+        self.queued_bytes += out.msg.payload.len();
+        self.queue.push_back(out);
+    }
+
+    pub fn pop_queue(&mut self) -> Option<Outgoing> {
+        let out = self.queue.pop_front()?;
+        self.queued_bytes -= out.msg.payload.len();
+        Some(out)
+    }
+}
