@@ -7,3 +7,5 @@ pub mod broker;
 pub mod codec;
 pub mod store;
 pub mod time;
+#[cfg(target_arch = "wasm32")]
+mod wasm;

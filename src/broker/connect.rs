@@ -35,6 +35,7 @@ impl Broker {
             return self.refuse(conn, reason, now);
         }
         let request = AuthRequest {
+            conn,
             client_id: &connect.client_id,
             username: connect.username.as_deref(),
             password: connect.password.as_deref(),
@@ -183,6 +184,7 @@ impl Broker {
                     .unwrap_or_default(),
             };
             let request = AuthRequest {
+                conn,
                 client_id: &client_id,
                 username: c.username.as_deref(),
                 password: None,

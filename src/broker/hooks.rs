@@ -6,6 +6,9 @@ use bytes::Bytes;
 /// What a CONNECT (or an AUTH exchange step) asks for.
 #[derive(Debug, Clone, Copy)]
 pub struct AuthRequest<'a> {
+    /// The connection asking; `Broker::handle_auth_decision` takes it back
+    /// when the decision is `Pending`.
+    pub conn: super::ConnId,
     pub client_id: &'a str,
     pub username: Option<&'a str>,
     pub password: Option<&'a [u8]>,

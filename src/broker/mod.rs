@@ -307,6 +307,22 @@ impl Broker {
         }
     }
 
+    /// The broker is stopping: every connection is closed, MQTT 5 clients
+    /// first get DISCONNECT 0x8B (server shutting down). Sessions, and the
+    /// wills of connections that end this way, follow the usual rules.
+    pub fn handle_shutdown(&mut self, now: Millis) {
+        let mut conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        conns.sort();
+        let reason = codec::ReasonCode::ServerShuttingDown;
+        for conn in conns {
+            let c = &self.conns[&conn];
+            if matches!(c.state, ConnState::Connected) && c.version.is_v5() {
+                self.send(conn, Packet::Disconnect(codec::Disconnect::new(reason)));
+            }
+            self.connection_lost(conn, Some(reason), Some("server shutting down".into()), now);
+        }
+    }
+
     // ---- outputs ----
 
     /// Bytes for one connection: everything queued for it so far.

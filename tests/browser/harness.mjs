@@ -1,0 +1,39 @@
+// Real Chromium through playwright-core (it never downloads a browser: the
+// Debian package is used), plus the static server.
+
+import { chromium } from 'playwright-core';
+import { serve } from './server.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-dev-shm-usage', '--disable-quic',
+];
+
+/** Starts the server and a browser; returns helpers and a close function. */
+export async function startBrowser() {
+  const server = await serve();
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const errors = [];
+  async function newPage(path = '/tests/browser/pages/blank.html', context) {
+    const ctx = context ?? (await browser.newContext());
+    const page = await ctx.newPage();
+    page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+    });
+    await page.goto(server.url + path);
+    return page;
+  }
+  return {
+    server,
+    browser,
+    errors,
+    newPage,
+    newContext: () => browser.newContext(),
+    async close() {
+      await browser.close();
+      await server.close();
+    },
+  };
+}

@@ -1,0 +1,175 @@
+// BrokerHost: runs the wasm broker core and is its IO. It feeds bytes from
+// connection ports into the core, drains what the core has to send, and arms
+// one timer from the core's next deadline. It runs in a SharedWorker, a
+// Worker or the page itself; in Node the Node host wraps the same core.
+
+import init, { Broker } from './pkg/tabmq.js';
+
+let wasmReady = null;
+
+/** Loads the wasm module once. `source` may be a URL, a Response or bytes
+ *  (Node reads the file and passes its bytes). */
+export function loadWasm(source) {
+  wasmReady ??= init(source === undefined ? undefined : { module_or_path: source });
+  return wasmReady;
+}
+
+export class BrokerHost {
+  #broker;
+  #conns = new Map(); // conn id -> { port, owner }
+  #nextConn = 1;
+  #timer = null;
+  #timerAt = Infinity;
+  #listeners = new Set();
+  #closed = false;
+
+  constructor(broker) {
+    this.#broker = broker;
+  }
+
+  /** @param {object} options broker options (see README) @param {object} hooks { authenticate?, authorize? } */
+  static async create(options, hooks = {}, wasmSource) {
+    await loadWasm(wasmSource);
+    const host = new BrokerHost(null);
+    host.#broker = new Broker(options, host.#wrapHooks(hooks));
+    host.#schedule();
+    return host;
+  }
+
+  /** Lets an authenticate hook return a Promise: the core is told the
+   *  decision is pending and gets it later through authDecision. */
+  #wrapHooks(hooks) {
+    const { authenticate, authorize } = hooks ?? {};
+    const wrapped = {};
+    if (typeof authorize === 'function') wrapped.authorize = (req) => authorize(req) === true;
+    if (typeof authenticate === 'function') {
+      wrapped.authenticate = (req) => {
+        const result = authenticate(req);
+        if (!result || typeof result.then !== 'function') return result;
+        result.then(
+          (decision) => this.#decide(req.conn, decision),
+          (err) => {
+            console.error('tabmq: authenticate rejected', err);
+            this.#decide(req.conn, 0x83);
+          },
+        );
+        return 'pending';
+      };
+    }
+    return wrapped;
+  }
+
+  #decide(conn, decision) {
+    if (this.#closed) return;
+    try {
+      this.#broker.authDecision(conn, decision, Date.now());
+    } catch (err) {
+      console.error(err);
+      this.#broker.authDecision(conn, 0x83, Date.now());
+    }
+    this.pump();
+  }
+
+  /** Calls `fn(event)` for each broker event (connected, disconnected, ...). */
+  onEvent(fn) {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Serves one MQTT connection over `port`. `owner` groups connections
+   *  (per page) so they can be closed together when that page goes away. */
+  connect(port, owner = null) {
+    if (this.#closed) {
+      port.postMessage({ close: true, code: 1001, reason: 'broker closed' });
+      port.close();
+      return 0;
+    }
+    const id = this.#nextConn++;
+    this.#conns.set(id, { port, owner });
+    port.onmessage = (e) => {
+      const data = e.data;
+      if (data instanceof ArrayBuffer) {
+        this.#broker.bytes(id, new Uint8Array(data), Date.now());
+      } else if (data && data.close) {
+        this.#drop(id);
+      }
+      this.pump();
+    };
+    this.#broker.open(id, Date.now());
+    port.postMessage({ open: true });
+    this.pump();
+    return id;
+  }
+
+  /** The network side of a connection is gone (its port or page died). */
+  #drop(id) {
+    const conn = this.#conns.get(id);
+    if (!conn) return;
+    this.#conns.delete(id);
+    conn.port.onmessage = null;
+    conn.port.close();
+    this.#broker.closed(id, Date.now());
+  }
+
+  /** Ends every connection of one owner (a page that closed or crashed):
+   *  their wills follow the usual rules. */
+  dropOwner(owner) {
+    for (const [id, conn] of this.#conns) if (conn.owner === owner) this.#drop(id);
+    this.pump();
+  }
+
+  /** Sends what the core has produced and re-arms the timer. */
+  pump() {
+    if (this.#closed) return;
+    const out = this.#broker.drain();
+    for (let i = 0; i < out.length; i += 3) {
+      const conn = this.#conns.get(out[i]);
+      if (!conn) continue;
+      const bytes = out[i + 1];
+      if (bytes.byteLength > 0) conn.port.postMessage(bytes.buffer, [bytes.buffer]);
+      if (out[i + 2]) {
+        conn.port.postMessage({ close: true, code: 1000 });
+        this.#conns.delete(out[i]);
+        conn.port.onmessage = null;
+        conn.port.close();
+        this.#broker.closed(out[i], Date.now());
+      }
+    }
+    if (this.#listeners.size > 0) {
+      for (const event of this.#broker.events()) for (const fn of this.#listeners) fn(event);
+    } else {
+      this.#broker.events();
+    }
+    this.#schedule();
+  }
+
+  #schedule() {
+    const at = this.#broker.nextTimeout();
+    if (at === undefined) return;
+    if (this.#timer !== null && at >= this.#timerAt) return;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#timerAt = Infinity;
+      if (this.#closed) return;
+      this.#broker.timeout(Date.now());
+      this.pump();
+    }, Math.max(0, at - Date.now()));
+  }
+
+  stats() {
+    return this.#broker.stats(Date.now());
+  }
+
+  /** Closes every connection (MQTT 5 clients get DISCONNECT 0x8B, server
+   *  shutting down) and stops the broker. */
+  close() {
+    if (this.#closed) return;
+    this.#broker.shutdown(Date.now());
+    this.pump();
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#broker.free();
+  }
+}

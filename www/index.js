@@ -1,0 +1,209 @@
+// tabmq's page API: startBroker() starts (or joins) a broker and returns a
+// handle that MQTT clients connect through.
+
+import { BrokerSocket } from './socket.js';
+import { checkOptions } from './options.js';
+import { TabmqError } from './errors.js';
+
+export { BrokerSocket } from './socket.js';
+export { TabmqError } from './errors.js';
+
+let warnedNoSharedWorker = false;
+
+/**
+ * Starts the broker named `options.name` (or joins it: in 'shared' mode
+ * every tab of the origin gets the same one). Rejects with a TabmqError
+ * naming the option when an option is bad.
+ */
+export async function startBroker(options = {}) {
+  const opts = checkOptions(options);
+  if (opts.mode === 'shared' && typeof SharedWorker !== 'function') {
+    if (!warnedNoSharedWorker) {
+      console.warn("tabmq: SharedWorker is not available here; mode 'shared' falls back to 'worker' (one broker per tab)");
+      warnedNoSharedWorker = true;
+    }
+    opts.mode = 'worker';
+  }
+  const link = opts.mode === 'inline' ? await inlineLink(opts) : workerLink(opts);
+  const handle = new BrokerHandle(opts, link);
+  await handle._init();
+  return handle;
+}
+
+function workerLink(opts) {
+  const url = opts.workerUrl ?? new URL('./worker.js', import.meta.url);
+  const workerName = `tabmq:${opts.name}`;
+  if (opts.mode === 'shared') {
+    const worker = new SharedWorker(url, { type: 'module', name: workerName });
+    worker.port.start();
+    return { control: worker.port, worker, terminate: () => worker.port.close() };
+  }
+  const worker = new Worker(url, { type: 'module', name: workerName });
+  return { control: worker, worker, terminate: () => worker.terminate() };
+}
+
+/** The broker in this page's own thread, behind the same message protocol. */
+async function inlineLink(opts) {
+  const { BrokerHost } = await import('./host.js');
+  const host = await BrokerHost.create(opts.core, opts.callbacks, opts.wasmUrl);
+  const channel = new MessageChannel();
+  const page = 'inline';
+  channel.port2.onmessage = (e) => {
+    const msg = e.data;
+    if (msg.t === 'init') channel.port2.postMessage({ t: 'ready' });
+    else if (msg.t === 'connect') host.connect(msg.port, page);
+    else if (msg.t === 'stats') channel.port2.postMessage({ t: 'stats', id: msg.id, stats: host.stats() });
+    else if (msg.t === 'close') {
+      host.close();
+      channel.port2.postMessage({ t: 'closed', id: msg.id });
+    }
+  };
+  return { control: channel.port1, host, terminate: () => channel.port1.close() };
+}
+
+function pageLockName(name) {
+  const id = globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random()}`;
+  return { page: id, lock: `tabmq:${name}:page:${id}` };
+}
+
+/** Holds a Web Lock for as long as this page lives, so that a SharedWorker
+ *  learns when the page is gone (MessagePort has no close event). */
+function holdPageLock(lock) {
+  if (!globalThis.navigator?.locks) return Promise.resolve(false);
+  return new Promise((held) => {
+    navigator.locks.request(lock, () => {
+      held(true);
+      return new Promise(() => {});
+    });
+  });
+}
+
+function sameBroker(a, b) {
+  try {
+    const x = new URL(a);
+    const y = new URL(b);
+    return x.protocol === y.protocol && x.hostname === y.hostname && x.pathname === y.pathname;
+  } catch {
+    return false;
+  }
+}
+
+class BrokerHandle extends EventTarget {
+  #opts;
+  #link;
+  #requests = new Map();
+  #nextRequest = 1;
+  #ready = null;
+  #closed = false;
+  #uninstall = null;
+
+  constructor(opts, link) {
+    super();
+    this.#opts = opts;
+    this.#link = link;
+    /** A ws:// URL that names this broker: give it to MQTT.js, or to `new
+     *  WebSocket` after installWebSocket(). It never reaches the network. */
+    this.url = `ws://tabmq.invalid/${encodeURIComponent(opts.name)}`;
+    this.name = opts.name;
+    this.mode = opts.mode;
+    this.createWebsocket = (url, protocols) => new BrokerSocket(url ?? this.url, protocols ?? ['mqtt'], () => this.#attach());
+    link.control.onmessage = (e) => this.#onControl(e.data);
+    if (link.worker) link.worker.onerror = (e) => this.#fatal(e);
+  }
+
+  async _init() {
+    const { page, lock } = pageLockName(this.#opts.name);
+    if (this.#opts.mode === 'shared') await holdPageLock(lock);
+    const ready = new Promise((resolve, reject) => (this.#ready = { resolve, reject }));
+    this.#link.control.postMessage({
+      t: 'init',
+      page,
+      lock: this.#opts.mode === 'shared' ? lock : undefined,
+      core: this.#opts.core,
+      hooks: this.#opts.hooks,
+      wasmUrl: this.#opts.wasmUrl,
+    });
+    await ready;
+  }
+
+  #onControl(msg) {
+    if (msg.t === 'ready') this.#ready?.resolve();
+    else if (msg.t === 'error') {
+      const err = new TabmqError(msg.message, msg.code);
+      if (this.#ready) this.#ready.reject(err);
+      this.dispatchEvent(Object.assign(new Event('error'), { error: err, message: err.message }));
+    } else if (msg.t === 'stats' || msg.t === 'closed') {
+      this.#requests.get(msg.id)?.(msg.stats);
+      this.#requests.delete(msg.id);
+    }
+  }
+
+  #fatal(e) {
+    const err = new TabmqError(`tabmq: the broker worker failed: ${e?.message ?? 'unknown error'}`, 'ERR_TABMQ_WORKER');
+    this.#ready?.reject(err);
+    this.dispatchEvent(Object.assign(new Event('error'), { error: err, message: err.message }));
+  }
+
+  #request(t) {
+    if (this.#closed) return Promise.reject(new TabmqError('tabmq: broker handle is closed', 'ERR_TABMQ_CLOSED'));
+    const id = this.#nextRequest++;
+    return new Promise((resolve) => {
+      this.#requests.set(id, resolve);
+      this.#link.control.postMessage({ t, id });
+    });
+  }
+
+  /** A MessagePort connected to the broker, once the broker has accepted it. */
+  #attach() {
+    if (this.#closed) return Promise.reject(new TabmqError('tabmq: broker handle is closed', 'ERR_TABMQ_CLOSED'));
+    const { port1, port2 } = new MessageChannel();
+    return new Promise((resolve, reject) => {
+      port1.onmessage = (e) => {
+        port1.onmessage = null;
+        if (e.data?.open) resolve(port1);
+        else reject(new TabmqError('tabmq: the broker refused the connection', 'ERR_TABMQ_REFUSED'));
+      };
+      this.#link.control.postMessage({ t: 'connect', port: port2 }, [port2]);
+    });
+  }
+
+  /** Connection, subscription, retained, message and byte counters. */
+  stats() {
+    return this.#request('stats');
+  }
+
+  /**
+   * Routes `new WebSocket(url)` for this broker's URL to tabmq, so clients
+   * that cannot take a socket factory (Paho JS) work unchanged; every other
+   * URL still reaches the real WebSocket. Returns a function that undoes it.
+   */
+  installWebSocket() {
+    if (this.#uninstall) return this.#uninstall;
+    const Real = globalThis.WebSocket;
+    const handle = this;
+    function TabmqWebSocket(url, protocols) {
+      if (sameBroker(String(url), handle.url)) return handle.createWebsocket(String(url), protocols);
+      return new Real(url, protocols);
+    }
+    for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) TabmqWebSocket[k] = BrokerSocket[k];
+    TabmqWebSocket.prototype = Real?.prototype;
+    globalThis.WebSocket = TabmqWebSocket;
+    this.#uninstall = () => {
+      if (globalThis.WebSocket === TabmqWebSocket) globalThis.WebSocket = Real;
+      this.#uninstall = null;
+    };
+    return this.#uninstall;
+  }
+
+  /**
+   * Closes this page's connections to the broker. In 'worker' and 'inline'
+   * mode the broker stops; in 'shared' mode it keeps serving other tabs.
+   */
+  async close() {
+    if (this.#closed) return;
+    await this.#request('close');
+    this.#closed = true;
+    this.#uninstall?.();
+    this.#link.terminate();
+  }
+}

@@ -1,0 +1,70 @@
+// Checks the options of startBroker() that the page handles itself. The
+// broker's own options (durability, limits, sysInterval, ...) are checked
+// again by the core, which names the option in its error too.
+
+import { optionError } from './errors.js';
+
+const MODES = ['shared', 'worker', 'inline'];
+const DURABILITIES = ['strict', 'relaxed', 'memory'];
+const KNOWN = new Set([
+  'name', 'mode', 'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable',
+  'clientIdSeed', 'authenticate', 'authorize', 'hooks', 'workerUrl', 'wasmUrl',
+]);
+
+/** Returns { name, mode, core, hooks, callbacks, workerUrl, wasmUrl } or throws a TabmqError. */
+export function checkOptions(options = {}) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw optionError('options', 'must be an object');
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw optionError(key, `is not a tabmq option (known: ${[...KNOWN].join(', ')})`);
+  }
+  const name = options.name ?? 'default';
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
+    throw optionError('name', 'must be a non-empty string of at most 200 characters');
+  }
+  const mode = options.mode ?? 'shared';
+  if (!MODES.includes(mode)) throw optionError('mode', `must be one of ${MODES.map((m) => `'${m}'`).join(', ')}, got ${JSON.stringify(mode)}`);
+  if (options.durability !== undefined && !DURABILITIES.includes(options.durability)) {
+    throw optionError('durability', `must be one of 'strict', 'relaxed', 'memory', got ${JSON.stringify(options.durability)}`);
+  }
+  if (options.limits !== undefined && (options.limits === null || typeof options.limits !== 'object')) {
+    throw optionError('limits', 'must be an object');
+  }
+  for (const key of ['authenticate', 'authorize']) {
+    const fn = options[key];
+    if (fn === undefined) continue;
+    if (typeof fn !== 'function') throw optionError(key, 'must be a function');
+    if (mode !== 'inline') {
+      throw optionError(key, `is a function, and functions cannot be sent to a ${mode === 'shared' ? 'SharedWorker' : 'Worker'}: `
+        + "export it from a module and pass that module's URL as `hooks` (it runs in the worker), or use mode 'inline'");
+    }
+  }
+  let hooks;
+  if (options.hooks !== undefined) {
+    if (!(typeof options.hooks === 'string' || options.hooks instanceof URL)) {
+      throw optionError('hooks', 'must be the URL (string or URL) of a module exporting authenticate and/or authorize');
+    }
+    hooks = new URL(options.hooks, globalThis.location?.href).href;
+  }
+  const core = {};
+  for (const key of ['durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable', 'clientIdSeed']) {
+    if (options[key] !== undefined) core[key] = options[key];
+  }
+  if (core.clientIdSeed === undefined) core.clientIdSeed = Math.floor(Math.random() * 2 ** 52);
+  const urlOption = (key) => {
+    const v = options[key];
+    if (v === undefined) return undefined;
+    if (!(typeof v === 'string' || v instanceof URL)) throw optionError(key, 'must be a URL (string or URL)');
+    return new URL(v, globalThis.location?.href).href;
+  };
+  return {
+    name,
+    mode,
+    core,
+    hooks,
+    callbacks: { authenticate: options.authenticate, authorize: options.authorize },
+    workerUrl: urlOption('workerUrl'),
+    wasmUrl: urlOption('wasmUrl'),
+  };
+}

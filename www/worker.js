@@ -1,0 +1,66 @@
+// The worker entry: a module SharedWorker (one broker for every tab of the
+// origin) or a dedicated module Worker. Each page talks to it over a control
+// port; each MQTT connection gets a MessagePort of its own.
+
+import { BrokerHost } from './host.js';
+
+let hostPromise = null;
+
+async function startHost(msg) {
+  let hooks = {};
+  if (msg.hooks) {
+    const mod = await import(msg.hooks);
+    hooks = { authenticate: mod.authenticate, authorize: mod.authorize };
+  }
+  return BrokerHost.create(msg.core, hooks, msg.wasmUrl);
+}
+
+/** Serves one page's control port. */
+function serve(control, dedicated) {
+  let page = null;
+  control.onmessage = async (e) => {
+    const msg = e.data;
+    switch (msg.t) {
+      case 'init': {
+        page = msg.page;
+        hostPromise ??= startHost(msg);
+        try {
+          const host = await hostPromise;
+          if (msg.lock && globalThis.navigator?.locks) {
+            // Granted only once the page that holds it is gone: then its
+            // connections end and their wills are sent.
+            navigator.locks.request(msg.lock, () => host.dropOwner(page));
+          }
+          control.postMessage({ t: 'ready' });
+        } catch (err) {
+          hostPromise = null;
+          control.postMessage({ t: 'error', message: String(err?.message ?? err), code: err?.code ?? 'ERR_TABMQ_START' });
+        }
+        break;
+      }
+      case 'connect': {
+        const host = await hostPromise;
+        host.connect(msg.port, page);
+        break;
+      }
+      case 'stats': {
+        const host = await hostPromise;
+        control.postMessage({ t: 'stats', id: msg.id, stats: host.stats() });
+        break;
+      }
+      case 'close': {
+        const host = await hostPromise;
+        if (dedicated) host.close();
+        else host.dropOwner(page);
+        control.postMessage({ t: 'closed', id: msg.id });
+        break;
+      }
+    }
+  };
+}
+
+if (typeof SharedWorkerGlobalScope !== 'undefined' && self instanceof SharedWorkerGlobalScope) {
+  self.onconnect = (e) => serve(e.ports[0], false);
+} else {
+  serve(self, true);
+}
