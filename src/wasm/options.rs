@@ -71,6 +71,10 @@ pub fn parse(value: JsValue) -> Result<Config, JsValue> {
             ))
         }
     };
+    let mut cfg = Config {
+        durability,
+        ..Config::default()
+    };
     if let Some(secs) = int("sysInterval", o.sys_interval, 0, 86_400)? {
         cfg.sys_interval_secs = secs as u32;
     }
