@@ -11,6 +11,13 @@ const KNOWN = new Set([
   'clientIdSeed', 'authenticate', 'authorize', 'hooks', 'workerUrl', 'wasmUrl',
 ]);
 
+// Their ranges are checked by the core (src/wasm/options.rs).
+const LIMITS = [
+  'maxConnections', 'maxPacketSize', 'receiveMaximum', 'maxInflight', 'maxQueuedMessages', 'maxQueuedBytes',
+  'topicAliasMaximum', 'maxTopicLength', 'maxTopicLevels', 'maxSubscriptionsPerClient', 'maxKeepAlive',
+  'maxSessionExpiry', 'connectTimeout',
+];
+
 /** Returns { name, mode, core, hooks, callbacks, workerUrl, wasmUrl } or throws a TabmqError. */
 export function checkOptions(options = {}) {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -28,8 +35,11 @@ export function checkOptions(options = {}) {
   if (options.durability !== undefined && !DURABILITIES.includes(options.durability)) {
     throw optionError('durability', `must be one of 'strict', 'relaxed', 'memory', got ${JSON.stringify(options.durability)}`);
   }
-  if (options.limits !== undefined && (options.limits === null || typeof options.limits !== 'object')) {
-    throw optionError('limits', 'must be an object');
+  if (options.limits !== undefined) {
+    if (options.limits === null || typeof options.limits !== 'object') throw optionError('limits', 'must be an object');
+    for (const key of Object.keys(options.limits)) {
+      if (!LIMITS.includes(key)) throw optionError(`limits.${key}`, `is not a tabmq limit (known: ${LIMITS.join(', ')})`);
+    }
   }
   for (const key of ['authenticate', 'authorize']) {
     const fn = options[key];

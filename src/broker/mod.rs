@@ -235,6 +235,10 @@ impl Broker {
                 return pos;
             }
             let version = c.version;
+            // Packets after a CONNECT whose authentication is pending wait.
+            if self.holds_input(conn, buf.len() - pos, now) {
+                return pos;
+            }
             match codec::decode(&buf[pos..], version, self.cfg.max_packet_size) {
                 Ok(Some((packet, used))) => {
                     pos += used;
@@ -377,7 +381,8 @@ impl Broker {
                 .count(),
             sessions: live().count(),
             subscriptions: self.tree.len(),
-            retained: self.retained.len(),
+            // The broker's own `$SYS` values are not the user's retained messages.
+            retained: self.retained.keys().filter(|t| !t.starts_with("$SYS/")).count(),
             messages_received: self.counters.messages_received,
             messages_sent: self.counters.messages_sent,
             messages_dropped: self.counters.messages_dropped,
