@@ -30,15 +30,21 @@ export async function startBroker(options = {}) {
   return handle;
 }
 
+// The worker URLs are written as `new URL('./worker.js', import.meta.url)`
+// inside the constructor call, with static options, so that bundlers (Vite,
+// webpack, Rollup) find and bundle the worker. One SharedWorker serves every
+// broker name of the origin; each name gets its own broker inside it.
 function workerLink(opts) {
-  const url = opts.workerUrl ?? new URL('./worker.js', import.meta.url);
-  const workerName = `tabmq:${opts.name}`;
   if (opts.mode === 'shared') {
-    const worker = new SharedWorker(url, { type: 'module', name: workerName });
+    const worker = opts.workerUrl
+      ? new SharedWorker(opts.workerUrl, { type: 'module' })
+      : new SharedWorker(new URL('./worker.js', import.meta.url), { type: 'module' });
     worker.port.start();
     return { control: worker.port, worker, terminate: () => worker.port.close() };
   }
-  const worker = new Worker(url, { type: 'module', name: workerName });
+  const worker = opts.workerUrl
+    ? new Worker(opts.workerUrl, { type: 'module' })
+    : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   return { control: worker, worker, terminate: () => worker.terminate() };
 }
 
@@ -117,6 +123,7 @@ class BrokerHandle extends EventTarget {
     const ready = new Promise((resolve, reject) => (this.#ready = { resolve, reject }));
     this.#link.control.postMessage({
       t: 'init',
+      name: this.#opts.name,
       page,
       lock: this.#opts.mode === 'shared' ? lock : undefined,
       core: this.#opts.core,

@@ -1,10 +1,13 @@
-// The worker entry: a module SharedWorker (one broker for every tab of the
-// origin) or a dedicated module Worker. Each page talks to it over a control
-// port; each MQTT connection gets a MessagePort of its own.
+// The worker entry: a module SharedWorker (one per origin, holding one
+// broker per name for every tab) or a dedicated module Worker. Each page's
+// broker handle talks to it over a control port; each MQTT connection gets a
+// MessagePort of its own.
 
 import { BrokerHost } from './host.js';
 
-let hostPromise = null;
+/** Broker name -> Promise<BrokerHost>. The first page to start a name sets
+ *  its options; later pages join the running broker. */
+const hosts = new Map();
 
 async function startHost(msg) {
   let hooks = {};
@@ -18,12 +21,14 @@ async function startHost(msg) {
 /** Serves one page's control port. */
 function serve(control, dedicated) {
   let page = null;
+  let hostPromise = null;
   control.onmessage = async (e) => {
     const msg = e.data;
     switch (msg.t) {
       case 'init': {
         page = msg.page;
-        hostPromise ??= startHost(msg);
+        if (!hosts.has(msg.name)) hosts.set(msg.name, startHost(msg));
+        hostPromise = hosts.get(msg.name);
         try {
           const host = await hostPromise;
           if (msg.lock && globalThis.navigator?.locks) {
@@ -33,7 +38,7 @@ function serve(control, dedicated) {
           }
           control.postMessage({ t: 'ready' });
         } catch (err) {
-          hostPromise = null;
+          hosts.delete(msg.name);
           control.postMessage({ t: 'error', message: String(err?.message ?? err), code: err?.code ?? 'ERR_TABMQ_START' });
         }
         break;
@@ -50,8 +55,12 @@ function serve(control, dedicated) {
       }
       case 'close': {
         const host = await hostPromise;
-        if (dedicated) host.close();
-        else host.dropOwner(page);
+        if (dedicated) {
+          host.close();
+          hosts.clear();
+        } else {
+          host.dropOwner(page);
+        }
         control.postMessage({ t: 'closed', id: msg.id });
         break;
       }
