@@ -1,0 +1,2 @@
+pub mod fuzz_check;
+pub mod strategies;
