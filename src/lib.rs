@@ -8,4 +8,4 @@ pub mod codec;
 pub mod store;
 pub mod time;
 #[cfg(target_arch = "wasm32")]
-mod wasm;
+pub mod wasm;
