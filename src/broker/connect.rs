@@ -1,11 +1,11 @@
 //! CONNECT, authentication (including the MQTT 5 AUTH exchange) and CONNACK.
 
-use super::hooks::{AuthDecision, AuthRequest};
+use super::hooks::{AuthDecision, AuthRequest, ClientInfo};
 use super::session::Session;
 use super::{Broker, ConnId, ConnState, Event, SessionKey, Timer};
 use crate::codec::{
-    Auth, ConnAck, Connect, DecodeError, Disconnect, Packet, Properties, ProtocolVersion,
-    ReasonCode,
+    Auth, ConnAck, Connect, DecodeError, Disconnect, Packet, PacketType, Properties,
+    ProtocolVersion, ReasonCode,
 };
 use crate::store::{Message, SessionRecord, StorageOp, WillRecord};
 use crate::time::Millis;
@@ -26,13 +26,24 @@ impl Broker {
         let connected = self
             .conns
             .values()
-            .filter(|c| matches!(c.state, ConnState::Connected));
-        if connected.count() >= self.cfg.max_connections {
+            .filter(|c| matches!(c.state, ConnState::Connected))
+            .count();
+        // A client taking over its own session replaces a connection: the
+        // count does not grow, so the limit does not refuse it.
+        let takes_over = self
+            .by_client_id
+            .get(connect.client_id.as_str())
+            .is_some_and(|&k| self.session(k).conn.is_some());
+        if connected >= self.cfg.max_connections && !takes_over {
             let reason = match version {
                 ProtocolVersion::V5 => ReasonCode::QuotaExceeded,
                 _ => ReasonCode::ServerUnavailable,
             };
             return self.refuse(conn, reason, now);
+        }
+        if connect.will.as_ref().is_some_and(|w| w.retain) && !self.cfg.retain_available {
+            // [MQTT-3.2.2-13]: a retained will cannot be honoured.
+            return self.refuse(conn, ReasonCode::RetainNotSupported, now);
         }
         let request = AuthRequest {
             conn,
@@ -104,12 +115,19 @@ impl Broker {
         match decision {
             AuthDecision::Pending => {}
             AuthDecision::Accept if connecting => {
+                if let Some(reason) = self.will_refusal(conn) {
+                    return self.refuse(conn, reason, now);
+                }
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
                 let ConnState::Authenticating(connect) =
                     std::mem::replace(&mut c.state, ConnState::Connected)
                 else {
                     unreachable!("checked above");
                 };
                 self.finish_connect(conn, connect, now);
+                self.resume_input(conn, now);
             }
             AuthDecision::Accept => {
                 // Re-authentication succeeded [MQTT-4.12.1-2 region].
@@ -128,6 +146,13 @@ impl Broker {
             }
             AuthDecision::Reject(reason) if connecting => self.refuse(conn, reason, now),
             AuthDecision::Reject(reason) => {
+                // [MQTT-4.12.1-2]: DISCONNECT with an appropriate reason; one
+                // that only CONNACK may carry (0x86) becomes 0x87.
+                let reason = if reason.allowed_in(PacketType::Disconnect) {
+                    reason
+                } else {
+                    ReasonCode::NotAuthorized
+                };
                 self.protocol_violation(conn, reason, "re-authentication refused", now)
             }
             AuthDecision::Continue(data) => {
@@ -198,6 +223,63 @@ impl Broker {
         self.apply_auth_decision(conn, decision, now);
     }
 
+    /// Why an authenticated CONNECT is still refused: its will topic is not
+    /// one the client may publish to ([MQTT-3.1.4-2]: authorization checks
+    /// on the CONNECT; otherwise a will would bypass the publish hook).
+    fn will_refusal(&mut self, conn: ConnId) -> Option<ReasonCode> {
+        let c = self.conns.get(&conn)?;
+        let ConnState::Authenticating(connect) = &c.state else {
+            return None;
+        };
+        let will = connect.will.as_ref()?;
+        let info = ClientInfo {
+            client_id: &connect.client_id,
+            username: connect.username.as_deref(),
+            protocol: connect.protocol,
+        };
+        let allowed = self
+            .hooks
+            .authorize_publish(&info, &will.topic, will.qos, will.retain);
+        (!allowed).then_some(ReasonCode::NotAuthorized)
+    }
+
+    /// While the host decides on a CONNECT without an Authentication Method
+    /// (`AuthDecision::Pending`), the bytes that follow it wait unread: a
+    /// client may send packets before CONNACK (v5 and v311 3.1.4), and they
+    /// are processed only if the CONNECT is accepted [MQTT-3.1.4-6]. More
+    /// than one maximum-size packet waiting closes the connection (v5 3.1.4:
+    /// the server can close a connection that sends too much before
+    /// authentication is complete). Returns whether input is held.
+    pub(super) fn holds_input(&mut self, conn: ConnId, waiting: usize, now: Millis) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
+        if !matches!(c.state, ConnState::Authenticating(_)) || c.auth_method.is_some() {
+            return false;
+        }
+        if waiting > self.cfg.max_packet_size as usize {
+            self.drop_connection(conn, Some(ReasonCode::QuotaExceeded), now);
+        }
+        true
+    }
+
+    /// Processes the input held while authentication was pending.
+    fn resume_input(&mut self, conn: ConnId, now: Millis) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.rx.is_empty() || !c.is_open() {
+            return;
+        }
+        let buf = std::mem::take(&mut c.rx);
+        let used = self.process(conn, &buf, now);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if c.is_open() {
+                c.rx = buf[used..].to_vec();
+            }
+        }
+    }
+
     /// CONNACK with an error, then close [MQTT-3.2.2-7 region].
     fn refuse(&mut self, conn: ConnId, reason: ReasonCode, now: Millis) {
         let connack = ConnAck {
@@ -212,10 +294,13 @@ impl Broker {
 
     fn finish_connect(&mut self, conn: ConnId, connect: Box<Connect>, now: Millis) {
         let client_id: Rc<str> = Rc::from(connect.client_id.as_str());
-        let existing = self.by_client_id.get(&client_id).copied();
+        let mut existing = self.by_client_id.get(&client_id).copied();
         if let Some(old) = existing.and_then(|k| self.session(k).conn) {
             // [MQTT-3.1.4-3]: the existing connection is closed (0x8E in MQTT 5).
             self.take_over(old, now);
+            // A session with expiry 0 ends with that connection (v5 3.1.4,
+            // non-normative comment): look again.
+            existing = self.by_client_id.get(&client_id).copied();
         }
         let resumed = existing.filter(|_| !connect.clean_start);
         if let (Some(key), None) = (existing, resumed) {
@@ -227,7 +312,7 @@ impl Broker {
             None => self.new_session(client_id.clone(), connect.protocol),
         };
         let session_present = resumed.is_some(); // [MQTT-3.2.2-2], [MQTT-3.2.2-3]
-        let granted_expiry = self.attach_session(key, conn, &connect, now);
+        let granted_expiry = self.attach_session(key, conn, &connect);
         let server_keep_alive = self.start_keep_alive(conn, &connect, now);
         let mut properties = Properties::default();
         if connect.protocol.is_v5() {
@@ -266,13 +351,7 @@ impl Broker {
 
     /// Binds the session to the connection and records what CONNECT asked
     /// for. Returns the session expiry interval granted.
-    fn attach_session(
-        &mut self,
-        key: SessionKey,
-        conn: ConnId,
-        connect: &Connect,
-        now: Millis,
-    ) -> u32 {
+    fn attach_session(&mut self, key: SessionKey, conn: ConnId, connect: &Connect) -> u32 {
         let v5 = connect.protocol.is_v5();
         let requested = match (v5, connect.clean_start) {
             (true, _) => connect.properties.session_expiry_interval.unwrap_or(0),
@@ -284,7 +363,9 @@ impl Broker {
         let will = connect.will.as_ref().map(|w| {
             let mut properties = w.properties.clone();
             let delay = properties.will_delay_interval.take().unwrap_or(0);
-            let expiry = properties.message_expiry_interval.take();
+            // The Message Expiry Interval stays in the properties: it counts
+            // from when the will is published (v5 3.1.3.2.4), which
+            // `publish_will` turns into `expires_at`.
             let message = Message {
                 id: 0,
                 topic: Rc::from(w.topic.as_str()),
@@ -292,7 +373,7 @@ impl Broker {
                 qos: w.qos,
                 retain: w.retain,
                 properties,
-                expires_at: expiry.map(|secs| now + u64::from(secs) * 1000),
+                expires_at: None,
             };
             (Rc::new(message), delay)
         });
@@ -360,6 +441,9 @@ impl Broker {
         let requested = connect.properties.session_expiry_interval.unwrap_or(0);
         Properties {
             assigned_client_identifier: connect.properties.assigned_client_identifier.clone(),
+            // [MQTT-4.12.0-5]: a successful CONNACK repeats the method;
+            // [MQTT-4.12.0-6]: and has none if CONNECT had none.
+            authentication_method: connect.properties.authentication_method.clone(),
             server_keep_alive,
             session_expiry_interval: (granted_expiry != requested).then_some(granted_expiry),
             receive_maximum: Some(self.cfg.receive_maximum),
@@ -394,6 +478,17 @@ impl Broker {
                 Some(ProtocolVersion::V5)
             }
             DecodeError::UnsupportedProtocolVersion(_) => Some(ProtocolVersion::V3_1_1),
+            // An MQTT protocol name with a level that does not go with it
+            // ("MQTT" 3, "MQIsdp" 4): the level is what is unsupported
+            // (v311 [MQTT-3.1.2-2]), answered in the format of that level.
+            DecodeError::InvalidProtocolName => match connect_header(bytes) {
+                Some((b"MQTT" | b"MQIsdp", level)) if level >= 5 => Some(ProtocolVersion::V5),
+                Some((b"MQTT" | b"MQIsdp", _)) => Some(ProtocolVersion::V3_1_1),
+                // Another name: only a level 5 CONNECT is told 0x84
+                // (v5 [MQTT-3.1.2-1] allows it); anything else just closes.
+                Some((_, 5)) => Some(ProtocolVersion::V5),
+                _ => None,
+            },
             _ if is_connect && connect_level(bytes) == Some(5) => Some(ProtocolVersion::V5),
             _ => None,
         };
@@ -422,10 +517,19 @@ impl Broker {
 /// The protocol level of a CONNECT whose header is readable, for choosing
 /// the CONNACK format when the rest of it is malformed.
 fn connect_level(bytes: &[u8]) -> Option<u8> {
+    connect_header(bytes).map(|(_, level)| level)
+}
+
+/// The protocol name and level of a CONNECT whose header is readable.
+fn connect_header(bytes: &[u8]) -> Option<(&[u8], u8)> {
+    if bytes.first()? >> 4 != 1 {
+        return None;
+    }
     let (_, varint_len) = crate::codec::wire::parse_varint(bytes.get(1..)?).ok()??;
     let start = 1 + varint_len;
     let name_len = u16::from_be_bytes([*bytes.get(start)?, *bytes.get(start + 1)?]) as usize;
-    bytes.get(start + 2 + name_len).copied()
+    let name = bytes.get(start + 2..start + 2 + name_len)?;
+    Some((name, *bytes.get(start + 2 + name_len)?))
 }
 
 pub(super) fn session_record(s: &Session) -> SessionRecord {
@@ -441,5 +545,9 @@ pub(super) fn session_record(s: &Session) -> SessionRecord {
                 message: message.clone(),
                 delay: *delay,
             }),
+        will: s.will.as_ref().map(|(message, delay)| WillRecord {
+            message: message.clone(),
+            delay: *delay,
+        }),
     }
 }

@@ -78,25 +78,56 @@ impl Broker {
             let reason = ReasonCode::RetainNotSupported;
             return self.protocol_violation(conn, reason, "retain is not available", now);
         }
-        let in_flight = c.held.len() + self.session(key).incoming_qos2.len();
-        if p.qos != QoS::AtMostOnce
-            && version.is_v5()
-            && in_flight >= usize::from(self.cfg.receive_maximum)
-        {
-            // [MQTT-3.3.4-8]
-            let reason = ReasonCode::ReceiveMaximumExceeded;
-            return self.protocol_violation(conn, reason, "receive maximum exceeded", now);
-        }
         if let (QoS::ExactlyOnce, Some(id)) = (p.qos, p.packet_id) {
             if self.session(key).incoming_qos2.contains(&id) {
-                // A resent QoS 2 PUBLISH: acknowledge again, do not route again [MQTT-4.3.3-10].
-                return self.ack(conn, Packet::PubRec(PubResponse::new(id)), false);
+                // A resent QoS 2 PUBLISH: acknowledge again, do not route
+                // again [MQTT-4.3.3-10]. Not a new PUBLISH, so it does not
+                // count against Receive Maximum either. Strict: not before
+                // the state it confirms is persisted (it may still be pending).
+                let hold = self.unpersisted_ticket().is_some();
+                return self.ack(conn, Packet::PubRec(PubResponse::new(id)), hold);
             }
+        }
+        if p.qos != QoS::AtMostOnce
+            && version.is_v5()
+            && self.unacknowledged_inbound(conn, key) >= usize::from(self.cfg.receive_maximum)
+        {
+            // The client sent more than the Receive Maximum the broker gave
+            // it [MQTT-3.3.4-7]: DISCONNECT 0x93 (spec 3.2.2.3.3, 4.9).
+            let reason = ReasonCode::ReceiveMaximumExceeded;
+            return self.protocol_violation(conn, reason, "receive maximum exceeded", now);
         }
         if let Some(reason) = self.refusal(conn, &p) {
             return self.refuse_publish(conn, p, reason, now);
         }
         self.accept_publish(conn, key, p, now);
+    }
+
+    /// QoS 1 and QoS 2 PUBLISHes from this client the broker has not yet
+    /// answered with PUBACK or PUBCOMP (or a refusing PUBREC): what the
+    /// client counts against the broker's Receive Maximum (spec 4.9). These
+    /// are the unreleased QoS 2 identifiers, plus the held acknowledgements
+    /// that end an exchange: PUBACKs, PUBCOMPs, and PUBRECs for identifiers
+    /// not among the unreleased ones (refusals). A held PUBREC for an
+    /// unreleased identifier is the same PUBLISH, counted once.
+    fn unacknowledged_inbound(&self, conn: ConnId, key: super::SessionKey) -> usize {
+        let Some(c) = self.conns.get(&conn) else {
+            return 0;
+        };
+        let qos2 = &self.session(key).incoming_qos2;
+        let held = c
+            .held
+            .iter()
+            .filter(|(_, bytes)| match bytes.first().map(|b| b >> 4) {
+                Some(4) | Some(7) => true,
+                Some(5) => match crate::codec::decode(bytes, c.version, u32::MAX) {
+                    Ok(Some((Packet::PubRec(r), _))) => !qos2.contains(&r.packet_id),
+                    _ => false,
+                },
+                _ => false,
+            })
+            .count();
+        held + qos2.len()
     }
 
     /// Why a well-formed PUBLISH is not accepted, if it is not.
@@ -140,7 +171,10 @@ impl Broker {
                 }
             }
             (qos, Some(id)) if v5 || reason == ReasonCode::NotAuthorized => {
-                let rsp = PubResponse::with_reason(id, reason);
+                let mut rsp = PubResponse::with_reason(id, reason);
+                // Problem information; left out where the client asked for
+                // none [MQTT-3.1.2-29].
+                rsp.properties.reason_string = Some(refusal_text(reason).to_owned());
                 let packet = if qos == QoS::AtLeastOnce {
                     Packet::PubAck(rsp)
                 } else {
@@ -209,8 +243,9 @@ impl Broker {
     /// Sends an acknowledgement, or holds it until the storage batch it
     /// depends on is persisted. Acknowledgements leave in the order their
     /// PUBLISHes came [MQTT-4.6.0-2], so one behind a held one waits too.
-    pub(super) fn ack(&mut self, conn: ConnId, packet: Packet, hold: bool) {
-        let next_ticket = self.next_ticket;
+    pub(super) fn ack(&mut self, conn: ConnId, mut packet: Packet, hold: bool) {
+        // The newest batch holding what happened so far.
+        let next_ticket = self.next_ticket - u64::from(self.ops.is_empty());
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -222,8 +257,19 @@ impl Broker {
         } else {
             c.held.back().map_or(0, |h| h.0)
         };
+        // As `send` does: no problem information where the client asked for
+        // none [MQTT-3.1.2-29], nor where it would exceed the client's
+        // Maximum Packet Size [MQTT-3.1.2-24].
+        let too_large = |p: &Packet| {
+            p.encoded_len(c.version)
+                .is_ok_and(|len| len > c.max_packet_size as usize)
+        };
+        if !c.problem_info || too_large(&packet) {
+            super::strip_problem_info(&mut packet);
+        }
         let mut bytes = Vec::new();
-        if packet.encode(c.version, &mut bytes).is_ok() {
+        if packet.encode(c.version, &mut bytes).is_ok() && bytes.len() <= c.max_packet_size as usize
+        {
             c.held.push_back((ticket, bytes));
             self.holding.insert(conn);
         }
@@ -257,7 +303,11 @@ impl Broker {
         let s = self.session_mut(key);
         let known = s.incoming_qos2.remove(&r.packet_id);
         let client_id = s.client_id.clone();
-        if known && s.stored {
+        // Strict: PUBCOMP frees the identifier for reuse by the client, so it
+        // waits until the deletion is persisted; otherwise a crash would
+        // bring the identifier back and swallow the next message using it.
+        let hold = known && s.stored && self.cfg.durability == Durability::Strict;
+        if known && self.session(key).stored {
             self.store(StorageOp::DeleteIncomingQos2 {
                 client_id,
                 packet_id: r.packet_id,
@@ -271,7 +321,7 @@ impl Broker {
         self.ack(
             conn,
             Packet::PubComp(PubResponse::with_reason(r.packet_id, reason)),
-            false,
+            hold,
         );
     }
 
@@ -444,8 +494,20 @@ impl Broker {
             }
             self.session_mut(key).expiry_interval = expiry.min(self.cfg.max_session_expiry);
         }
-        // The will is published only for reason 0x04 [MQTT-3.14.4-3].
-        let with_will = d.reason == ReasonCode::DisconnectWithWillMessage;
+        // Only reason 0x00 discards the will [MQTT-3.14.4-3], [MQTT-3.1.2-8]:
+        // 0x04 asks for it and error reasons are no normal disconnection.
+        // A 3.1.1 DISCONNECT (always 0x00) always discards it.
+        let with_will = d.reason != ReasonCode::NORMAL_DISCONNECTION;
         self.end_connection(conn, with_will, None, None, now);
+    }
+}
+
+/// The Reason String sent with a refused PUBLISH.
+fn refusal_text(reason: ReasonCode) -> &'static str {
+    match reason {
+        ReasonCode::NotAuthorized => "not authorized to publish to this topic",
+        ReasonCode::TopicNameInvalid => "topic name exceeds the broker's length or level limit",
+        ReasonCode::PayloadFormatInvalid => "payload is marked UTF-8 but is not valid UTF-8",
+        _ => "PUBLISH refused",
     }
 }

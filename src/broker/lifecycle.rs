@@ -150,10 +150,14 @@ impl Broker {
         }
     }
 
-    /// Publishes a will as the client's last message.
+    /// Publishes a will as the client's last message. Its Message Expiry
+    /// Interval is the lifetime from now, its publication (v5 3.1.3.2.4).
     pub(super) fn publish_will(&mut self, will: &Rc<Message>, now: Millis) {
         let mut msg = Message::clone(will);
         msg.id = self.take_message_id();
+        if let Some(secs) = msg.properties.message_expiry_interval.take() {
+            msg.expires_at = Some(now + u64::from(secs) * 1000);
+        }
         if msg.is_expired(now) {
             return;
         }

@@ -10,6 +10,7 @@
 mod config;
 mod connect;
 mod delivery;
+mod durability;
 mod events;
 mod hooks;
 mod inbound;
@@ -29,7 +30,7 @@ use crate::store::{Message, StorageBatch, StorageOp, Ticket};
 use crate::time::Millis;
 use session::Session;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use topic_tree::{Hit, TopicTree};
 
@@ -81,6 +82,9 @@ struct Conn {
     auth_method: Option<String>,
     /// Acknowledgements waiting for their storage ticket, in order.
     held: VecDeque<(Ticket, Vec<u8>)>,
+    /// Strict durability: `tx` from this offset on waits for this ticket
+    /// (see `durability.rs`). Offsets and tickets increase.
+    gates: VecDeque<(usize, Ticket)>,
 }
 
 impl Conn {
@@ -101,6 +105,7 @@ impl Conn {
             username: None,
             auth_method: None,
             held: VecDeque::new(),
+            gates: VecDeque::new(),
         }
     }
 
@@ -145,6 +150,8 @@ pub struct Broker {
     persisted: Ticket,
     /// Connections with held acknowledgements.
     holding: HashSet<ConnId>,
+    /// Connections with gated output.
+    gated: BTreeSet<ConnId>,
     events: VecDeque<Event>,
     next_message_id: u64,
     /// Stored deliveries per stored message id; at zero the message is deleted.
@@ -172,6 +179,7 @@ impl Broker {
             next_ticket: 1,
             persisted: 0,
             holding: HashSet::new(),
+            gated: BTreeSet::new(),
             events: VecDeque::new(),
             next_message_id: 1,
             message_refs: HashMap::new(),
@@ -309,6 +317,7 @@ impl Broker {
         for conn in holding {
             self.release_held(conn);
         }
+        self.release_gates();
     }
 
     /// The broker is stopping: every connection is closed, MQTT 5 clients
@@ -336,11 +345,11 @@ impl Broker {
                 continue;
             };
             c.ready = false;
-            let close = !c.is_open();
-            let data = std::mem::take(&mut c.tx);
+            let (data, close) = durability::take_releasable(c, self.persisted);
             if close {
                 self.conns.remove(&conn);
                 self.holding.remove(&conn);
+                self.gated.remove(&conn);
             } else if data.is_empty() {
                 continue;
             }
@@ -382,7 +391,11 @@ impl Broker {
             sessions: live().count(),
             subscriptions: self.tree.len(),
             // The broker's own `$SYS` values are not the user's retained messages.
-            retained: self.retained.keys().filter(|t| !t.starts_with("$SYS/")).count(),
+            retained: self
+                .retained
+                .keys()
+                .filter(|t| !t.starts_with("$SYS/"))
+                .count(),
             messages_received: self.counters.messages_received,
             messages_sent: self.counters.messages_sent,
             messages_dropped: self.counters.messages_dropped,

@@ -67,6 +67,9 @@ pub struct DeliveryRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WillRecord {
+    /// The will as published, except that its properties keep the Message
+    /// Expiry Interval (and `expires_at` is unset): a will's lifetime counts
+    /// from its publication (MQTT 5 spec 3.1.3.2.4).
     pub message: Rc<Message>,
     /// Will Delay Interval in seconds (MQTT 5; 0 otherwise).
     pub delay: u32,
@@ -84,6 +87,11 @@ pub struct SessionRecord {
     /// The will still to be published, if the connection ended without a
     /// normal DISCONNECT and its delay has not yet passed.
     pub pending_will: Option<WillRecord>,
+    /// The will of the connection holding the session (`disconnected_at` is
+    /// `None`) [MQTT-3.1.2-7]. If the broker stops without that connection
+    /// having ended, the connection ended abnormally [MQTT-3.1.2-8]: a
+    /// restart treats it as lost at the restart time.
+    pub will: Option<WillRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
