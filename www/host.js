@@ -76,45 +76,76 @@ export class BrokerHost {
     return () => this.#listeners.delete(fn);
   }
 
-  /** Serves one MQTT connection over `port`. `owner` groups connections
-   *  (per page) so they can be closed together when that page goes away. */
-  connect(port, owner = null) {
+  /**
+   * Opens a connection to the broker. `link.send(bytes)` carries the
+   * broker's bytes (a Uint8Array the link may keep) to the client;
+   * `link.close()` ends the connection when the broker closes it. The
+   * client's bytes come in through `receive(id, bytes)`, and the end of the
+   * network side through `hangup(id)`. `owner` groups connections (per page)
+   * so they can be ended together. Returns the connection id.
+   */
+  open(link, owner = null) {
     if (this.#closed) {
-      port.postMessage({ close: true, code: 1001, reason: 'broker closed' });
-      port.close();
+      link.close(1001, 'broker closed');
       return 0;
     }
     const id = this.#nextConn++;
-    this.#conns.set(id, { port, owner });
-    port.onmessage = (e) => {
-      const data = e.data;
-      if (data instanceof ArrayBuffer) {
-        this.#broker.bytes(id, new Uint8Array(data), Date.now());
-      } else if (data && data.close) {
-        this.#drop(id);
-      }
-      this.pump();
-    };
+    this.#conns.set(id, { link, owner });
     this.#broker.open(id, Date.now());
-    port.postMessage({ open: true });
     this.pump();
     return id;
   }
 
-  /** The network side of a connection is gone (its port or page died). */
-  #drop(id) {
-    const conn = this.#conns.get(id);
-    if (!conn) return;
-    this.#conns.delete(id);
-    conn.port.onmessage = null;
-    conn.port.close();
+  /** Bytes from the client of connection `id`. */
+  receive(id, bytes) {
+    if (!this.#conns.has(id)) return;
+    this.#broker.bytes(id, bytes, Date.now());
+    this.pump();
+  }
+
+  /** The network side of connection `id` ended (socket closed, page gone). */
+  hangup(id) {
+    if (!this.#conns.delete(id)) return;
     this.#broker.closed(id, Date.now());
+    this.pump();
+  }
+
+  /** Serves one MQTT connection over a MessagePort: ArrayBuffers both ways
+   *  (transferred), `{ close: true }` to end it, `{ open: true }` once the
+   *  broker has it. */
+  connectPort(port, owner = null) {
+    const link = {
+      send: (bytes) => port.postMessage(bytes.buffer, [bytes.buffer]),
+      close: (code = 1000, reason = '') => {
+        port.postMessage({ close: true, code, reason });
+        port.onmessage = null;
+        port.close();
+      },
+    };
+    const id = this.open(link, owner);
+    if (id === 0) return 0;
+    port.onmessage = (e) => {
+      const data = e.data;
+      if (data instanceof ArrayBuffer) this.receive(id, new Uint8Array(data));
+      else if (data && data.close) {
+        port.onmessage = null;
+        port.close();
+        this.hangup(id);
+      }
+    };
+    port.postMessage({ open: true });
+    return id;
   }
 
   /** Ends every connection of one owner (a page that closed or crashed):
    *  their wills follow the usual rules. */
   dropOwner(owner) {
-    for (const [id, conn] of this.#conns) if (conn.owner === owner) this.#drop(id);
+    for (const [id, conn] of [...this.#conns]) {
+      if (conn.owner !== owner) continue;
+      conn.link.close(1001, 'page gone');
+      this.#conns.delete(id);
+      this.#broker.closed(id, Date.now());
+    }
     this.pump();
   }
 
@@ -126,12 +157,10 @@ export class BrokerHost {
       const conn = this.#conns.get(out[i]);
       if (!conn) continue;
       const bytes = out[i + 1];
-      if (bytes.byteLength > 0) conn.port.postMessage(bytes.buffer, [bytes.buffer]);
+      if (bytes.byteLength > 0) conn.link.send(bytes);
       if (out[i + 2]) {
-        conn.port.postMessage({ close: true, code: 1000 });
         this.#conns.delete(out[i]);
-        conn.port.onmessage = null;
-        conn.port.close();
+        conn.link.close(1000, '');
         this.#broker.closed(out[i], Date.now());
       }
     }

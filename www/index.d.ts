@@ -136,6 +136,8 @@ export interface Broker extends EventTarget {
   createWebsocket(url?: string, protocols?: string | string[]): BrokerSocket;
   /** Routes `new WebSocket(broker.url)` to tabmq (for Paho JS); returns an undo function. */
   installWebSocket(): () => void;
+  /** A MessagePort connected to the broker, for a client in a Worker (see socketFromPort). */
+  openPort(): Promise<MessagePort>;
   stats(): Promise<BrokerStats>;
   /** Closes this page's connections; stops the broker in 'worker' and 'inline' mode. */
   close(): Promise<void>;
@@ -144,5 +146,8 @@ export interface Broker extends EventTarget {
 export declare class TabmqError extends Error {
   readonly code: string;
 }
+
+/** A fake WebSocket over a port from `broker.openPort()`, usable in any context. */
+export declare function socketFromPort(port: MessagePort, url?: string, protocols?: string[]): BrokerSocket;
 
 export declare function startBroker(options?: BrokerOptions): Promise<Broker>;

@@ -11,6 +11,15 @@ export { TabmqError } from './errors.js';
 let warnedNoSharedWorker = false;
 
 /**
+ * A fake WebSocket over a port from `broker.openPort()`; works in any
+ * context, workers included: `mqtt.connect(url, { createWebsocket: () =>
+ * socketFromPort(port) })`.
+ */
+export function socketFromPort(port, url = 'ws://tabmq.invalid/', protocols = ['mqtt']) {
+  return new BrokerSocket(url, protocols, () => Promise.resolve(port));
+}
+
+/**
  * Starts the broker named `options.name` (or joins it: in 'shared' mode
  * every tab of the origin gets the same one). Rejects with a TabmqError
  * naming the option when an option is bad.
@@ -57,7 +66,7 @@ async function inlineLink(opts) {
   channel.port2.onmessage = (e) => {
     const msg = e.data;
     if (msg.t === 'init') channel.port2.postMessage({ t: 'ready' });
-    else if (msg.t === 'connect') host.connect(msg.port, page);
+    else if (msg.t === 'connect') host.connectPort(msg.port, page);
     else if (msg.t === 'stats') channel.port2.postMessage({ t: 'stats', id: msg.id, stats: host.stats() });
     else if (msg.t === 'close') {
       host.close();
@@ -172,6 +181,15 @@ class BrokerHandle extends EventTarget {
       };
       this.#link.control.postMessage({ t: 'connect', port: port2 }, [port2]);
     });
+  }
+
+  /**
+   * A MessagePort already connected to the broker, for an MQTT client in
+   * another context (a Worker, an iframe): transfer the port there and wrap
+   * it with `socketFromPort(port)` to get the WebSocket for MQTT.js.
+   */
+  openPort() {
+    return this.#attach();
   }
 
   /** Connection, subscription, retained, message and byte counters. */

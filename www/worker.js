@@ -45,7 +45,7 @@ function serve(control, dedicated) {
       }
       case 'connect': {
         const host = await hostPromise;
-        host.connect(msg.port, page);
+        host.connectPort(msg.port, page);
         break;
       }
       case 'stats': {
