@@ -191,6 +191,11 @@ export class BrokerHost {
     return this.#broker.stats(Date.now());
   }
 
+  /** Sessions and retained messages, for an inspector. */
+  inspect(retainedLimit = 1000) {
+    return this.#broker.inspect(retainedLimit);
+  }
+
   /** Closes every connection (MQTT 5 clients get DISCONNECT 0x8B, server
    *  shutting down) and stops the broker. */
   close() {

@@ -103,6 +103,20 @@ export interface BrokerStats {
   uptimeSecs: number;
 }
 
+export interface BrokerInspection {
+  clients: {
+    clientId: string;
+    connected: boolean;
+    protocolVersion: 3 | 4 | 5;
+    /** Seconds; 4294967295 never expires. */
+    sessionExpiry: number;
+    subscriptions: { filter: string; qos: 0 | 1 | 2 }[];
+    inflight: number;
+    queued: number;
+  }[];
+  retained: { topic: string; payload: Uint8Array; qos: 0 | 1 | 2 }[];
+}
+
 /** A fake WebSocket connected to the broker (what MQTT.js and Paho use of WebSocket). */
 export declare class BrokerSocket extends EventTarget {
   static readonly CONNECTING: 0;
@@ -139,6 +153,8 @@ export interface Broker extends EventTarget {
   /** A MessagePort connected to the broker, for a client in a Worker (see socketFromPort). */
   openPort(): Promise<MessagePort>;
   stats(): Promise<BrokerStats>;
+  /** Sessions and retained messages, for an inspector. */
+  inspect(): Promise<BrokerInspection>;
   /** Closes this page's connections; stops the broker in 'worker' and 'inline' mode. */
   close(): Promise<void>;
 }

@@ -68,6 +68,7 @@ async function inlineLink(opts) {
     if (msg.t === 'init') channel.port2.postMessage({ t: 'ready' });
     else if (msg.t === 'connect') host.connectPort(msg.port, page);
     else if (msg.t === 'stats') channel.port2.postMessage({ t: 'stats', id: msg.id, stats: host.stats() });
+    else if (msg.t === 'inspect') channel.port2.postMessage({ t: 'stats', id: msg.id, stats: host.inspect() });
     else if (msg.t === 'close') {
       host.close();
       channel.port2.postMessage({ t: 'closed', id: msg.id });
@@ -190,6 +191,12 @@ class BrokerHandle extends EventTarget {
    */
   openPort() {
     return this.#attach();
+  }
+
+  /** Sessions (client id, protocol, subscriptions, in-flight and queued
+   *  counts) and retained messages (topic, payload, QoS), for an inspector. */
+  inspect() {
+    return this.#request('inspect');
   }
 
   /** Connection, subscription, retained, message and byte counters. */

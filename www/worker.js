@@ -53,6 +53,11 @@ function serve(control, dedicated) {
         control.postMessage({ t: 'stats', id: msg.id, stats: host.stats() });
         break;
       }
+      case 'inspect': {
+        const host = await hostPromise;
+        control.postMessage({ t: 'stats', id: msg.id, stats: host.inspect() });
+        break;
+      }
       case 'close': {
         const host = await hostPromise;
         if (dedicated) {

@@ -56,3 +56,17 @@ pub struct Stats {
     pub pending_acks: usize,
     pub uptime_secs: u64,
 }
+
+/// One session as an inspector shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientView {
+    pub client_id: Rc<str>,
+    pub connected: bool,
+    pub protocol: ProtocolVersion,
+    /// Seconds the session outlives its connection; `u32::MAX` never expires.
+    pub session_expiry: u32,
+    /// Topic filter and granted QoS of each subscription, sorted by filter.
+    pub subscriptions: Vec<(String, u8)>,
+    pub inflight: usize,
+    pub queued: usize,
+}

@@ -21,7 +21,7 @@ mod sys;
 mod topic_tree;
 
 pub use config::{Config, Durability};
-pub use events::{DropReason, Event, Stats};
+pub use events::{ClientView, DropReason, Event, Stats};
 pub use hooks::{AllowAll, AuthDecision, AuthRequest, ClientInfo, Hooks};
 pub use topic_tree::SessionKey;
 
@@ -412,6 +412,42 @@ impl Broker {
     /// Client ids of the sessions the broker holds, for inspection.
     pub fn client_ids(&self) -> impl Iterator<Item = &str> {
         self.sessions.iter().flatten().map(|s| &*s.client_id)
+    }
+
+    /// Every session, for an inspector (a cold path: it allocates).
+    pub fn clients(&self) -> Vec<ClientView> {
+        let mut out: Vec<ClientView> = self
+            .sessions
+            .iter()
+            .flatten()
+            .map(|s| {
+                let mut subscriptions: Vec<(String, u8)> = s
+                    .subscriptions
+                    .iter()
+                    .map(|(f, st)| (f.clone(), st.options.qos as u8))
+                    .collect();
+                subscriptions.sort();
+                ClientView {
+                    client_id: s.client_id.clone(),
+                    connected: s.conn.is_some(),
+                    protocol: s.protocol,
+                    session_expiry: s.expiry_interval,
+                    subscriptions,
+                    inflight: s.inflight.len(),
+                    queued: s.queue.len(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        out
+    }
+
+    /// The retained messages, sorted by topic, at most `limit` of them.
+    pub fn retained_messages(&self, limit: usize) -> Vec<Rc<Message>> {
+        let mut out: Vec<Rc<Message>> = self.retained.values().cloned().collect();
+        out.sort_by(|a, b| a.topic.cmp(&b.topic));
+        out.truncate(limit);
+        out
     }
 
     // ---- shared helpers ----

@@ -102,6 +102,17 @@ impl WasmBroker {
         Ok(out)
     }
 
+    /// Sessions and retained messages, for an inspector (cold path):
+    /// `{ clients: [{ clientId, connected, protocolVersion, sessionExpiry,
+    /// subscriptions: [{ filter, qos }], inflight, queued }], retained:
+    /// [{ topic, payload: Uint8Array, qos }] }` (at most `retained_limit`).
+    pub fn inspect(&self, retained_limit: u32) -> Result<JsValue, JsValue> {
+        options::inspect_to_js(
+            &self.inner.clients(),
+            &self.inner.retained_messages(retained_limit as usize),
+        )
+    }
+
     pub fn stats(&self, now: f64) -> Result<JsValue, JsValue> {
         options::stats_to_js(&self.inner.stats(millis(now)))
     }

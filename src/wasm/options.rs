@@ -2,8 +2,10 @@
 //! error), and stats back to JS.
 
 use super::errors::{coded_error, option_error};
-use crate::broker::{Config, Durability, Stats};
+use crate::broker::{ClientView, Config, Durability, Stats};
+use crate::store::Message;
 use serde::{Deserialize, Serialize};
+use std::rc::Rc;
 use wasm_bindgen::JsValue;
 
 /// The options the core understands. The JS side handles `name`, `mode`
@@ -179,6 +181,75 @@ pub fn stats_to_js(s: &Stats) -> Result<JsValue, JsValue> {
         storage_ops: s.storage_ops as f64,
         pending_acks: s.pending_acks,
         uptime_secs: s.uptime_secs as f64,
+    };
+    serde_wasm_bindgen::to_value(&js).map_err(|e| coded_error("ERR_TABMQ_INTERNAL", &e.to_string()))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsClient<'a> {
+    client_id: &'a str,
+    connected: bool,
+    protocol_version: u8,
+    session_expiry: f64,
+    subscriptions: Vec<JsSubscription<'a>>,
+    inflight: usize,
+    queued: usize,
+}
+
+#[derive(Serialize)]
+struct JsSubscription<'a> {
+    filter: &'a str,
+    qos: u8,
+}
+
+#[derive(Serialize)]
+struct JsRetained<'a> {
+    topic: &'a str,
+    #[serde(with = "serde_bytes_as_uint8array")]
+    payload: &'a [u8],
+    qos: u8,
+}
+
+/// Payload bytes as a Uint8Array rather than an array of numbers.
+mod serde_bytes_as_uint8array {
+    pub fn serialize<S: serde::Serializer>(bytes: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+}
+
+#[derive(Serialize)]
+struct JsInspect<'a> {
+    clients: Vec<JsClient<'a>>,
+    retained: Vec<JsRetained<'a>>,
+}
+
+pub fn inspect_to_js(clients: &[ClientView], retained: &[Rc<Message>]) -> Result<JsValue, JsValue> {
+    let js = JsInspect {
+        clients: clients
+            .iter()
+            .map(|c| JsClient {
+                client_id: &c.client_id,
+                connected: c.connected,
+                protocol_version: c.protocol as u8,
+                session_expiry: f64::from(c.session_expiry),
+                subscriptions: c
+                    .subscriptions
+                    .iter()
+                    .map(|(f, q)| JsSubscription { filter: f, qos: *q })
+                    .collect(),
+                inflight: c.inflight,
+                queued: c.queued,
+            })
+            .collect(),
+        retained: retained
+            .iter()
+            .map(|m| JsRetained {
+                topic: &m.topic,
+                payload: &m.payload,
+                qos: m.qos as u8,
+            })
+            .collect(),
     };
     serde_wasm_bindgen::to_value(&js).map_err(|e| coded_error("ERR_TABMQ_INTERNAL", &e.to_string()))
 }
