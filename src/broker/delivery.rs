@@ -104,14 +104,14 @@ impl Broker {
         };
         match s.conn {
             Some(conn) if qos == QoS::AtMostOnce && s.queue.is_empty() => {
-                self.send_publish(conn, key, &out, false, now);
+                self.send_publish(conn, key, &out, Send::First, now);
             }
             Some(_) if s.inflight.len() < window && s.queue.is_empty() => {
                 self.start_inflight(key, out, now)
             }
-            Some(_) => self.enqueue(key, out),
+            Some(_) => self.enqueue(key, out, now),
             None if qos == QoS::AtMostOnce && !queue_qos0_offline => {}
-            None => self.enqueue(key, out),
+            None => self.enqueue(key, out, now),
         }
     }
 
@@ -125,7 +125,12 @@ impl Broker {
         usize::from(self.cfg.max_inflight.min(client_max))
     }
 
-    fn enqueue(&mut self, key: SessionKey, mut out: Outgoing) {
+    fn enqueue(&mut self, key: SessionKey, mut out: Outgoing, now: Millis) {
+        if out.msg.is_expired(now) {
+            // Its lifetime is over before delivery could start (a Message
+            // Expiry Interval of 0): nothing to keep [MQTT-3.3.2-5].
+            return self.dropped(key, &out.msg, DropReason::Expired);
+        }
         let (max_messages, max_bytes) = (self.cfg.max_queued_messages, self.cfg.max_queued_bytes);
         let s = self.session(key);
         if s.queue.len() >= max_messages || s.queued_bytes + out.msg.payload.len() > max_bytes {
@@ -190,33 +195,41 @@ impl Broker {
     fn start_inflight(&mut self, key: SessionKey, mut out: Outgoing, now: Millis) {
         let s = self.session_mut(key);
         let (Some(conn), Some(id)) = (s.conn, s.allocate_packet_id()) else {
+            s.queued_bytes += out.msg.payload.len();
             return s.queue.push_front(out);
         };
         out.state = match out.qos {
             QoS::ExactlyOnce => DeliveryState::AwaitingPubRec(id),
             _ => DeliveryState::AwaitingPubAck(id),
         };
-        if !self.send_publish(conn, key, &out, false, now) {
+        let from = self.conns.get(&conn).map_or(0, |c| c.tx.len());
+        if !self.send_publish(conn, key, &out, Send::First, now) {
             // Dropped as too large or expired: as if delivered [MQTT-3.1.2-25].
             return self.forget_delivery(key, &out);
         }
         self.persist_delivery(key, &mut out);
+        self.gate_qos2_from(conn, key, out.qos, from); // see durability.rs
         self.session_mut(key).inflight.push_back(out);
     }
 
     /// Writes one PUBLISH to the connection. Returns false if the message was
-    /// dropped instead: expired, or larger than the client accepts.
+    /// dropped instead: expired before its first send, or larger than the
+    /// client accepts.
     fn send_publish(
         &mut self,
         conn: ConnId,
         key: SessionKey,
         out: &Outgoing,
-        dup: bool,
+        kind: Send,
         now: Millis,
     ) -> bool {
         let msg = &out.msg;
         let expiry = match msg.expires_at {
-            Some(at) if at <= now => {
+            // [MQTT-3.3.2-5]: expired before onward delivery started (a
+            // lifetime of 0 still reaches those it can be sent to at once).
+            // Once a PUBLISH has been sent, expiry no longer applies
+            // [MQTT-4.3.3-7].
+            Some(at) if at < now && kind == Send::First => {
                 self.dropped(key, msg, DropReason::Expired);
                 return false;
             }
@@ -225,7 +238,7 @@ impl Broker {
             None => None,
         };
         let header = PublishHeader {
-            dup,
+            dup: kind == Send::Again,
             qos: out.qos,
             retain: out.retain,
             packet_id: out.packet_id(),
@@ -277,7 +290,7 @@ impl Broker {
                 return;
             };
             if out.qos == QoS::AtMostOnce {
-                self.send_publish(conn, key, &out, false, now);
+                self.send_publish(conn, key, &out, Send::First, now);
             } else {
                 self.start_inflight(key, out, now);
             }
@@ -293,10 +306,21 @@ impl Broker {
         };
         let inflight: Vec<Outgoing> = self.session(key).inflight.iter().cloned().collect();
         for out in &inflight {
+            self.gate_qos2(conn, key, out.qos); // see durability.rs
             match out.state {
                 DeliveryState::AwaitingPubComp(id) => self.send(conn, pubrel(id)),
                 _ => {
-                    self.send_publish(conn, key, out, true, now);
+                    if !self.send_publish(conn, key, out, Send::Again, now) {
+                        // Too large for the client's new Maximum Packet Size:
+                        // as if delivered [MQTT-3.1.2-25]; its slot and
+                        // packet identifier are free again.
+                        let s = self.session_mut(key);
+                        if let Some(pos) = s.inflight.iter().position(|o| o.seq == out.seq) {
+                            if let Some(out) = s.inflight.remove(pos) {
+                                self.forget_delivery(key, &out);
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -347,7 +371,9 @@ impl Broker {
     }
 
     /// PUBREC: the client has the QoS 2 message; release it with PUBREL
-    /// [MQTT-4.3.3-4]. A failure reason ends the exchange [MQTT-4.3.3-?].
+    /// [MQTT-4.3.3-4]. A failure reason ends the exchange: the PUBLISH is
+    /// acknowledged and not retransmitted [MQTT-4.4.0-2], nor given to
+    /// another shared subscriber [MQTT-4.8.2-6].
     pub(super) fn handle_pubrec(&mut self, conn: ConnId, r: PubResponse, now: Millis) {
         let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
             return;
@@ -369,15 +395,21 @@ impl Broker {
                 s.inflight[pos].state = DeliveryState::AwaitingPubComp(id);
                 let mut out = s.inflight[pos].clone();
                 self.persist_delivery(key, &mut out);
+                self.session_mut(key).inflight[pos].stored = out.stored;
+                self.gate_qos2(conn, key, QoS::ExactlyOnce); // see durability.rs
                 self.send(conn, pubrel(id));
             }
-            DeliveryState::AwaitingPubComp(_) => self.send(conn, pubrel(id)),
+            DeliveryState::AwaitingPubComp(_) => {
+                self.gate_qos2(conn, key, QoS::ExactlyOnce);
+                self.send(conn, pubrel(id))
+            }
             _ => {}
         }
     }
 
     /// Stores or clears the retained message for a topic [MQTT-3.3.1-5],
-    /// [MQTT-3.3.1-6], [MQTT-3.3.1-7 region: empty payload clears].
+    /// [MQTT-3.3.1-6]; an empty payload clears it and is not stored
+    /// [MQTT-3.3.1-7].
     pub(super) fn set_retained(&mut self, msg: &Rc<Message>) {
         // `$SYS` values are recomputed at start-up: never stored.
         let stored = self.durable() && !msg.topic.starts_with("$SYS/");
@@ -416,6 +448,14 @@ impl Broker {
             let Some(filter) = out.shared.clone() else {
                 continue;
             };
+            // A QoS 2 PUBLISH already sent to the member whose session ended
+            // goes to no other member [MQTT-4.8.2-5]; QoS 1 does [spec 4.8.2].
+            if matches!(
+                out.state,
+                DeliveryState::AwaitingPubRec(_) | DeliveryState::AwaitingPubComp(_)
+            ) {
+                continue;
+            }
             let members = self.tree.shared_members(&filter);
             let others: Vec<SubEntry> = members.into_iter().filter(|m| m.session != from).collect();
             match pick_member(&self.sessions, &others, 0, Some(from)) {
@@ -437,6 +477,15 @@ impl Broker {
             }
         }
     }
+}
+
+/// Whether a PUBLISH is a delivery's first send or a retransmission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Send {
+    /// DUP 0 [MQTT-3.3.1-3]; an expired message is dropped [MQTT-3.3.2-5].
+    First,
+    /// DUP 1 [MQTT-3.3.1-1]; sent even if expired meanwhile [MQTT-4.3.3-7].
+    Again,
 }
 
 fn pubrel(id: PacketId) -> Packet {

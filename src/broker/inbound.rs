@@ -137,7 +137,13 @@ impl Broker {
         {
             return Some(ReasonCode::TopicNameInvalid);
         }
-        // [MQTT-3.3.2-4 region]: a receiver may check a payload said to be UTF-8.
+        // `$SYS` is the broker's own namespace (spec 4.7.2): a client may not
+        // publish there, or it could overwrite the broker's retained values.
+        if p.topic == "$SYS" || p.topic.starts_with("$SYS/") {
+            return Some(ReasonCode::NotAuthorized);
+        }
+        // Spec 3.3.2.3.2: a receiver may check a payload said to be UTF-8
+        // and refuse it with 0x99.
         if p.properties.payload_format_indicator == Some(1)
             && std::str::from_utf8(&p.payload).is_err()
         {
@@ -360,7 +366,7 @@ impl Broker {
                     RetainHandling::OnNewSubscribe => is_new, // [MQTT-3.3.1-10]
                     RetainHandling::Never => false,
                 };
-                // Retained messages are not sent for a shared subscription [MQTT-4.8.2-? spec 4.8.2].
+                // Retained messages are not sent for a shared subscription (spec 4.8.2).
                 if wanted && parse_shared(&s.filter).is_none() {
                     retained_for.push(s.clone());
                 }
@@ -384,9 +390,15 @@ impl Broker {
         }
     }
 
+    /// The topic limits apply to what is matched against topic names: for
+    /// `$share/group/filter`, the filter after the share name.
     fn filter_within_limits(&self, filter: &str) -> bool {
-        filter.len() <= self.cfg.max_topic_length
-            && filter.split('/').count() <= self.cfg.max_topic_levels
+        let matched = match parse_shared(filter) {
+            Some(Ok(shared)) => shared.filter,
+            _ => filter,
+        };
+        matched.len() <= self.cfg.max_topic_length
+            && matched.split('/').count() <= self.cfg.max_topic_levels
     }
 
     fn add_subscription(

@@ -316,3 +316,124 @@ pub fn pid(n: u16) -> PacketId {
 
 pub const V5: ProtocolVersion = ProtocolVersion::V5;
 pub const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
+
+// ---- message-flow helpers (added for broker_publish / broker_subscribe /
+// broker_retained; additive only) ----
+
+impl Sim {
+    /// Connects with a resumable session: Clean Session 0 in 3.1.1, Clean
+    /// Start 0 with a session expiry of one hour in MQTT 5. Returns the
+    /// connection and whether a session was present.
+    pub fn connect_persistent(
+        &mut self,
+        client_id: &str,
+        version: ProtocolVersion,
+    ) -> (ConnId, bool) {
+        let mut c = connect_packet(client_id, version, false);
+        if version == ProtocolVersion::V5 {
+            c.properties.session_expiry_interval = Some(3600);
+        }
+        match self.connect_with(c) {
+            (conn, Packet::ConnAck(a)) if a.reason == ReasonCode::Success => {
+                (conn, a.session_present)
+            }
+            (_, other) => panic!("CONNECT of {client_id} refused: {other:?}"),
+        }
+    }
+
+    /// Connects with the given CONNECT properties (MQTT 5, Clean Start 1).
+    pub fn connect_props(&mut self, client_id: &str, properties: Properties) -> ConnId {
+        let mut c = connect_packet(client_id, ProtocolVersion::V5, true);
+        c.properties = properties;
+        match self.connect_with(c) {
+            (conn, Packet::ConnAck(a)) if a.reason == ReasonCode::Success => conn,
+            (_, other) => panic!("CONNECT of {client_id} refused: {other:?}"),
+        }
+    }
+
+    /// Sends a normal DISCONNECT and lets the broker close the connection.
+    pub fn disconnect(&mut self, conn: ConnId) {
+        self.send(
+            conn,
+            Packet::Disconnect(codec::Disconnect::new(ReasonCode::Success)),
+        );
+        if let Some(c) = self.clients.get_mut(&conn) {
+            c.closed = true;
+        }
+    }
+
+    pub fn send_publish(&mut self, conn: ConnId, p: codec::Publish) {
+        self.send(conn, Packet::Publish(p));
+    }
+
+    pub fn puback(&mut self, conn: ConnId, id: PacketId) {
+        self.send(conn, Packet::PubAck(codec::PubResponse::new(id)));
+    }
+
+    pub fn pubrec(&mut self, conn: ConnId, id: PacketId) {
+        self.send(conn, Packet::PubRec(codec::PubResponse::new(id)));
+    }
+
+    pub fn pubrel(&mut self, conn: ConnId, id: PacketId) {
+        self.send(conn, Packet::PubRel(codec::PubResponse::new(id)));
+    }
+
+    pub fn pubcomp(&mut self, conn: ConnId, id: PacketId) {
+        self.send(conn, Packet::PubComp(codec::PubResponse::new(id)));
+    }
+
+    /// One SUBSCRIBE with several filters; returns the SUBACK reasons.
+    pub fn subscribe_many(
+        &mut self,
+        conn: ConnId,
+        subscriptions: &[(&str, codec::SubscriptionOptions)],
+        identifier: Option<u32>,
+    ) -> Vec<ReasonCode> {
+        let sub = codec::Subscribe {
+            packet_id: PacketId::new(2).unwrap(),
+            properties: Properties {
+                subscription_identifiers: identifier.into_iter().collect(),
+                ..Default::default()
+            },
+            subscriptions: subscriptions
+                .iter()
+                .map(|(filter, options)| codec::Subscription {
+                    filter: (*filter).into(),
+                    options: *options,
+                })
+                .collect(),
+        };
+        self.send(conn, Packet::Subscribe(sub));
+        match self.recv(conn) {
+            Some(Packet::SubAck(a)) => a.reasons,
+            other => panic!("expected SUBACK, got {other:?}"),
+        }
+    }
+
+    /// UNSUBSCRIBE; returns the UNSUBACK reasons (empty in 3.1.1).
+    pub fn unsubscribe(&mut self, conn: ConnId, filters: &[&str]) -> Vec<ReasonCode> {
+        let u = codec::Unsubscribe {
+            packet_id: PacketId::new(3).unwrap(),
+            properties: Properties::default(),
+            filters: filters.iter().map(|f| (*f).to_string()).collect(),
+        };
+        self.send(conn, Packet::Unsubscribe(u));
+        match self.recv(conn) {
+            Some(Packet::UnsubAck(a)) => a.reasons,
+            other => panic!("expected UNSUBACK, got {other:?}"),
+        }
+    }
+
+    /// The DISCONNECT the broker sent this client, if any (inbox drained).
+    pub fn disconnect_reason(&mut self, conn: ConnId) -> Option<ReasonCode> {
+        self.recv_all(conn).into_iter().find_map(|p| match p {
+            Packet::Disconnect(d) => Some(d.reason),
+            _ => None,
+        })
+    }
+
+    /// Events collected so far, emptied.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+}
