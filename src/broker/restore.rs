@@ -3,20 +3,27 @@
 //! packet identifiers, incoming QoS 2 state, retained messages and pending
 //! wills, with their timers.
 
+use super::connect::session_record;
 use super::session::{Outgoing, SubscriptionState};
 use super::topic_tree::SubEntry;
 use super::{Broker, Config, Hooks, SessionKey, Timer};
 use crate::codec::ProtocolVersion;
-use crate::store::{DeliveryState, Message, Snapshot, StorageOp};
+use crate::store::{DeliveryRecord, DeliveryState, Message, Snapshot, StorageOp};
 use crate::time::Millis;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 impl Broker {
-    /// A broker holding exactly the state in `snapshot`. Sessions whose
-    /// expiry passed while the broker was down end now (publishing their
-    /// pending wills), and expired messages are dropped; the storage ops for
-    /// that cleanup are in the first batch `poll_storage` returns.
+    /// A broker holding exactly the state in `snapshot`, as of `now`.
+    ///
+    /// Every session comes back disconnected. One whose connection was cut
+    /// by the stop (stored while connected) counts as disconnected at `now`,
+    /// abnormally: its will applies [MQTT-3.1.2-8]. What fell due while the
+    /// broker was down happens here, before any client can connect: sessions
+    /// whose expiry passed end (publishing their pending wills), wills whose
+    /// delay passed are published, and expired messages not yet sent are
+    /// dropped [MQTT-3.3.2-5]. The storage ops for that are in the first
+    /// batch `poll_storage` returns.
     pub fn restore(cfg: Config, hooks: Box<dyn Hooks>, snapshot: Snapshot, now: Millis) -> Broker {
         let mut b = Broker::new(cfg, hooks);
         b.start(now);
@@ -45,12 +52,31 @@ impl Broker {
             let key = b.new_session_key(rec.client_id.clone(), protocol);
             let s = b.session_mut(key);
             s.expiry_interval = rec.expiry_interval;
-            s.disconnected_at = Some(rec.disconnected_at.unwrap_or(now));
             s.stored = true;
-            if let Some(w) = &rec.pending_will {
-                let since = s.disconnected_at.unwrap_or(now);
-                let due = since + u64::from(w.delay.min(s.expiry_interval)) * 1000;
-                s.pending_will = Some((w.message.clone(), w.delay, due));
+            // A will delay counts from the disconnection, and ends with the
+            // session [MQTT-3.1.3-9].
+            let will_due = |since: Millis, delay: u32| {
+                since + u64::from(delay.min(rec.expiry_interval)) * 1000
+            };
+            match rec.disconnected_at {
+                Some(at) => {
+                    s.disconnected_at = Some(at);
+                    if let Some(w) = &rec.pending_will {
+                        s.pending_will = Some((w.message.clone(), w.delay, will_due(at, w.delay)));
+                    }
+                }
+                None => {
+                    // Connected when the broker stopped: the connection is
+                    // lost now, without a DISCONNECT.
+                    s.disconnected_at = Some(now);
+                    if let Some(w) = rec.will.as_ref().or(rec.pending_will.as_ref()) {
+                        s.pending_will = Some((w.message.clone(), w.delay, will_due(now, w.delay)));
+                    }
+                    // Record the disconnection, so that a second stop does
+                    // not move the expiry or repeat the will.
+                    let record = session_record(s);
+                    b.store(StorageOp::PutSession(record));
+                }
             }
         }
         for sub in snapshot.subscriptions {
@@ -91,7 +117,7 @@ impl Broker {
 
     fn restore_deliveries(
         &mut self,
-        mut deliveries: Vec<crate::store::DeliveryRecord>,
+        mut deliveries: Vec<DeliveryRecord>,
         messages: Vec<Rc<Message>>,
         now: Millis,
     ) {
@@ -99,7 +125,13 @@ impl Broker {
         deliveries.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
         for d in deliveries {
             let key = self.by_client_id.get(&d.client_id).copied();
-            let msg = messages.get(&d.message_id).filter(|m| !m.is_expired(now));
+            // A message whose onward delivery started is resent whatever its
+            // expiry [MQTT-4.4.0-1]; one still queued is dropped once expired
+            // [MQTT-3.3.2-5].
+            let queued = d.state == DeliveryState::Queued;
+            let msg = messages
+                .get(&d.message_id)
+                .filter(|m| !(queued && m.is_expired(now)));
             let (Some(key), Some(msg)) = (key, msg) else {
                 self.store(StorageOp::DeleteDelivery {
                     client_id: d.client_id,
@@ -125,26 +157,42 @@ impl Broker {
                 _ => s.inflight.push_back(out),
             }
         }
-        // Messages no delivery refers to any more (expired, or orphaned).
-        for id in messages.keys() {
-            if !self.message_refs.contains_key(id) {
-                self.store(StorageOp::DeleteMessage { id: *id });
-            }
+        // Messages no delivery refers to any more (expired, or orphaned), in
+        // id order so that the first batch is the same on every restart.
+        let mut unused: Vec<u64> = messages
+            .keys()
+            .filter(|id| !self.message_refs.contains_key(id))
+            .copied()
+            .collect();
+        unused.sort_unstable();
+        for id in unused {
+            self.store(StorageOp::DeleteMessage { id });
         }
     }
 
+    /// Arms each session's will and expiry timer, and runs the ones already
+    /// due, in the order they fell due.
     fn restore_timers(&mut self, now: Millis) {
-        let keys: Vec<SessionKey> = self.by_client_id.values().copied().collect();
-        for key in keys {
-            let s = self.session(key);
-            let client_id = s.client_id.clone();
-            let will_due = s.pending_will.as_ref().map(|(_, _, due)| *due);
-            let deadline = match (will_due, s.expires_at()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if let Some(at) = deadline {
-                self.arm(at.max(now), Timer::Session(client_id));
+        let mut deadlines: Vec<(Millis, Rc<str>)> = self
+            .by_client_id
+            .values()
+            .filter_map(|&key| {
+                let s = self.session(key);
+                let will_due = s.pending_will.as_ref().map(|(_, _, due)| *due);
+                let deadline = match (will_due, s.expires_at()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                deadline.map(|at| (at, s.client_id.clone()))
+            })
+            .collect();
+        deadlines.sort();
+        for (at, client_id) in deadlines {
+            if at <= now {
+                // Ends the session or publishes the will, and re-arms.
+                self.fire(Timer::Session(client_id), now);
+            } else {
+                self.arm(at, Timer::Session(client_id));
             }
         }
     }
