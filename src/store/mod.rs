@@ -160,4 +160,5 @@ pub struct Snapshot {
 }
 
 mod memory;
+pub mod records;
 pub use memory::MemoryStore;
