@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# `npm test`: every test and lint of tabmq, after installing whatever of the
+# toolchain is missing. A failing install step (the first three) stops the run;
+# a failing check does not stop the other checks, so one run reports every
+# failure. At the end: a summary of all steps with their times, and a non-zero
+# exit status if any step failed.
+#
+# Steps:
+#   toolchain      rustfmt/clippy components, wasm32-unknown-unknown target
+#   wasm-bindgen   the wasm-bindgen CLI, pinned to the wasm-bindgen crate's version
+#   npm            npm ci (when node_modules is missing or older than package-lock.json)
+#   fmt            cargo fmt --check (and rustfmt --check on fuzz/fuzz_targets)
+#   clippy         cargo clippy --all-targets -- -D warnings, and again for wasm32
+#                  on the lib, the examples and tests/wasm_bindings.rs
+#   cargo-test     cargo test (unit, golden vectors, properties, fuzz corpus replay, doctests)
+#   differential   cargo test --test codec_differential -- --include-ignored
+#                  (the codec against npm mqtt-packet; skipped while the test file is absent)
+#   wasm-build     scripts/build-wasm.sh: release wasm32 build + wasm-bindgen into www/pkg/
+#   wasm-imports   build examples/wasm_probe.rs for wasm32, then
+#                  scripts/check-wasm-imports.mjs: no module may import from "env",
+#                  and the probe must round-trip real MQTT packets byte for byte
+#   node-test      node --test tests/node/*.test.mjs (skipped while there are none)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+CARGO_BIN="${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin"
+export PATH="$CARGO_BIN:$PATH"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
+
+# ---- the steps -------------------------------------------------------------
+
+step_toolchain() { bash scripts/ensure-toolchain.sh rust-components wasm-target; }
+step_wasm_bindgen() { bash scripts/ensure-toolchain.sh wasm-bindgen; }
+step_npm() { bash scripts/ensure-toolchain.sh npm; }
+
+step_fmt() {
+  cargo fmt --check
+  # The fuzz crate is its own workspace (cargo-fuzz needs nightly and builds
+  # libFuzzer), so cargo fmt above does not see it; its sources are still linted.
+  local targets=(fuzz/fuzz_targets/*.rs)
+  if [[ -e "${targets[0]}" ]]; then
+    rustfmt --check --edition "$(crate_edition)" "${targets[@]}"
+  fi
+}
+
+step_clippy() {
+  cargo clippy --all-targets -- -D warnings
+  # src/wasm/ only compiles for wasm32, so the host run above never sees it.
+  # Only the targets meant for wasm32: the other tests use native-only
+  # dev-dependencies.
+  local wasm_targets=(--lib --examples)
+  [[ -f tests/wasm_bindings.rs ]] && wasm_targets+=(--test wasm_bindings)
+  cargo clippy --target wasm32-unknown-unknown "${wasm_targets[@]}" -- -D warnings
+}
+step_cargo_test() { cargo test; }
+step_differential() { cargo test --test codec_differential -- --include-ignored; }
+step_wasm_build() { bash scripts/build-wasm.sh; }
+
+step_wasm_imports() {
+  local dir
+  dir="$(target_dir)/wasm32-unknown-unknown/release"
+  build_probe "$dir"
+  node scripts/check-wasm-imports.mjs \
+    --probe "$dir/examples/wasm_probe.wasm" \
+    "$dir/tabmq.wasm" \
+    www/pkg/tabmq_bg.wasm
+}
+
+step_node_test() { node --test "${NODE_TESTS[@]}"; }
+
+# ---- helpers ---------------------------------------------------------------
+
+crate_edition() { sed -n 's/^edition = "\(.*\)"$/\1/p' Cargo.toml | head -n 1; }
+
+target_dir() {
+  cargo metadata --format-version 1 --no-deps |
+    node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).target_directory))'
+}
+
+# Builds examples/wasm_probe.rs as a wasm32 cdylib into $1/examples/. This
+# works because the dev-dependencies that cannot build for wasm32 (proptest,
+# criterion) are native-only in Cargo.toml: cargo builds every dev-dependency
+# for an example.
+build_probe() {
+  cargo build --target wasm32-unknown-unknown --release --example wasm_probe
+  [[ -f "$1/examples/wasm_probe.wasm" ]] || { echo "wasm_probe.wasm was not produced in $1/examples" >&2; return 1; }
+}
+
+# ---- the runner ------------------------------------------------------------
+
+STEPS=(toolchain wasm-bindgen npm fmt clippy cargo-test differential wasm-build wasm-imports node-test)
+declare -A STATUS=() SECONDS_TAKEN=() NOTE=()
+
+shopt -s nullglob
+NODE_TESTS=(tests/node/*.test.mjs)
+shopt -u nullglob
+
+SETUP_STEPS=" toolchain wasm-bindgen npm "
+
+skip_reason() {
+  case "$1" in
+    wasm-imports) [[ "${STATUS[wasm-build]:-}" == ok ]] || echo "needs wasm-build" ;;
+    differential) [[ -f tests/codec_differential.rs ]] || echo "tests/codec_differential.rs does not exist yet" ;;
+    node-test) ((${#NODE_TESTS[@]})) || echo "no tests/node/*.test.mjs yet" ;;
+  esac
+}
+
+summary() {
+  echo
+  echo "==================== npm test summary ===================="
+  local step total=0
+  for step in "${STEPS[@]}"; do
+    local status=${STATUS[$step]:-not run} secs=${SECONDS_TAKEN[$step]:-}
+    printf '  %-14s %-8s %8s  %s\n' "$step" "$status" "${secs:+${secs}s}" "${NOTE[$step]:-}"
+  done
+  for step in "${!SECONDS_TAKEN[@]}"; do
+    total=$(awk -v a="$total" -v b="${SECONDS_TAKEN[$step]}" 'BEGIN { printf "%.1f", a + b }')
+  done
+  echo "  total: ${total}s"
+  echo "=========================================================="
+}
+
+now_ms() { date +%s%3N; }
+
+echo "tabmq: npm test in $ROOT"
+echo "  $(rustc --version 2>/dev/null || echo 'rustc: not found'), $(cargo --version 2>/dev/null || echo 'cargo: not found'), node $(node --version), npm $(npm --version)"
+
+FAILED=()
+n=0
+for step in "${STEPS[@]}"; do
+  n=$((n + 1))
+  reason=$(skip_reason "$step")
+  if [[ -n "$reason" ]]; then
+    STATUS[$step]=skipped
+    NOTE[$step]=$reason
+    echo
+    echo "==> [$n/${#STEPS[@]}] $step: skipped ($reason)"
+    continue
+  fi
+  echo
+  echo "==> [$n/${#STEPS[@]}] $step"
+  start=$(now_ms)
+  # A subshell outside any `if`/`||`, so that `set -e` really stops the step at
+  # its first failing command.
+  set +e
+  (
+    set -euo pipefail
+    "step_${step//-/_}"
+  )
+  rc=$?
+  set -e
+  SECONDS_TAKEN[$step]=$(awk -v ms="$(($(now_ms) - start))" 'BEGIN { printf "%.1f", ms / 1000 }')
+  if ((rc == 0)); then
+    STATUS[$step]=ok
+    continue
+  fi
+  STATUS[$step]=FAILED
+  NOTE[$step]="exit status $rc"
+  FAILED+=("$step")
+  if [[ "$SETUP_STEPS" == *" $step "* ]]; then
+    echo "npm test: setup step '$step' failed; not running the checks" >&2
+    break
+  fi
+done
+
+summary
+if ((${#FAILED[@]})); then
+  echo "npm test: FAILED (${FAILED[*]})" >&2
+  exit 1
+fi
+echo "npm test: all steps passed"
