@@ -4,11 +4,21 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// PUBACK/PUBREC (and the ack of a retained change) wait until the host
-    /// reports the storage batch holding the message persisted.
+    /// reports the storage batch holding the message persisted. So do the
+    /// answers that let a client forget state: PUBCOMP, a QoS 2 PUBLISH or
+    /// PUBREL to a stored session, a CONNACK with Session Present 0 while
+    /// the deletion of the client's stored session is pending (see
+    /// `durability.rs`). A crash loses no acknowledged message, and QoS 2
+    /// stays exactly once across it. SUBACK and UNSUBACK are not held: a
+    /// crash may undo a subscription change made since the last persisted
+    /// batch (never one a later acknowledged message was routed by).
     #[default]
     Strict,
     /// Storage operations are emitted, acknowledgements are not held: a crash
-    /// may lose what was acknowledged since the last committed batch.
+    /// may lose what was acknowledged since the last committed batch. With
+    /// QoS 2 it may do more: a persistent subscriber can keep a packet
+    /// identifier the restarted broker no longer knows, and drop as a
+    /// duplicate a later message given that identifier.
     Relaxed,
     /// No storage operations at all.
     Memory,
@@ -24,7 +34,10 @@ pub struct Config {
     /// connection with 0x95. Advertised in CONNACK (MQTT 5).
     pub max_packet_size: u32,
     /// QoS 1/2 PUBLISHes a client may have unacknowledged towards the broker
-    /// (MQTT 5 Receive Maximum); exceeding it is 0x93.
+    /// (MQTT 5 Receive Maximum); exceeding it is 0x93. The default is the
+    /// largest value: MQTT.js does not limit itself to the Receive Maximum a
+    /// server announces, and under strict durability acknowledgements wait
+    /// for IndexedDB, so a burst of a few thousand publishes must fit.
     pub receive_maximum: u16,
     /// QoS 1/2 messages in flight towards one client; the client's own
     /// Receive Maximum lowers it further.
@@ -66,7 +79,7 @@ impl Default for Config {
             durability: Durability::Strict,
             max_connections: 10_000,
             max_packet_size: 1024 * 1024,
-            receive_maximum: 1024,
+            receive_maximum: u16::MAX,
             max_inflight: 64,
             max_queued_messages: 10_000,
             max_queued_bytes: 64 * 1024 * 1024,

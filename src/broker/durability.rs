@@ -14,10 +14,19 @@
 //! of a QoS 2 PUBLISH or PUBREL to a stored session, and everything written
 //! to that connection after them, are gated until the batch recording the
 //! new delivery state is persisted.
+//!
+//! The same goes for a CONNACK with Session Present 0 while the deletion of
+//! the client's stored session (by this Clean Start, an earlier one, expiry
+//! or a DISCONNECT) is not yet persisted: the client then drops its own
+//! session state for good, so the deletion must be durable first, or a crash
+//! would bring back the old session with the QoS 2 state the client forgot
+//! (resending messages it already delivered, or taking its next message
+//! with a reused packet id for a duplicate).
 
 use super::{Broker, Conn, ConnId, Durability, SessionKey};
 use crate::codec::QoS;
-use crate::store::Ticket;
+use crate::store::{StorageOp, Ticket};
+use std::rc::Rc;
 
 impl Broker {
     /// The newest storage batch holding what happened so far, if it is not
@@ -41,9 +50,15 @@ impl Broker {
     /// As `gate_qos2`, for bytes written from offset `from` of the
     /// connection's pending output.
     pub(super) fn gate_qos2_from(&mut self, conn: ConnId, key: SessionKey, qos: QoS, from: usize) {
-        if qos != QoS::ExactlyOnce || !self.session(key).stored {
-            return;
+        if qos == QoS::ExactlyOnce && self.session(key).stored {
+            self.gate_from(conn, from);
         }
+    }
+
+    /// Under Strict durability, bytes written to the connection from offset
+    /// `from` of its pending output on wait until everything that happened
+    /// so far is persisted.
+    pub(super) fn gate_from(&mut self, conn: ConnId, from: usize) {
         let Some(ticket) = self.unpersisted_ticket() else {
             return;
         };
@@ -58,9 +73,28 @@ impl Broker {
         }
     }
 
+    /// Called for every op stored: remembers session deletions until they
+    /// are persisted (Strict only).
+    pub(super) fn note_deletion(&mut self, op: &StorageOp) {
+        if let (StorageOp::DeleteSession { client_id }, Durability::Strict) =
+            (op, self.cfg.durability)
+        {
+            self.deleting.insert(client_id.clone(), self.next_ticket);
+        }
+    }
+
+    /// Whether the deletion of this client's stored session is not yet
+    /// persisted.
+    pub(super) fn deletion_pending(&self, client_id: &Rc<str>) -> bool {
+        self.deleting
+            .get(client_id)
+            .is_some_and(|&t| t > self.persisted)
+    }
+
     /// After `handle_persisted`: connections whose gated output may go.
     pub(super) fn release_gates(&mut self) {
         let persisted = self.persisted;
+        self.deleting.retain(|_, t| *t > persisted);
         let gated: Vec<ConnId> = self.gated.iter().copied().collect();
         for conn in gated {
             let Some(c) = self.conns.get_mut(&conn) else {

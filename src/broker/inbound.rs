@@ -312,13 +312,16 @@ impl Broker {
         // Strict: PUBCOMP frees the identifier for reuse by the client, so it
         // waits until the deletion is persisted; otherwise a crash would
         // bring the identifier back and swallow the next message using it.
-        let hold = known && s.stored && self.cfg.durability == Durability::Strict;
-        if known && self.session(key).stored {
+        // An unknown identifier may be one whose deletion is still pending
+        // (a PUBREL resent after a reconnect): that PUBCOMP waits too.
+        let stored = s.stored;
+        if known && stored {
             self.store(StorageOp::DeleteIncomingQos2 {
                 client_id,
                 packet_id: r.packet_id,
             });
         }
+        let hold = stored && self.unpersisted_ticket().is_some();
         let reason = if known {
             ReasonCode::Success
         } else {

@@ -152,6 +152,9 @@ pub struct Broker {
     holding: HashSet<ConnId>,
     /// Connections with gated output.
     gated: BTreeSet<ConnId>,
+    /// Strict: client ids whose stored session's deletion is in this
+    /// not yet persisted batch (see `durability.rs`).
+    deleting: HashMap<Rc<str>, Ticket>,
     events: VecDeque<Event>,
     next_message_id: u64,
     /// Stored deliveries per stored message id; at zero the message is deleted.
@@ -180,6 +183,7 @@ impl Broker {
             persisted: 0,
             holding: HashSet::new(),
             gated: BTreeSet::new(),
+            deleting: HashMap::new(),
             events: VecDeque::new(),
             next_message_id: 1,
             message_refs: HashMap::new(),
@@ -483,6 +487,7 @@ impl Broker {
 
     fn store(&mut self, op: StorageOp) {
         if self.durable() {
+            self.note_deletion(&op);
             self.ops.push(op);
         }
     }
