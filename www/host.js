@@ -27,13 +27,51 @@ export class BrokerHost {
     this.#broker = broker;
   }
 
-  /** @param {object} options broker options (see README) @param {object} hooks { authenticate?, authorize? } */
-  static async create(options, hooks = {}, wasmSource) {
+  /**
+   * Starts a broker: with durability 'strict' or 'relaxed' (the default is
+   * strict) it is restored from its IndexedDB database first, so clients
+   * that connect meanwhile wait for it. If IndexedDB cannot be used (not
+   * there, blocked by an older version open in another tab, failing), the
+   * broker serves from memory and says so with an `error` event.
+   * @param {object} options broker options (see README)
+   * @param {object} hooks { authenticate?, authorize? }
+   * @param {string} name the broker's name: its database is `tabmq:<name>`
+   */
+  static async create(options, hooks = {}, wasmSource, name = 'default') {
     await loadWasm(wasmSource);
     const host = new BrokerHost(null);
-    host.#broker = new Broker(options, host.#wrapHooks(hooks));
+    host.#broker = await host.#openBroker(name, options ?? {}, host.#wrapHooks(hooks));
     host.#schedule();
     return host;
+  }
+
+  /** Errors raised before anyone could listen (storage fallback at start). */
+  startupErrors = [];
+
+  async #openBroker(name, options, hooks) {
+    const durability = options.durability ?? 'strict';
+    if (durability === 'memory') return new Broker(options, hooks);
+    const memory = (why) => {
+      this.startupErrors.push({ type: 'error', code: why.code ?? 'ERR_TABMQ_STORAGE', message: `${why.message}; the broker keeps serving from memory` });
+      return new Broker({ ...options, durability: 'memory' }, hooks);
+    };
+    if (typeof indexedDB === 'undefined') {
+      return memory({ message: `tabmq: IndexedDB is not available here, so broker '${name}' cannot keep anything across a reload` });
+    }
+    let onBlocked;
+    const blocked = new Promise((_, fail) => (onBlocked = () => fail(Object.assign(
+      new Error(`tabmq: IndexedDB database 'tabmq:${name}' is held open at an older version by another tab or worker, which blocks its upgrade`),
+      { code: 'ERR_TABMQ_STORAGE_BLOCKED' },
+    ))));
+    const opening = Broker.openDurable(name, options, hooks, () => { this.pump(); }, () => onBlocked());
+    try {
+      return await Promise.race([opening, blocked]);
+    } catch (err) {
+      if (err?.code === 'ERR_TABMQ_OPTION') throw err;
+      // If the blocked open completes later, let go of that database.
+      opening.then((late) => { late.closeStorage(); late.free(); }, () => {});
+      return memory(err);
+    }
   }
 
   /** Lets an authenticate hook return a Promise: the core is told the
@@ -70,7 +108,8 @@ export class BrokerHost {
     this.pump();
   }
 
-  /** Calls `fn(event)` for each broker event (connected, disconnected, ...). */
+  /** Calls `fn(event)` for each broker event: connected, disconnected,
+   *  rejected, dropped, and error (storage trouble; `code` and `message`). */
   onEvent(fn) {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
@@ -191,6 +230,17 @@ export class BrokerHost {
     return this.#broker.stats(Date.now());
   }
 
+  /** stats(), plus the origin's storage use as the browser estimates it. */
+  async statsWithEstimate() {
+    const stats = this.stats();
+    if (stats.storage && globalThis.navigator?.storage?.estimate) {
+      const { usage, quota } = await navigator.storage.estimate();
+      stats.storage.bytesEstimated = usage;
+      stats.storage.quota = quota;
+    }
+    return stats;
+  }
+
   /** Sessions and retained messages, for an inspector. */
   inspect(retainedLimit = 1000) {
     return this.#broker.inspect(retainedLimit);
@@ -198,12 +248,20 @@ export class BrokerHost {
 
   /** Closes every connection (MQTT 5 clients get DISCONNECT 0x8B, server
    *  shutting down) and stops the broker. */
-  close() {
+  async close() {
     if (this.#closed) return;
     this.#broker.shutdown(Date.now());
     this.pump();
+    // Let the last commit (sessions left by the shutdown) finish.
+    for (let i = 0; i < 100; i++) {
+      const s = this.#broker.stats(Date.now()).storage;
+      if (!s || (s.pendingOps === 0 && !s.commitInFlight)) break;
+      await new Promise((ok) => setTimeout(ok, 10));
+      this.pump();
+    }
     this.#closed = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#broker.closeStorage();
     this.#broker.free();
   }
 }

@@ -37,7 +37,7 @@ export interface Limits {
   maxConnections?: number;
   /** Bytes, fixed header included (default 1 MiB). */
   maxPacketSize?: number;
-  /** Unacknowledged QoS 1/2 PUBLISHes a client may send (default 1024). */
+  /** Unacknowledged QoS 1/2 PUBLISHes a client may send (default 65535, the most MQTT allows). */
   receiveMaximum?: number;
   /** QoS 1/2 messages in flight to one client (default 64). */
   maxInflight?: number;

@@ -60,17 +60,20 @@ function workerLink(opts) {
 /** The broker in this page's own thread, behind the same message protocol. */
 async function inlineLink(opts) {
   const { BrokerHost } = await import('./host.js');
-  const host = await BrokerHost.create(opts.core, opts.callbacks, opts.wasmUrl);
+  const host = await BrokerHost.create(opts.core, opts.callbacks, opts.wasmUrl, opts.name);
   const channel = new MessageChannel();
   const page = 'inline';
-  channel.port2.onmessage = (e) => {
+  channel.port2.onmessage = async (e) => {
     const msg = e.data;
-    if (msg.t === 'init') channel.port2.postMessage({ t: 'ready' });
-    else if (msg.t === 'connect') host.connectPort(msg.port, page);
-    else if (msg.t === 'stats') channel.port2.postMessage({ t: 'stats', id: msg.id, stats: host.stats() });
+    if (msg.t === 'init') {
+      host.onEvent((event) => channel.port2.postMessage({ t: 'event', event }));
+      for (const event of host.startupErrors) channel.port2.postMessage({ t: 'event', event });
+      channel.port2.postMessage({ t: 'ready' });
+    } else if (msg.t === 'connect') host.connectPort(msg.port, page);
+    else if (msg.t === 'stats') channel.port2.postMessage({ t: 'stats', id: msg.id, stats: await host.statsWithEstimate() });
     else if (msg.t === 'inspect') channel.port2.postMessage({ t: 'stats', id: msg.id, stats: host.inspect() });
     else if (msg.t === 'close') {
-      host.close();
+      await host.close();
       channel.port2.postMessage({ t: 'closed', id: msg.id });
     }
   };
@@ -112,6 +115,7 @@ class BrokerHandle extends EventTarget {
   #ready = null;
   #closed = false;
   #uninstall = null;
+  #early = [];
 
   constructor(opts, link) {
     super();
@@ -141,6 +145,10 @@ class BrokerHandle extends EventTarget {
       wasmUrl: this.#opts.wasmUrl,
     });
     await ready;
+    const early = this.#early;
+    this.#early = null;
+    // Dispatched once the caller of startBroker() has had its turn to listen.
+    if (early.length) setTimeout(() => early.forEach((e) => this.#emit(e)), 0);
   }
 
   #onControl(msg) {
@@ -149,10 +157,29 @@ class BrokerHandle extends EventTarget {
       const err = new TabmqError(msg.message, msg.code);
       if (this.#ready) this.#ready.reject(err);
       this.dispatchEvent(Object.assign(new Event('error'), { error: err, message: err.message }));
+    } else if (msg.t === 'event') {
+      this.#emit(msg.event);
     } else if (msg.t === 'stats' || msg.t === 'closed') {
       this.#requests.get(msg.id)?.(msg.stats);
       this.#requests.delete(msg.id);
     }
+  }
+
+  /** Broker events become DOM events on the handle: 'error' (with `error`,
+   *  `code` and `message`; storage trouble), 'connected', 'disconnected',
+   *  'rejected' and 'dropped' (with the event's fields). */
+  #emit(event) {
+    if (this.#early) {
+      // Before startBroker() resolves nobody can listen yet: keep it.
+      this.#early.push(event);
+      return;
+    }
+    if (event.type === 'error') {
+      const error = new TabmqError(event.message, event.code);
+      this.dispatchEvent(Object.assign(new Event('error'), { error, code: event.code, message: event.message }));
+      return;
+    }
+    this.dispatchEvent(Object.assign(new Event(event.type), { detail: event }));
   }
 
   #fatal(e) {
@@ -225,6 +252,16 @@ class BrokerHandle extends EventTarget {
       this.#uninstall = null;
     };
     return this.#uninstall;
+  }
+
+  /**
+   * Stops the broker at once, as a crash would: the dedicated Worker is
+   * terminated ('worker' mode) or this page's link to the SharedWorker cut.
+   * Nothing is flushed; what 'strict' durability promised survives.
+   */
+  terminate() {
+    this.#closed = true;
+    this.#link.terminate();
   }
 
   /**

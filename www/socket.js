@@ -53,6 +53,8 @@ export class BrokerSocket extends EventTarget {
   #readyState = CONNECTING;
   #binaryType = 'blob';
   #splitter = new PacketSplitter();
+  #inbox = []; // whole packets not yet dispatched
+  #closeAfterInbox = null;
   #url;
   #protocol = '';
 
@@ -99,13 +101,29 @@ export class BrokerSocket extends EventTarget {
   #receive(data) {
     if (data instanceof ArrayBuffer) {
       if (this.#readyState !== OPEN) return;
-      for (const packet of this.#splitter.push(new Uint8Array(data))) {
-        const payload = this.#binaryType === 'blob' ? new Blob([packet]) : packet;
-        this.#dispatch(messageEvent(payload));
-        if (this.#readyState !== OPEN) return;
-      }
+      const wasIdle = this.#inbox.length === 0;
+      this.#inbox.push(...this.#splitter.push(new Uint8Array(data)));
+      if (wasIdle) this.#deliver();
     } else if (data && data.close) {
-      this.#finish(data.code ?? 1000, data.reason ?? '', true);
+      // Packets that arrived before the close are delivered first.
+      if (this.#inbox.length) this.#closeAfterInbox = data;
+      else this.#finish(data.code ?? 1000, data.reason ?? '', true);
+    }
+  }
+
+  /** One packet per message event, each in its own microtask: as with a
+   *  real WebSocket (one task per message), promise continuations of one
+   *  event (say, `await client.connectAsync()`) run before the next. */
+  #deliver() {
+    const packet = this.#inbox[0];
+    if (packet === undefined || this.#readyState !== OPEN) return;
+    const payload = this.#binaryType === 'blob' ? new Blob([packet]) : packet;
+    this.#dispatch(messageEvent(payload));
+    this.#inbox.shift();
+    if (this.#inbox.length) queueMicrotask(() => this.#deliver());
+    else if (this.#closeAfterInbox) {
+      const { code, reason } = this.#closeAfterInbox;
+      this.#finish(code ?? 1000, reason ?? '', true);
     }
   }
 

@@ -15,7 +15,7 @@ async function startHost(msg) {
     const mod = await import(msg.hooks);
     hooks = { authenticate: mod.authenticate, authorize: mod.authorize };
   }
-  return BrokerHost.create(msg.core, hooks, msg.wasmUrl);
+  return BrokerHost.create(msg.core, hooks, msg.wasmUrl, msg.name);
 }
 
 /** Serves one page's control port. */
@@ -31,6 +31,9 @@ function serve(control, dedicated) {
         hostPromise = hosts.get(msg.name);
         try {
           const host = await hostPromise;
+          // Broker events (storage errors included) go to every page.
+          host.onEvent((event) => control.postMessage({ t: 'event', event }));
+          for (const event of host.startupErrors) control.postMessage({ t: 'event', event });
           if (msg.lock && globalThis.navigator?.locks) {
             // Granted only once the page that holds it is gone: then its
             // connections end and their wills are sent.
@@ -50,7 +53,7 @@ function serve(control, dedicated) {
       }
       case 'stats': {
         const host = await hostPromise;
-        control.postMessage({ t: 'stats', id: msg.id, stats: host.stats() });
+        control.postMessage({ t: 'stats', id: msg.id, stats: await host.statsWithEstimate() });
         break;
       }
       case 'inspect': {
@@ -61,7 +64,7 @@ function serve(control, dedicated) {
       case 'close': {
         const host = await hostPromise;
         if (dedicated) {
-          host.close();
+          await host.close();
           hosts.clear();
         } else {
           host.dropOwner(page);

@@ -11,6 +11,15 @@ export function connect(broker, opts = {}) {
     ...opts,
     createWebsocket: (url, protocols, o) => (socket = broker.createWebsocket(url, protocols, o)),
   });
+  // Every message from the start: a resumed session's queued messages can
+  // arrive before the caller's `await` returns. collect() reads from here.
+  client.inbox = [];
+  client.taken = 0;
+  client.waiters = [];
+  client.on('message', (topic, payload, packet) => {
+    client.inbox.push({ topic, payload: new TextDecoder().decode(payload), packet });
+    for (const w of client.waiters.splice(0)) w();
+  });
   return new Promise((ok, fail) => {
     client.once('connect', (connack) => {
       client.socket = socket;
@@ -21,18 +30,22 @@ export function connect(broker, opts = {}) {
   });
 }
 
-/** Resolves with the first `n` messages `client` receives: { topic, payload, packet }. */
+/** Resolves with the next `n` messages `client` receives (counting from
+ *  the last collect, or from the connection): { topic, payload, packet }. */
 export function collect(client, n, timeoutMs = 10_000) {
-  const got = [];
+  const start = client.taken;
+  client.taken += n;
   return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`timed out with ${got.length}/${n} messages`)), timeoutMs);
-    client.on('message', (topic, payload, packet) => {
-      got.push({ topic, payload: new TextDecoder().decode(payload), packet });
-      if (got.length === n) {
+    const timer = setTimeout(() => fail(new Error(`timed out with ${client.inbox.length - start}/${n} messages`)), timeoutMs);
+    const check = () => {
+      if (client.inbox.length >= start + n) {
         clearTimeout(timer);
-        ok(got);
+        ok(client.inbox.slice(start, start + n));
+      } else {
+        client.waiters.push(check);
       }
-    });
+    };
+    check();
   });
 }
 

@@ -1,0 +1,441 @@
+//! The IndexedDB store: applies the core's storage operations in order, one
+//! readwrite transaction per batch (group commit: while a transaction is in
+//! flight, new batches wait and go out together in the next one), and reads
+//! the whole database back into a `Snapshot` at start-up.
+//!
+//! Nothing but IndexedDB requests is awaited inside a transaction: every
+//! request is issued synchronously, then the commit is awaited.
+//!
+//! Schema (one database per broker, named `tabmq:<name>`):
+//! - v1: object stores `sessions` (key client id), `subscriptions` ([client
+//!   id, filter]), `messages` (id), `deliveries` ([client id, seq]),
+//!   `retained` (topic), `incoming` ([client id, packet id]). Values are
+//!   `{ r: Uint8Array }` (the record, see `store::records`); messages also
+//!   carry `x`, their expiry time in ms, when they have one.
+//! - v2: adds the object store `meta`: key `schema` holds `{ version,
+//!   upgradedFrom, at }`, written after every open that upgraded, so a
+//!   database says which code last changed its shape. (An index on an
+//!   existing store would need the versionchange transaction, which
+//!   indexed_db_futures 0.6 does not expose.)
+
+use crate::store::records::{self, CorruptRecord};
+use crate::store::{Snapshot, StorageOp};
+use indexed_db_futures::database::Database;
+use indexed_db_futures::prelude::*;
+use indexed_db_futures::transaction::TransactionMode;
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+
+/// The schema version this code writes.
+pub const SCHEMA_VERSION: u32 = 2;
+
+pub const SESSIONS: &str = "sessions";
+pub const SUBSCRIPTIONS: &str = "subscriptions";
+pub const MESSAGES: &str = "messages";
+pub const DELIVERIES: &str = "deliveries";
+pub const RETAINED: &str = "retained";
+pub const INCOMING: &str = "incoming";
+pub const META: &str = "meta";
+pub const STORES: [&str; 6] = [
+    SESSIONS,
+    SUBSCRIPTIONS,
+    MESSAGES,
+    DELIVERIES,
+    RETAINED,
+    INCOMING,
+];
+
+pub fn db_name(broker: &str) -> String {
+    format!("tabmq:{broker}")
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsValue {
+    JsValue::from_str(&e.to_string())
+}
+
+/// Opens (creating or upgrading) the database at `version`. `on_blocked`
+/// runs if another connection holds an older version open. Returns the
+/// database and the version it had before (0: new).
+pub async fn open(
+    name: &str,
+    version: u32,
+    on_blocked: impl Fn() + 'static,
+) -> Result<(Database, u32), JsValue> {
+    let previous = Rc::new(std::cell::Cell::new(version));
+    let seen = previous.clone();
+    let db = Database::open(&db_name(name))
+        .with_version(version)
+        .with_on_blocked(move |_| {
+            on_blocked();
+            Ok(())
+        })
+        .with_on_upgrade_needed(move |event, db| {
+            let old = event.old_version() as u32;
+            let new = event.new_version().map_or(version, |v| v as u32);
+            seen.set(old);
+            upgrade(&db, old, new)
+        })
+        .await
+        .map_err(js_err)?;
+    let old = previous.get();
+    if old != version && version >= 2 {
+        write_schema_info(&db, version, old).await?;
+    }
+    Ok((db, old))
+}
+
+/// Each step takes the schema one version up.
+fn upgrade(db: &Database, old: u32, new: u32) -> indexed_db_futures::Result<()> {
+    if old < 1 && new >= 1 {
+        for store in STORES {
+            db.create_object_store(store).build()?;
+        }
+    }
+    if old < 2 && new >= 2 {
+        db.create_object_store(META).build()?;
+    }
+    Ok(())
+}
+
+async fn write_schema_info(db: &Database, version: u32, old: u32) -> Result<(), JsValue> {
+    let info = Object::new();
+    let _ = Reflect::set(&info, &"version".into(), &version.into());
+    let _ = Reflect::set(&info, &"upgradedFrom".into(), &old.into());
+    let _ = Reflect::set(&info, &"at".into(), &js_sys::Date::now().into());
+    let tx = db
+        .transaction(META)
+        .with_mode(TransactionMode::Readwrite)
+        .build()
+        .map_err(js_err)?;
+    let meta = tx.object_store(META).map_err(js_err)?;
+    drop(
+        meta.put(JsValue::from(info))
+            .with_key(JsValue::from_str("schema"))
+            .primitive()
+            .map_err(js_err)?,
+    );
+    tx.commit().await.map_err(js_err)
+}
+
+/// The `meta` store's schema record, if the database has one.
+pub async fn schema_info(db: &Database) -> Result<JsValue, JsValue> {
+    let tx = db.transaction(META).build().map_err(js_err)?;
+    let meta = tx.object_store(META).map_err(js_err)?;
+    let v = meta
+        .get(JsValue::from_str("schema"))
+        .primitive()
+        .map_err(js_err)?
+        .await
+        .map_err(js_err)?;
+    Ok(v.unwrap_or(JsValue::UNDEFINED))
+}
+
+fn record_value(bytes: &[u8]) -> Object {
+    let obj = Object::new();
+    // Setting a property on a plain new object cannot fail.
+    let _ = Reflect::set(&obj, &"r".into(), &Uint8Array::from(bytes));
+    obj
+}
+
+fn key2(a: &str, b: JsValue) -> JsValue {
+    Array::of2(&a.into(), &b).into()
+}
+
+/// Every key `[client_id, ...]` of one client: arrays sort after strings and
+/// numbers, so `[client_id, []]` bounds them from above.
+fn client_range(client_id: &str) -> (JsValue, JsValue) {
+    (
+        Array::of1(&client_id.into()).into(),
+        Array::of2(&client_id.into(), &Array::new()).into(),
+    )
+}
+
+/// Applies `ops` in one transaction and waits for it to commit. Returns the
+/// number of bytes of record values written.
+pub async fn commit(db: &Database, ops: &[StorageOp]) -> Result<usize, JsValue> {
+    let tx = db
+        .transaction(STORES)
+        .with_mode(TransactionMode::Readwrite)
+        .build()
+        .map_err(js_err)?;
+    let store = |name| tx.object_store(name).map_err(js_err);
+    let (sessions, subscriptions, messages) =
+        (store(SESSIONS)?, store(SUBSCRIPTIONS)?, store(MESSAGES)?);
+    let (deliveries, retained, incoming) = (store(DELIVERIES)?, store(RETAINED)?, store(INCOMING)?);
+    let mut written = 0;
+    for op in ops {
+        // Requests go out as they are built; only the commit is awaited.
+        match op {
+            StorageOp::PutSession(s) => {
+                let bytes = records::encode_session(s);
+                written += bytes.len();
+                let key = JsValue::from_str(&s.client_id);
+                drop(
+                    sessions
+                        .put(JsValue::from(record_value(&bytes)))
+                        .with_key(key)
+                        .primitive()
+                        .map_err(js_err)?,
+                );
+            }
+            StorageOp::DeleteSession { client_id } => {
+                drop(
+                    sessions
+                        .delete(JsValue::from_str(client_id))
+                        .primitive()
+                        .map_err(js_err)?,
+                );
+                for s in [&subscriptions, &deliveries, &incoming] {
+                    let (lo, hi) = client_range(client_id);
+                    let range: indexed_db_futures::KeyRange<JsValue> =
+                        indexed_db_futures::KeyRange::Bound(lo, false, hi, false);
+                    drop(s.delete::<JsValue, _>(range).primitive().map_err(js_err)?);
+                }
+            }
+            StorageOp::PutSubscription(s) => {
+                let bytes = records::encode_subscription(s);
+                written += bytes.len();
+                let key = key2(&s.client_id, s.filter.as_str().into());
+                drop(
+                    subscriptions
+                        .put(JsValue::from(record_value(&bytes)))
+                        .with_key(key)
+                        .primitive()
+                        .map_err(js_err)?,
+                );
+            }
+            StorageOp::DeleteSubscription { client_id, filter } => {
+                let key = key2(client_id, filter.as_str().into());
+                drop(subscriptions.delete(key).primitive().map_err(js_err)?);
+            }
+            StorageOp::PutMessage(m) => {
+                let bytes = records::encode_message(m);
+                written += bytes.len();
+                let value = record_value(&bytes);
+                if let Some(at) = m.expires_at {
+                    let _ = Reflect::set(&value, &"x".into(), &(at.0 as f64).into());
+                }
+                let key = JsValue::from(m.id as f64);
+                drop(
+                    messages
+                        .put(JsValue::from(value))
+                        .with_key(key)
+                        .primitive()
+                        .map_err(js_err)?,
+                );
+            }
+            StorageOp::DeleteMessage { id } => {
+                drop(
+                    messages
+                        .delete(JsValue::from(*id as f64))
+                        .primitive()
+                        .map_err(js_err)?,
+                );
+            }
+            StorageOp::PutDelivery(d) => {
+                let bytes = records::encode_delivery(d);
+                written += bytes.len();
+                let key = key2(&d.client_id, (d.seq as f64).into());
+                drop(
+                    deliveries
+                        .put(JsValue::from(record_value(&bytes)))
+                        .with_key(key)
+                        .primitive()
+                        .map_err(js_err)?,
+                );
+            }
+            StorageOp::DeleteDelivery { client_id, seq } => {
+                let key = key2(client_id, (*seq as f64).into());
+                drop(deliveries.delete(key).primitive().map_err(js_err)?);
+            }
+            StorageOp::PutRetained(m) => {
+                let bytes = records::encode_message(m);
+                written += bytes.len();
+                let key = JsValue::from_str(&m.topic);
+                drop(
+                    retained
+                        .put(JsValue::from(record_value(&bytes)))
+                        .with_key(key)
+                        .primitive()
+                        .map_err(js_err)?,
+                );
+            }
+            StorageOp::DeleteRetained { topic } => {
+                drop(
+                    retained
+                        .delete(JsValue::from_str(topic))
+                        .primitive()
+                        .map_err(js_err)?,
+                );
+            }
+            StorageOp::PutIncomingQos2 {
+                client_id,
+                packet_id,
+            } => {
+                let key = key2(client_id, f64::from(packet_id.get()).into());
+                drop(
+                    incoming
+                        .put(JsValue::from(record_value(&[])))
+                        .with_key(key)
+                        .primitive()
+                        .map_err(js_err)?,
+                );
+            }
+            StorageOp::DeleteIncomingQos2 {
+                client_id,
+                packet_id,
+            } => {
+                let key = key2(client_id, f64::from(packet_id.get()).into());
+                drop(incoming.delete(key).primitive().map_err(js_err)?);
+            }
+        }
+    }
+    tx.commit().await.map_err(|e| transaction_error(db, e))?;
+    Ok(written)
+}
+
+/// The reason a transaction failed, with the DOMException name (for example
+/// QuotaExceededError) when the browser gives one.
+fn transaction_error(_db: &Database, e: indexed_db_futures::error::Error) -> JsValue {
+    js_err(format!("IndexedDB transaction failed: {e}"))
+}
+
+/// Raw values of one store.
+async fn values(db: &Database, store: &str) -> Result<Vec<JsValue>, JsValue> {
+    let tx = db.transaction(store).build().map_err(js_err)?;
+    let s = tx.object_store(store).map_err(js_err)?;
+    let iter = s
+        .get_all::<JsValue>()
+        .primitive()
+        .map_err(js_err)?
+        .await
+        .map_err(js_err)?;
+    iter.map(|v| v.map_err(js_err)).collect()
+}
+
+fn record_bytes(value: &JsValue) -> Option<Vec<u8>> {
+    let r = Reflect::get(value, &"r".into()).ok()?;
+    r.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec)
+}
+
+use wasm_bindgen::JsCast;
+
+/// What reading the database found: the snapshot, the number of records,
+/// and the records that could not be read (skipped).
+pub struct Loaded {
+    pub snapshot: Snapshot,
+    pub records: usize,
+    pub corrupt: Vec<String>,
+}
+
+/// Reads every store into a snapshot. A record that cannot be read is
+/// skipped and reported, never fatal.
+pub async fn load(db: &Database) -> Result<Loaded, JsValue> {
+    let mut out = Loaded {
+        snapshot: Snapshot::default(),
+        records: 0,
+        corrupt: Vec::new(),
+    };
+    let mut read = |store: &str, value: &JsValue| -> Option<Vec<u8>> {
+        out.records += 1;
+        let bytes = record_bytes(value);
+        if bytes.is_none() {
+            out.corrupt
+                .push(format!("{store}: value is not a tabmq record"));
+        }
+        bytes
+    };
+    let mut corrupt = Vec::new();
+    let mut note = |store: &str, r: Result<(), CorruptRecord>| {
+        if let Err(e) = r {
+            corrupt.push(format!("{store}: {e}"));
+        }
+    };
+    for v in values(db, SESSIONS).await? {
+        if let Some(b) = read(SESSIONS, &v) {
+            note(
+                SESSIONS,
+                records::decode_session(&b).map(|s| out.snapshot.sessions.push(s)),
+            );
+        }
+    }
+    for v in values(db, SUBSCRIPTIONS).await? {
+        if let Some(b) = read(SUBSCRIPTIONS, &v) {
+            note(
+                SUBSCRIPTIONS,
+                records::decode_subscription(&b).map(|s| out.snapshot.subscriptions.push(s)),
+            );
+        }
+    }
+    for v in values(db, MESSAGES).await? {
+        if let Some(b) = read(MESSAGES, &v) {
+            note(
+                MESSAGES,
+                records::decode_message(&b).map(|m| out.snapshot.messages.push(Rc::new(m))),
+            );
+        }
+    }
+    for v in values(db, DELIVERIES).await? {
+        if let Some(b) = read(DELIVERIES, &v) {
+            note(
+                DELIVERIES,
+                records::decode_delivery(&b).map(|d| out.snapshot.deliveries.push(d)),
+            );
+        }
+    }
+    for v in values(db, RETAINED).await? {
+        if let Some(b) = read(RETAINED, &v) {
+            note(
+                RETAINED,
+                records::decode_message(&b).map(|m| out.snapshot.retained.push(Rc::new(m))),
+            );
+        }
+    }
+    out.snapshot.incoming_qos2 = incoming_keys(db).await?;
+    out.records += out.snapshot.incoming_qos2.len();
+    out.corrupt.extend(corrupt);
+    Ok(out)
+}
+
+/// The incoming QoS 2 state lives in the keys alone.
+async fn incoming_keys(db: &Database) -> Result<Vec<(Rc<str>, crate::codec::PacketId)>, JsValue> {
+    let tx = db.transaction(INCOMING).build().map_err(js_err)?;
+    let s = tx.object_store(INCOMING).map_err(js_err)?;
+    let keys = s
+        .get_all_keys::<JsValue>()
+        .primitive()
+        .map_err(js_err)?
+        .await
+        .map_err(js_err)?;
+    let mut out = Vec::new();
+    for key in keys {
+        let key = key.map_err(js_err)?;
+        let arr: Array = key.unchecked_into();
+        let client = arr.get(0).as_string();
+        let pid = arr
+            .get(1)
+            .as_f64()
+            .and_then(|p| crate::codec::PacketId::new(p as u16));
+        if let (Some(c), Some(p)) = (client, pid) {
+            out.push((Rc::from(c), p));
+        }
+    }
+    Ok(out)
+}
+
+/// Number of records in every store (for stats).
+pub async fn count(db: &Database) -> Result<usize, JsValue> {
+    let tx = db.transaction(STORES).build().map_err(js_err)?;
+    let mut total = 0;
+    for name in STORES {
+        let s = tx.object_store(name).map_err(js_err)?;
+        total += s
+            .count()
+            .primitive()
+            .map_err(js_err)?
+            .await
+            .map_err(js_err)? as usize;
+    }
+    Ok(total)
+}

@@ -1,0 +1,203 @@
+//! Group commit between the core and IndexedDB. Batches from
+//! `Broker::poll_storage` queue up here; at most one transaction is in
+//! flight, and everything queued while it runs goes out together in the
+//! next one. When a transaction commits, the core is told the newest ticket
+//! it held is persisted (releasing acknowledgements held under 'strict'),
+//! and the host is asked to pump so those acknowledgements leave.
+//!
+//! If IndexedDB fails (quota exceeded, the database closed under us), the
+//! failure is reported once as an `error` event and the broker keeps serving
+//! from memory: later batches are acknowledged without being written.
+
+use super::idb;
+use crate::broker::Broker;
+use crate::store::{StorageBatch, StorageOp, Ticket};
+use indexed_db_futures::database::Database;
+use js_sys::{Function, Object, Reflect};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+
+/// Storage figures for `stats().storage`.
+#[derive(Default)]
+struct Figures {
+    records: usize,
+    commits: u64,
+    ops_written: u64,
+    bytes_written: u64,
+    last_commit_at: f64,
+    last_commit_ms: f64,
+    corrupt_skipped: usize,
+    counting: bool,
+    last_count_at: f64,
+}
+
+pub struct Persister {
+    db: Database,
+    name: String,
+    queue: RefCell<Vec<StorageOp>>,
+    queued_ticket: Cell<Ticket>,
+    busy: Cell<bool>,
+    failed: RefCell<Option<String>>,
+    figures: RefCell<Figures>,
+    schema: (u32, u32),
+}
+
+/// Where the persister reports to: the core it acknowledges, events for the
+/// host, and the host's pump.
+#[derive(Clone)]
+pub struct Sinks {
+    pub core: Rc<RefCell<Broker>>,
+    pub events: Rc<RefCell<Vec<JsValue>>>,
+    pub notify: Function,
+}
+
+fn set(obj: &Object, key: &str, value: JsValue) {
+    // Setting a property on a plain new object cannot fail.
+    let _ = Reflect::set(obj, &key.into(), &value);
+}
+
+/// An `error` event for the broker handle.
+pub fn error_event(code: &str, message: &str) -> JsValue {
+    let e = Object::new();
+    set(&e, "type", "error".into());
+    set(&e, "code", code.into());
+    set(&e, "message", message.into());
+    e.into()
+}
+
+impl Persister {
+    pub fn new(
+        db: Database,
+        name: &str,
+        records: usize,
+        corrupt: usize,
+        schema: (u32, u32),
+    ) -> Persister {
+        let figures = Figures {
+            records,
+            corrupt_skipped: corrupt,
+            ..Figures::default()
+        };
+        Persister {
+            db,
+            name: name.to_owned(),
+            queue: RefCell::new(Vec::new()),
+            queued_ticket: Cell::new(0),
+            busy: Cell::new(false),
+            failed: RefCell::new(None),
+            figures: RefCell::new(figures),
+            schema,
+        }
+    }
+
+    pub fn enqueue(&self, batch: StorageBatch) {
+        self.queue.borrow_mut().extend(batch.ops);
+        self.queued_ticket.set(batch.ticket);
+    }
+
+    /// Starts a transaction for what is queued, unless one is in flight.
+    pub fn kick(self: &Rc<Self>, sinks: &Sinks) {
+        if self.busy.get() || self.queued_ticket.get() == 0 {
+            return;
+        }
+        let ticket = self.queued_ticket.replace(0);
+        let ops = std::mem::take(&mut *self.queue.borrow_mut());
+        if self.failed.borrow().is_some() {
+            // Serving from memory since the failure: nothing to write.
+            sinks.core.borrow_mut().handle_persisted(ticket);
+            return;
+        }
+        self.busy.set(true);
+        let me = self.clone();
+        let sinks = sinks.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let started = js_sys::Date::now();
+            let result = idb::commit(&me.db, &ops).await;
+            me.finish(result, ops.len(), started, &sinks);
+            sinks.core.borrow_mut().handle_persisted(ticket);
+            me.busy.set(false);
+            // The host pumps: held acknowledgements leave, and whatever was
+            // queued meanwhile goes out in the next transaction.
+            let _ = sinks.notify.call0(&JsValue::NULL);
+            me.maybe_count();
+        });
+    }
+
+    fn finish(&self, result: Result<usize, JsValue>, ops: usize, started: f64, sinks: &Sinks) {
+        let now = js_sys::Date::now();
+        match result {
+            Ok(bytes) => {
+                let mut f = self.figures.borrow_mut();
+                f.commits += 1;
+                f.ops_written += ops as u64;
+                f.bytes_written += bytes as u64;
+                f.last_commit_at = now;
+                f.last_commit_ms = now - started;
+            }
+            Err(e) => {
+                let why = e.as_string().unwrap_or_else(|| format!("{e:?}"));
+                let message = format!(
+                    "tabmq: IndexedDB storage of broker '{}' failed ({why}); the broker keeps serving from memory, \
+                     so messages acknowledged from now on are not kept across a reload",
+                    self.name
+                );
+                sinks
+                    .events
+                    .borrow_mut()
+                    .push(error_event("ERR_TABMQ_STORAGE", &message));
+                *self.failed.borrow_mut() = Some(why);
+            }
+        }
+    }
+
+    /// Refreshes the record count now and then (an exact count is a read
+    /// transaction over every store: not after every commit).
+    fn maybe_count(self: &Rc<Self>) {
+        let now = js_sys::Date::now();
+        {
+            let f = self.figures.borrow();
+            if f.counting || now - f.last_count_at < 2000.0 || self.failed.borrow().is_some() {
+                return;
+            }
+        }
+        self.figures.borrow_mut().counting = true;
+        let me = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let counted = idb::count(&me.db).await;
+            let mut f = me.figures.borrow_mut();
+            f.counting = false;
+            f.last_count_at = js_sys::Date::now();
+            if let Ok(n) = counted {
+                f.records = n;
+            }
+        });
+    }
+
+    /// `stats().storage`: what the store holds and how commits go.
+    pub fn figures(&self) -> JsValue {
+        let f = self.figures.borrow();
+        let o = Object::new();
+        set(&o, "enabled", (self.failed.borrow().is_none()).into());
+        set(&o, "database", idb::db_name(&self.name).into());
+        set(&o, "schemaVersion", self.schema.0.into());
+        set(&o, "upgradedFrom", self.schema.1.into());
+        set(&o, "records", (f.records as f64).into());
+        set(&o, "bytesWritten", (f.bytes_written as f64).into());
+        set(&o, "pendingOps", (self.queue.borrow().len() as f64).into());
+        set(&o, "commitInFlight", self.busy.get().into());
+        set(&o, "commits", (f.commits as f64).into());
+        set(&o, "opsWritten", (f.ops_written as f64).into());
+        set(&o, "lastCommitAt", f.last_commit_at.into());
+        set(&o, "lastCommitMs", f.last_commit_ms.into());
+        set(&o, "corruptSkipped", (f.corrupt_skipped as f64).into());
+        if let Some(e) = &*self.failed.borrow() {
+            set(&o, "error", e.as_str().into());
+        }
+        o.into()
+    }
+
+    pub fn close(&self) {
+        self.db.clone().close();
+    }
+}
