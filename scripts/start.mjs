@@ -17,7 +17,7 @@ import http from 'node:http';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { extname, join, posix, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -55,14 +55,15 @@ function contentType(file) {
 
 /** Maps a request path to a file under root, or null (404). */
 function resolvePath(root, pathname) {
-  if (ROUTES[pathname]) return join(root, ROUTES[pathname]);
-  if (!PREFIXES.some((p) => pathname.startsWith(p))) return null;
-  const file = join(root, normalize(pathname));
+  const clean = posix.normalize(pathname);
+  if (ROUTES[clean]) return join(root, ROUTES[clean]);
+  if (!PREFIXES.some((p) => clean.startsWith(p))) return null;
+  const file = join(root, clean);
   if (!file.startsWith(root + sep)) return null;
-  return pathname.endsWith('/') ? join(file, 'index.html') : file;
+  return clean.endsWith('/') ? join(file, 'index.html') : file;
 }
 
-async function handle(root, req, res) {
+async function handle(root, req, res, onRequest) {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { allow: 'GET, HEAD' }).end();
     return;
@@ -74,6 +75,7 @@ async function handle(root, req, res) {
     res.writeHead(400).end('bad request');
     return;
   }
+  onRequest?.(pathname);
   const file = pathname.includes('\0') ? null : resolvePath(root, pathname);
   try {
     if (!file || !(await stat(file)).isFile()) throw new Error('not a file');
@@ -95,11 +97,11 @@ async function handle(root, req, res) {
 
 /**
  * Starts the demo server; resolves to { url, port, close }. `port: 0`
- * picks a free port (tests do that).
+ * picks a free port (tests do that); `onRequest(pathname)` sees each request.
  */
-export function serve({ port = 8080, host = '127.0.0.1', root = ROOT } = {}) {
+export function serve({ port = 8080, host = '127.0.0.1', root = ROOT, onRequest } = {}) {
   const server = http.createServer((req, res) => {
-    handle(root, req, res).catch(() => {
+    handle(root, req, res, onRequest).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });

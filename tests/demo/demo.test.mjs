@@ -1,0 +1,280 @@
+// The demo end to end in real Chromium: live values, a light switched with
+// MQTT 5 request/response, a device crash (will) and restart (session
+// resume with a queued command), the explorer's publish form, the inspector,
+// history across a reload, two tabs in sync with one set of device workers,
+// and a reload with the network gone (the service worker serves the app).
+// Saves screenshots to tests/demo/screenshots/.
+//
+//   node --test tests/demo/demo.test.mjs
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { ensureBuilt, serve } from '../../scripts/start.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = new URL('./screenshots/', import.meta.url);
+const ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-dev-shm-usage', '--disable-quic',
+  '--font-render-hinting=none',
+];
+
+let server;
+let profile;
+let context;
+const requested = new Set();
+const errors = [];
+const pages = {};
+const started = Date.now();
+
+function watch(page, name) {
+  page.on('pageerror', (e) => errors.push(`${name} pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`${name} console: ${m.text()}`);
+  });
+  return page;
+}
+
+async function open(name) {
+  const page = watch(await context.newPage(), name);
+  await page.goto(`${server.url}/`);
+  await ready(page);
+  pages[name] = page;
+  return page;
+}
+
+async function ready(page) {
+  await page.waitForFunction(() => document.documentElement.dataset.ready === 'true', null, { timeout: 20_000 });
+}
+
+const tile = (page, id) => page.locator(`[data-testid="tile-${id}"]`);
+
+/** The state the page's MQTT client has seen on a topic. */
+const seen = (page, topic) => page.evaluate((t) => window.demo.bus.text(t), topic);
+
+async function allOnline(page, timeout = 20_000) {
+  await page.waitForFunction(
+    () => ['climate-living', 'climate-kitchen', 'climate-bedroom', 'thermostat', 'light-living', 'light-kitchen', 'front-door', 'power-meter']
+      .every((id) => window.demo.bus.text(`home/${id}/status`) === 'online'),
+    null,
+    { timeout },
+  );
+}
+
+async function shot(page, name) {
+  // Notices come and go; the pictures are of the views.
+  await page.waitForFunction(() => !document.querySelector('.toast'), null, { timeout: 10_000 });
+  await page.evaluate(() => {
+    window.scrollTo(0, 0);
+    for (const el of document.querySelectorAll('.explorer-side, .tree')) el.scrollTop = 0;
+  });
+  const buf = await page.screenshot({ path: new URL(`${name}.png`, SHOTS).pathname });
+  assert.ok(buf.byteLength < 260_000, `${name}.png is ${buf.byteLength} bytes`);
+}
+
+before(async () => {
+  ensureBuilt();
+  await mkdir(SHOTS, { recursive: true });
+  server = await serve({ port: 0, onRequest: (p) => requested.add(p) });
+  // A real (not incognito) profile, as a visitor has: installability is
+  // only judged there.
+  profile = await mkdtemp(join(tmpdir(), 'tabmq-demo-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: ARGS,
+    viewport: { width: 1280, height: 800 },
+    deviceScaleFactor: 1,
+  });
+  // Uncaught errors anywhere in the context (pages and their workers).
+  context.on('weberror', (e) => errors.push(`weberror: ${e.error().message}`));
+});
+
+after(async () => {
+  await context?.close();
+  await server?.close();
+  if (profile) await rm(profile, { recursive: true, force: true });
+});
+
+test('the dashboard comes up with live values from eight device workers', async () => {
+  const page = await open('a');
+  await allOnline(page);
+  await page.waitForFunction(() => /^\d+\.\d$/.test(document.querySelector('[data-testid="tile-climate-living"] .big-value')?.textContent ?? ''));
+  const first = await seen(page, 'home/power-meter/power');
+  await page.waitForFunction((w) => window.demo.bus.text('home/power-meter/power') !== w, first, { timeout: 6000 });
+  assert.equal(await page.locator('[data-testid="chip-devices"]').getAttribute('data-state'), 'ok', 'the first tab runs the devices');
+  // Each device is its own MQTT client (plus this page's): the broker says so.
+  const stats = await page.evaluate(() => window.demo.broker.stats());
+  assert.ok(stats.connections >= 9, `connections: ${stats.connections}`);
+  // The service worker is in control before anything goes offline.
+  await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 15_000 });
+  // Installable as an app: manifest, icons and a service worker that Chromium accepts.
+  const cdp = await context.newCDPSession(page);
+  const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+  assert.deepEqual(installabilityErrors.map((e) => e.errorId), [], 'Chromium finds the app installable');
+  const { url, data } = await cdp.send('Page.getAppManifest');
+  assert.match(url, /manifest\.webmanifest$/);
+  assert.equal(JSON.parse(data).display, 'standalone');
+  await cdp.detach();
+});
+
+test('switching a light: pending, then the device confirms (MQTT 5 request/response)', async () => {
+  const page = pages.a;
+  const sw = page.locator('[data-testid="switch-light-kitchen"]');
+  const before = await sw.getAttribute('aria-checked');
+  await sw.click();
+  await tile(page, 'light-kitchen').locator('.note.pending').waitFor({ timeout: 2000 });
+  await tile(page, 'light-kitchen').locator('.note.confirmed').waitFor({ timeout: 5000 });
+  assert.match(await tile(page, 'light-kitchen').locator('.note').textContent(), /Confirmed in \d+ ms/);
+  const after = await sw.getAttribute('aria-checked');
+  assert.notEqual(after, before);
+  assert.equal(JSON.parse(await seen(page, 'home/light-kitchen/state')).on, after === 'true');
+});
+
+test('a crashed device: its will marks it offline; restarted, it resumes its session and applies the queued command', async () => {
+  const page = pages.a;
+  const t = tile(page, 'light-kitchen');
+  const was = await t.locator('[role="switch"]').getAttribute('aria-checked');
+  await t.locator('.power-btn').click();
+  await page.waitForFunction(() => window.demo.bus.text('home/light-kitchen/status') === 'offline', null, { timeout: 10_000 });
+  await t.locator('.status[data-state="stopped"]').waitFor();
+  // Switched while down: the command waits in the device's session.
+  await t.locator('[role="switch"]').click();
+  await t.locator('.note.pending', { hasText: 'queued in session' }).waitFor({ timeout: 2000 });
+  await page.waitForTimeout(500);
+  assert.equal(await t.locator('[role="switch"]').getAttribute('aria-checked'), was, 'nothing changes while the device is down');
+  await t.locator('.power-btn').click();
+  await t.locator('.note.confirmed').waitFor({ timeout: 10_000 });
+  await t.locator('.status[data-state="online"]').waitFor();
+  assert.notEqual(await t.locator('[role="switch"]').getAttribute('aria-checked'), was);
+  const info = JSON.parse(await seen(page, 'home/light-kitchen/info'));
+  assert.equal(info.sessionPresent, true, 'the device resumed its persistent session');
+});
+
+test('the explorer publishes with MQTT 5 properties and the message arrives', async () => {
+  const page = pages.a;
+  await page.evaluate(() => (location.hash = 'explorer'));
+  const form = page.locator('[data-testid="publish-form"]');
+  await form.locator('[name="topic"]').fill('demo/notes/kitchen');
+  await form.locator('[name="payload"]').fill('{"note": "buy milk", "from": "explorer"}');
+  await form.locator('[data-qos="1"]').click();
+  await form.locator('[name="retain"]').check();
+  await form.locator('summary').click();
+  await form.locator('[name="expiry"]').fill('3600');
+  await form.locator('button[type="submit"]').click();
+  await form.locator('.form-status.ok').waitFor({ timeout: 5000 });
+  await page.locator('[data-testid="topic-tree"] [data-topic="demo/notes/kitchen"]').waitFor();
+  await page.waitForFunction(() => document.querySelector('[data-testid="detail-payload"]')?.textContent.includes('buy milk'));
+  const detail = await page.locator('[data-testid="topic-detail"]').textContent();
+  assert.match(detail, /application\/json/);
+  assert.match(detail, /source/);
+  assert.match(detail, /Retained/);
+  await page.locator('[data-testid="topic-tree"] [data-topic="home/thermostat/state"]').click();
+  await page.waitForTimeout(600);
+  await shot(page, 'explorer-1280');
+});
+
+test('the inspector lists the clients, retained messages and storage figures', async () => {
+  const page = pages.a;
+  await page.evaluate(() => (location.hash = 'inspector'));
+  await page.locator('[data-testid="clients"] tr[data-client="tabmq-demo-light-living"]').waitFor({ timeout: 5000 });
+  const rows = await page.locator('[data-testid="clients"] tbody tr').count();
+  assert.ok(rows >= 9, `client rows: ${rows}`);
+  assert.match(await page.locator('[data-testid="clients"]').textContent(), /MQTT 5\.0/);
+  assert.match(await page.locator('[data-testid="retained"]').textContent(), /demo\/notes\/kitchen/);
+  assert.match(await page.locator('[data-testid="storage"]').textContent(), /Storage operations/);
+  await page.waitForTimeout(2500); // a few points on the rate chart
+  await shot(page, 'inspector-1280');
+});
+
+test('dashboard screenshots at 1280 × 800 and 390 × 844', async () => {
+  const page = pages.a;
+  await page.evaluate(() => (location.hash = 'dashboard'));
+  // Let the charts gather half a minute of history.
+  const wait = 32_000 - (Date.now() - started);
+  if (wait > 0) await page.waitForTimeout(wait);
+  await allOnline(page);
+  await page.waitForTimeout(1200);
+  await shot(page, 'dashboard-1280');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(800);
+  await shot(page, 'dashboard-390');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no sideways scrolling at 390 px (${overflow} px too wide)`);
+  await page.setViewportSize({ width: 1280, height: 800 });
+});
+
+test('a reload keeps the chart history and the devices’ state', async () => {
+  const page = pages.a;
+  const before = await page.evaluate(() => window.demo.history.series.get('climate-living/temperature').t.length);
+  const light = JSON.parse(await seen(page, 'home/light-kitchen/state')).on;
+  assert.ok(before >= 8, `points before the reload: ${before}`);
+  await page.evaluate(() => window.demo.history.flush());
+  await page.waitForTimeout(300);
+  await page.reload();
+  await ready(page);
+  const restored = await page.evaluate(() => window.demo.history.series.get('climate-living/temperature').t.length);
+  assert.ok(restored >= before - 2, `points after the reload: ${restored} (before: ${before})`);
+  await allOnline(page);
+  await page.waitForFunction((on) => JSON.parse(window.demo.bus.text('home/light-kitchen/state') ?? '{}').on === on, light, { timeout: 8000 });
+});
+
+test('two tabs share one broker and one set of devices, and stay in sync', async () => {
+  const a = pages.a;
+  const b = await open('b');
+  await allOnline(b);
+  await b.locator('[data-testid="chip-devices"][data-state="idle"]').waitFor({ timeout: 5000 });
+  assert.equal(await a.locator('[data-testid="chip-devices"]').getAttribute('data-state'), 'ok');
+  const clients = await b.evaluate(() => window.demo.broker.stats().then((s) => s.connections));
+  assert.equal(clients, 10, 'eight devices and two dashboards: the devices run once');
+  const sa = a.locator('[data-testid="switch-light-living"]');
+  const sb = b.locator('[data-testid="switch-light-living"]');
+  const was = await sa.getAttribute('aria-checked');
+  assert.equal(await sb.getAttribute('aria-checked'), was, 'the new tab shows the retained state');
+  await sb.click();
+  await tile(b, 'light-living').locator('.note.confirmed').waitFor({ timeout: 5000 });
+  await a.waitForFunction((was) => document.querySelector('[data-testid="switch-light-living"]').getAttribute('aria-checked') !== was, was, { timeout: 5000 });
+  assert.equal(await sa.getAttribute('aria-checked'), await sb.getAttribute('aria-checked'));
+});
+
+test('when the tab running the devices closes, the other tab takes over', async () => {
+  await pages.a.close();
+  delete pages.a;
+  const b = pages.b;
+  await b.locator('[data-testid="chip-devices"][data-state="ok"]').waitFor({ timeout: 10_000 });
+  await allOnline(b);
+  const info = JSON.parse(await seen(b, 'home/climate-kitchen/info'));
+  assert.equal(info.sessionPresent, true, 'devices resume their sessions in the new tab');
+});
+
+test('offline: with the network and the server gone, the demo still loads and works', async () => {
+  const b = pages.b;
+  // Every file the app fetched is in the service worker's precache list.
+  const sw = await readFile(new URL('../../www/demo/sw.js', import.meta.url), 'utf8');
+  const shell = new Set([...sw.matchAll(/^\s+'(\/[^']*)',$/gm)].map((m) => m[1]));
+  const missing = [...requested].filter((p) => !shell.has(p) && p !== '/sw.js' && p !== '/favicon.ico');
+  assert.deepEqual(missing, [], 'files the app loads but the service worker does not precache');
+
+  await context.setOffline(true);
+  await server.close();
+  server = { close: async () => {} };
+  await b.reload();
+  await ready(b);
+  assert.ok(await b.evaluate(() => navigator.serviceWorker.controller !== null), 'served by the service worker');
+  await allOnline(b);
+  const w = await seen(b, 'home/power-meter/power');
+  await b.waitForFunction((w) => window.demo.bus.text('home/power-meter/power') !== w, w, { timeout: 6000 });
+  const sl = b.locator('[data-testid="switch-light-living"]');
+  const was = await sl.getAttribute('aria-checked');
+  await sl.click();
+  await tile(b, 'light-living').locator('.note.confirmed').waitFor({ timeout: 5000 });
+  assert.notEqual(await sl.getAttribute('aria-checked'), was);
+  assert.equal(await b.locator('[data-testid="chip-offline"]').getAttribute('data-state'), 'warn');
+});
+
+test('no errors in the browser console', () => {
+  assert.deepEqual(errors, []);
+});
