@@ -25,6 +25,18 @@ raw="$target_dir/wasm32-unknown-unknown/release/tabmq.wasm"
 rm -rf "$OUT_DIR"
 wasm-bindgen --target web --out-dir "$OUT_DIR" "$raw"
 
+# Optimise with wasm-opt from the npm `binaryen` package (Debian's binaryen
+# 108 emits modules that fail to load: never that one). Skipped, with a
+# note, when the npm package is not installed yet.
+WASM_OPT=node_modules/binaryen/bin/wasm-opt
+if [[ -x "$WASM_OPT" ]]; then
+  "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-reference-types --enable-mutable-globals \
+    "$OUT_DIR/tabmq_bg.wasm" -o "$OUT_DIR/tabmq_bg.wasm"
+else
+  echo "build-wasm: $WASM_OPT not found (npm packages not installed): wasm left unoptimised" >&2
+fi
+
 size() { printf '%s bytes, %s gzipped' "$(wc -c <"$1" | tr -d ' ')" "$(gzip -9c "$1" | wc -c | tr -d ' ')"; }
 echo
 echo "tabmq wasm (release):"

@@ -20,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # The wasm-bindgen CLI refuses modules built by any other version of the
 # wasm-bindgen crate, so it is pinned to exactly the crate's version in Cargo.toml.
 WASM_BINDGEN_VERSION=0.2.130
-ALL_COMPONENTS=(rust-components wasm-target wasm-bindgen npm)
+ALL_COMPONENTS=(rust-components wasm-target wasm-bindgen npm chromium)
 
 # `cargo install` puts binaries here; a fresh shell may not have it on PATH.
 CARGO_BIN="${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin"
@@ -116,6 +116,26 @@ ensure_npm() {
   fi
   log "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund
+}
+
+# Debian's Chromium and ChromeDriver: the browser tests (playwright-core,
+# which never downloads a browser) and wasm-bindgen-test-runner use them.
+ensure_chromium() {
+  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+    log "chromium: present ($(/usr/bin/chromium --version 2>/dev/null | head -n 1))"
+    return
+  fi
+  command -v apt-get >/dev/null || die "/usr/bin/chromium not found and no apt-get to install it"
+  log "installing chromium and chromium-driver"
+  export DEBIAN_FRONTEND=noninteractive
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  if ! "${sudo[@]}" apt-get install -y --no-install-recommends chromium chromium-driver; then
+    log "apt-get install failed; running apt-get update and trying again"
+    "${sudo[@]}" apt-get update
+    "${sudo[@]}" apt-get install -y --no-install-recommends chromium chromium-driver
+  fi
+  [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] || die "chromium installed but /usr/bin/chromium or /usr/bin/chromedriver is missing"
 }
 
 components=("$@")

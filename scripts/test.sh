@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm test`: every test and lint of tabmq, after installing whatever of the
-# toolchain is missing. A failing install step (the first three) stops the run;
+# toolchain is missing. A failing install step (the first five) stops the run;
 # a failing check does not stop the other checks, so one run reports every
 # failure. At the end: a summary of all steps with their times, and a non-zero
 # exit status if any step failed.
@@ -9,6 +9,8 @@
 #   toolchain      rustfmt/clippy components, wasm32-unknown-unknown target
 #   wasm-bindgen   the wasm-bindgen CLI, pinned to the wasm-bindgen crate's version
 #   npm            npm ci (when node_modules is missing or older than package-lock.json)
+#   chromium       Debian's chromium + chromium-driver, when /usr/bin/chromium is missing
+#   interop        mosquitto-clients (apt) and paho-mqtt (pip) for the Node interop tests
 #   fmt            cargo fmt --check (and rustfmt --check on fuzz/fuzz_targets)
 #   clippy         cargo clippy --all-targets -- -D warnings, and again for wasm32
 #                  on the lib, the examples and tests/wasm_bindings.rs
@@ -19,7 +21,13 @@
 #   wasm-imports   build examples/wasm_probe.rs for wasm32, then
 #                  scripts/check-wasm-imports.mjs: no module may import from "env",
 #                  and the probe must round-trip real MQTT packets byte for byte
-#   node-test      node --test tests/node/*.test.mjs (skipped while there are none)
+#   wasm-test      wasm-bindgen-test in headless Chromium: tests/wasm_bindings.rs, tests/wasm_store.rs
+#   node-test      node --test tests/node/*.test.mjs: the Node host over TCP and WebSocket,
+#                  interop with mosquitto_pub/sub and Python paho-mqtt, load, the CLI
+#   browser-test   node --test tests/browser/*.test.mjs: Playwright + MQTT.js + Paho in
+#                  Chromium, every broker mode; durable sessions in IndexedDB
+#   package-test   npm pack -> a fresh Vite app using the tarball -> Chromium
+#   demo-test      the demo (npm start's server) in Chromium, screenshots included
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -49,8 +57,7 @@ step_clippy() {
   # src/wasm/ only compiles for wasm32, so the host run above never sees it.
   # Only the targets meant for wasm32: the other tests use native-only
   # dev-dependencies.
-  local wasm_targets=(--lib --examples)
-  [[ -f tests/wasm_bindings.rs ]] && wasm_targets+=(--test wasm_bindings)
+  local wasm_targets=(--lib --examples --test wasm_bindings --test wasm_store)
   cargo clippy --target wasm32-unknown-unknown "${wasm_targets[@]}" -- -D warnings
 }
 step_cargo_test() { cargo test; }
@@ -67,7 +74,27 @@ step_wasm_imports() {
     www/pkg/tabmq_bg.wasm
 }
 
-step_node_test() { node --test "${NODE_TESTS[@]}"; }
+step_node_test() { node --test --test-concurrency=1 "${NODE_TESTS[@]}"; }
+
+step_chromium() { bash scripts/ensure-toolchain.sh chromium; }
+step_interop() { bash scripts/ensure-interop.sh; }
+
+# The wasm bindings and the IndexedDB store, in headless Chromium.
+step_wasm_test() {
+  CHROMEDRIVER=/usr/bin/chromedriver \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test --target wasm32-unknown-unknown --test wasm_bindings --test wasm_store
+}
+
+# Playwright + MQTT.js (and Paho) in real Chromium: the browser host and
+# durable sessions in IndexedDB. One file at a time: each drives a browser.
+step_browser_test() { node --test --test-concurrency=1 tests/browser/*.test.mjs; }
+
+# npm pack -> a fresh Vite app that depends on the tarball -> Chromium.
+step_package_test() { node --test tests/package/*.test.mjs; }
+
+# The demo served as `npm start` serves it, driven in Chromium.
+step_demo_test() { node --test tests/demo/*.test.mjs; }
 
 # ---- helpers ---------------------------------------------------------------
 
@@ -89,18 +116,19 @@ build_probe() {
 
 # ---- the runner ------------------------------------------------------------
 
-STEPS=(toolchain wasm-bindgen npm fmt clippy cargo-test differential wasm-build wasm-imports node-test)
+STEPS=(toolchain wasm-bindgen npm chromium interop fmt clippy cargo-test differential wasm-build wasm-imports wasm-test node-test browser-test package-test demo-test)
 declare -A STATUS=() SECONDS_TAKEN=() NOTE=()
 
 shopt -s nullglob
 NODE_TESTS=(tests/node/*.test.mjs)
 shopt -u nullglob
 
-SETUP_STEPS=" toolchain wasm-bindgen npm "
+SETUP_STEPS=" toolchain wasm-bindgen npm chromium interop "
 
 skip_reason() {
   case "$1" in
-    wasm-imports) [[ "${STATUS[wasm-build]:-}" == ok ]] || echo "needs wasm-build" ;;
+    wasm-imports | browser-test | package-test | demo-test | node-test)
+      [[ "${STATUS[wasm-build]:-}" == ok ]] || echo "needs wasm-build" ;;
     differential) [[ -f tests/codec_differential.rs ]] || echo "tests/codec_differential.rs does not exist yet" ;;
     node-test) ((${#NODE_TESTS[@]})) || echo "no tests/node/*.test.mjs yet" ;;
   esac

@@ -143,7 +143,7 @@ impl Broker {
         self.session_mut(key).push_queue(out);
     }
 
-    fn dropped(&mut self, key: SessionKey, msg: &Message, why: DropReason) {
+    pub(super) fn dropped(&mut self, key: SessionKey, msg: &Message, why: DropReason) {
         self.counters.messages_dropped += 1;
         let client_id = self.session(key).client_id.clone();
         self.events.push_back(Event::Dropped {

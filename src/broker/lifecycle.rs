@@ -225,6 +225,10 @@ impl Broker {
                 let next = now + u64::from(self.cfg.sys_interval_secs) * 1000;
                 self.arm(next, Timer::Sys);
             }
+            Timer::Sweep => {
+                self.sweep_expired(now);
+                self.arm(now + super::expiry::SWEEP_INTERVAL_MS, Timer::Sweep);
+            }
         }
     }
 

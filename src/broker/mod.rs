@@ -12,6 +12,7 @@ mod connect;
 mod delivery;
 mod durability;
 mod events;
+mod expiry;
 mod hooks;
 mod inbound;
 mod lifecycle;
@@ -121,6 +122,8 @@ enum Timer {
     /// Will delay or session expiry of a disconnected session.
     Session(Rc<str>),
     Sys,
+    /// Periodic removal of expired messages (see `expiry.rs`).
+    Sweep,
 }
 
 #[derive(Debug, Default)]
@@ -462,6 +465,7 @@ impl Broker {
             if self.cfg.sys_interval_secs > 0 {
                 self.arm(now, Timer::Sys);
             }
+            self.arm(now + expiry::SWEEP_INTERVAL_MS, Timer::Sweep);
         }
     }
 
