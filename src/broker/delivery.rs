@@ -140,6 +140,9 @@ impl Broker {
         if out.qos != QoS::AtMostOnce {
             self.persist_delivery(key, &mut out);
         }
+        if let Some(at) = out.msg.expires_at {
+            self.arm_sweep(at);
+        }
         self.session_mut(key).push_queue(out);
     }
 
@@ -424,6 +427,9 @@ impl Broker {
         self.retained.insert(msg.topic.clone(), msg.clone());
         if stored {
             self.store(StorageOp::PutRetained(msg.clone()));
+        }
+        if let Some(at) = msg.expires_at {
+            self.arm_sweep(at);
         }
     }
 

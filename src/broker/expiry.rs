@@ -14,6 +14,22 @@ use std::rc::Rc;
 pub(super) const SWEEP_INTERVAL_MS: u64 = 60_000;
 
 impl Broker {
+    /// Makes sure a sweep will run at `at` or later: called whenever a
+    /// message with an expiry is queued or retained (with its expiry time).
+    /// An idle broker holds no timer for it.
+    pub(super) fn arm_sweep(&mut self, at: Millis) {
+        if !self.sweep_armed {
+            self.sweep_armed = true;
+            self.arm(at, super::Timer::Sweep);
+        }
+    }
+
+    pub(super) fn holds_expiring(&self) -> bool {
+        let queued = self.sessions.iter().flatten().flat_map(|s| &s.queue);
+        queued.clone().any(|o| o.msg.expires_at.is_some())
+            || self.retained.values().any(|m| m.expires_at.is_some())
+    }
+
     /// Drops expired messages that are queued (never sent: those in flight
     /// are owed to the client regardless of expiry) and expired retained
     /// messages, with their storage records.
@@ -44,6 +60,9 @@ impl Broker {
             if self.durable() && !topic.starts_with("$SYS/") {
                 self.store(StorageOp::DeleteRetained { topic });
             }
+        }
+        if self.holds_expiring() {
+            self.arm_sweep(now + SWEEP_INTERVAL_MS);
         }
     }
 }

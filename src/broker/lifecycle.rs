@@ -226,8 +226,8 @@ impl Broker {
                 self.arm(next, Timer::Sys);
             }
             Timer::Sweep => {
+                self.sweep_armed = false;
                 self.sweep_expired(now);
-                self.arm(now + super::expiry::SWEEP_INTERVAL_MS, Timer::Sweep);
             }
         }
     }

@@ -166,6 +166,8 @@ pub struct Broker {
     started_at: Option<Millis>,
     assigned_ids: u64,
     hits: Vec<Hit>,
+    /// A `Timer::Sweep` is armed (only while expiring messages are held).
+    sweep_armed: bool,
 }
 
 impl Broker {
@@ -194,6 +196,7 @@ impl Broker {
             started_at: None,
             assigned_ids: 0,
             hits: Vec::new(),
+            sweep_armed: false,
         }
     }
 
@@ -465,7 +468,6 @@ impl Broker {
             if self.cfg.sys_interval_secs > 0 {
                 self.arm(now, Timer::Sys);
             }
-            self.arm(now + expiry::SWEEP_INTERVAL_MS, Timer::Sweep);
         }
     }
 

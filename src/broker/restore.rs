@@ -102,6 +102,9 @@ impl Broker {
         }
         b.restore_deliveries(snapshot.deliveries, snapshot.messages, now);
         b.restore_timers(now);
+        if b.holds_expiring() {
+            b.arm_sweep(now + super::expiry::SWEEP_INTERVAL_MS);
+        }
         b
     }
 
