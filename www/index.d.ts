@@ -101,6 +101,49 @@ export interface BrokerStats {
   storageOps: number;
   pendingAcks: number;
   uptimeSecs: number;
+  /** Present when the broker keeps its state in IndexedDB. */
+  storage?: StorageStats;
+}
+
+export interface StorageStats {
+  /** False after a storage failure: the broker then serves from memory. */
+  enabled: boolean;
+  /** The IndexedDB database: `tabmq:<name>`. */
+  database: string;
+  schemaVersion: number;
+  /** The version the database had when this broker opened it (0: new). */
+  upgradedFrom: number;
+  /** Records held (refreshed at most every 2 s). */
+  records: number;
+  bytesWritten: number;
+  /** Storage operations waiting for the next transaction. */
+  pendingOps: number;
+  commitInFlight: boolean;
+  commits: number;
+  opsWritten: number;
+  /** ms since the epoch. */
+  lastCommitAt: number;
+  lastCommitMs: number;
+  corruptSkipped: number;
+  /** The origin's storage use and quota, as `navigator.storage.estimate()` says. */
+  bytesEstimated?: number;
+  quota?: number;
+  /** Why storage failed, after a failure. */
+  error?: string;
+}
+
+/** The `error` event of a broker handle (storage trouble: quota exceeded,
+ *  blocked upgrade, database that cannot open, corrupt record skipped). */
+export interface BrokerErrorEvent extends Event {
+  readonly error: TabmqError;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** `connected`, `disconnected`, `rejected` and `dropped` events carry the
+ *  broker's event in `detail` (clientId, conn, reasonCode, ...). */
+export interface BrokerActivityEvent extends Event {
+  readonly detail: { type: string; clientId?: string; conn?: number; reasonCode?: number; protocolVersion?: number; topic?: string; why?: string };
 }
 
 export interface BrokerInspection {
@@ -157,6 +200,8 @@ export interface Broker extends EventTarget {
   inspect(): Promise<BrokerInspection>;
   /** Closes this page's connections; stops the broker in 'worker' and 'inline' mode. */
   close(): Promise<void>;
+  /** Stops the broker at once, as a crash would (tests, demos). */
+  terminate(): void;
 }
 
 export declare class TabmqError extends Error {
