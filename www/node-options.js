@@ -1,0 +1,152 @@
+// Checks the options of createBroker() (the Node host). Errors are
+// TabmqErrors with code ERR_TABMQ_OPTION that name the option. The core
+// checks the ranges of its own options again (src/wasm/options.rs); here we
+// check what it cannot: unknown names (serde-wasm-bindgen only reads the
+// fields it knows, so the core never sees a misspelt one), value types (so
+// the error names the option), and everything about listeners.
+
+import { optionError } from './errors.js';
+
+const BROWSER_ONLY = {
+  name: 'names a broker shared by the tabs of an origin; in Node each createBroker() is its own broker',
+  mode: "chooses where a browser runs the broker; in Node it runs in this process",
+  hooks: 'is the URL of a module for a browser worker; in Node pass `authenticate` and `authorize` as functions',
+  workerUrl: 'is for browsers; the Node host runs no worker',
+  wasmUrl: 'is for browsers; the Node host reads www/pkg/tabmq_bg.wasm from disk',
+};
+
+const KNOWN = [
+  'tcp', 'ws', 'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable',
+  'clientIdSeed', 'authenticate', 'authorize', 'maxWriteBuffer',
+];
+
+// The same names as options.js and src/wasm/options.rs; their ranges are
+// checked by the core.
+export const LIMITS = [
+  'maxConnections', 'maxPacketSize', 'receiveMaximum', 'maxInflight', 'maxQueuedMessages', 'maxQueuedBytes',
+  'topicAliasMaximum', 'maxTopicLength', 'maxTopicLevels', 'maxSubscriptionsPerClient', 'maxKeepAlive',
+  'maxSessionExpiry', 'connectTimeout',
+];
+
+/** The core's defaults for the limits the Node host uses itself. */
+export const DEFAULT_LIMITS = { maxConnections: 10_000, maxPacketSize: 1024 * 1024, connectTimeout: 10_000 };
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_WS_PATH = '/mqtt';
+/** Bytes of unsent output after which a connection is closed as too slow,
+ *  on top of what the in-flight window may hold (maxInflight whole packets):
+ *  a consumer of QoS 1/2 messages is never closed for what the window lets
+ *  the core send it. */
+export const WRITE_BUFFER_SLACK = 8 * 1024 * 1024;
+const DEFAULT_MAX_INFLIGHT = 64;
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Returns { listeners: [{ transport, port, host, path? }], core, callbacks,
+ * maxWriteBuffer, limits } or throws a TabmqError naming the option.
+ */
+export function checkNodeOptions(options = {}) {
+  if (!isObject(options)) throw optionError('options', 'must be an object');
+  for (const key of Object.keys(options)) {
+    if (key in BROWSER_ONLY) throw optionError(key, `is a browser option: it ${BROWSER_ONLY[key]}`);
+    if (!KNOWN.includes(key)) throw optionError(key, `is not a createBroker option (known: ${KNOWN.join(', ')})`);
+  }
+  const listeners = [
+    ...listenerList(options.tcp, 'tcp'),
+    ...listenerList(options.ws, 'ws'),
+  ];
+  if (listeners.length === 0) {
+    throw optionError('tcp', 'or `ws` is needed: createBroker() serves MQTT on at least one listener, e.g. { tcp: { port: 1883 } }');
+  }
+  const durability = options.durability ?? 'memory';
+  if (durability !== 'memory') {
+    const why = durability === 'strict' || durability === 'relaxed'
+      ? `'${durability}' needs a persistent store, and the Node host has none yet (IndexedDB is browser-only): use 'memory'`
+      : `must be 'memory' in Node, got ${JSON.stringify(durability)}`;
+    throw optionError('durability', why);
+  }
+  const limits = checkLimits(options.limits);
+  checkType(options, 'sysInterval', 'number');
+  checkType(options, 'clientIdSeed', 'number');
+  checkType(options, 'queueQos0Offline', 'boolean');
+  checkType(options, 'retainAvailable', 'boolean');
+  for (const key of ['authenticate', 'authorize']) {
+    if (options[key] !== undefined && typeof options[key] !== 'function') throw optionError(key, 'must be a function');
+  }
+  const maxWriteBuffer = options.maxWriteBuffer ?? WRITE_BUFFER_SLACK
+    + (limits?.maxInflight ?? DEFAULT_MAX_INFLIGHT) * (limits?.maxPacketSize ?? DEFAULT_LIMITS.maxPacketSize);
+  if (!Number.isSafeInteger(maxWriteBuffer) || maxWriteBuffer < 65_536) {
+    throw optionError('maxWriteBuffer', `must be a whole number of bytes, at least 65536, got ${String(maxWriteBuffer)}`);
+  }
+  const core = { durability: 'memory' };
+  for (const key of ['sysInterval', 'queueQos0Offline', 'retainAvailable', 'clientIdSeed']) {
+    if (options[key] !== undefined) core[key] = options[key];
+  }
+  if (limits) core.limits = limits;
+  core.clientIdSeed ??= Math.floor(Math.random() * 2 ** 52);
+  return {
+    listeners,
+    core,
+    callbacks: { authenticate: options.authenticate, authorize: options.authorize },
+    maxWriteBuffer,
+    limits: { ...DEFAULT_LIMITS, ...limits },
+  };
+}
+
+function checkType(options, key, type) {
+  const v = options[key];
+  if (v === undefined || typeof v === type) return;
+  throw optionError(key, `must be a ${type}, got ${describe(v)}`);
+}
+
+function describe(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return JSON.stringify(v);
+  return typeof v === 'number' ? String(v) : typeof v;
+}
+
+function checkLimits(limits) {
+  if (limits === undefined) return undefined;
+  if (!isObject(limits)) throw optionError('limits', 'must be an object');
+  for (const [key, value] of Object.entries(limits)) {
+    if (!LIMITS.includes(key)) throw optionError(`limits.${key}`, `is not a tabmq limit (known: ${LIMITS.join(', ')})`);
+    if (value !== undefined && typeof value !== 'number') {
+      throw optionError(`limits.${key}`, `must be a number, got ${describe(value)}`);
+    }
+  }
+  return limits;
+}
+
+/** `tcp`/`ws`: a port number, a listener object, or an array of them. */
+function listenerList(spec, transport) {
+  if (spec === undefined || spec === null || spec === false) return [];
+  if (Array.isArray(spec)) return spec.map((one, i) => listener(one, transport, `${transport}[${i}]`));
+  return [listener(spec, transport, transport)];
+}
+
+function listener(spec, transport, name) {
+  const known = transport === 'ws' ? ['port', 'host', 'path'] : ['port', 'host'];
+  const obj = typeof spec === 'number' ? { port: spec } : spec;
+  if (!isObject(obj)) {
+    throw optionError(name, `must be a port number or an object { ${known.join(', ')} }, got ${describe(spec)}`);
+  }
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) throw optionError(`${name}.${key}`, `is not a ${transport} listener option (known: ${known.join(', ')})`);
+  }
+  const { port, host = DEFAULT_HOST } = obj;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw optionError(`${name}.port`, `must be a whole number from 0 to 65535 (0 picks a free port), got ${describe(port)}`);
+  }
+  if (typeof host !== 'string' || host.length === 0) throw optionError(`${name}.host`, `must be a non-empty string, got ${describe(host)}`);
+  const out = { transport, port, host };
+  if (transport === 'ws') {
+    const path = obj.path ?? DEFAULT_WS_PATH;
+    if (typeof path !== 'string' || !path.startsWith('/') || /[?#\s]/.test(path)) {
+      throw optionError(`${name}.path`, `must be a URL path starting with '/' (no query, fragment or spaces), got ${describe(path)}`);
+    }
+    out.path = path;
+  }
+  return out;
+}

@@ -1,0 +1,120 @@
+// Type declarations for tabmq's Node host (`tabmq/node`).
+
+import type { EventEmitter } from 'node:events';
+import type {
+  AuthenticateRequest,
+  AuthenticateResult,
+  AuthorizeRequest,
+  BrokerInspection,
+  BrokerStats,
+  Limits,
+} from './index.js';
+
+export type { AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BrokerInspection, BrokerStats, Limits } from './index.js';
+export { TabmqError } from './index.js';
+
+export interface TcpListenerOptions {
+  /** 0 picks a free port; `broker.ports.tcp` tells which. */
+  port: number;
+  /** Address to listen on (default '127.0.0.1'; '0.0.0.0' or '::' for every interface). */
+  host?: string;
+}
+
+export interface WsListenerOptions extends TcpListenerOptions {
+  /** URL path of the endpoint (default '/mqtt'). */
+  path?: string;
+}
+
+export interface NodeBrokerOptions {
+  /** MQTT over TCP: a port, a listener, or several. */
+  tcp?: number | TcpListenerOptions | (number | TcpListenerOptions)[];
+  /** MQTT over WebSocket (subprotocol 'mqtt' or 'mqttv3.1'): a port, a listener, or several. */
+  ws?: number | WsListenerOptions | (number | WsListenerOptions)[];
+  /** Only 'memory' (the default) for now: the Node host has no persistent store yet. */
+  durability?: 'memory';
+  limits?: Limits;
+  /** `$SYS/broker/...` refresh interval in seconds; 0 turns it off (default 10). */
+  sysInterval?: number;
+  /** Queue QoS 0 messages for offline persistent sessions (default false). */
+  queueQos0Offline?: boolean;
+  retainAvailable?: boolean;
+  /** Seed for the client ids the broker assigns (default: random). */
+  clientIdSeed?: number;
+  /** Called for each CONNECT (and AUTH step); may return a Promise. */
+  authenticate?: (request: AuthenticateRequest) => AuthenticateResult | Promise<AuthenticateResult>;
+  /** Called for each publish and subscribe; synchronous. */
+  authorize?: (request: AuthorizeRequest) => boolean;
+  /** Bytes of unsent output after which a connection is closed as too slow
+   *  (default 8 MiB, at least 65536). Reading from a connection pauses long
+   *  before that, as soon as its socket's buffer is full. */
+  maxWriteBuffer?: number;
+}
+
+export interface ListenerInfo {
+  transport: 'tcp' | 'ws';
+  host: string;
+  port: number;
+  /** WebSocket listeners only. */
+  path?: string;
+  /** `mqtt://host:port` or `ws://host:port/path`, ready for MQTT.js. */
+  url: string;
+}
+
+/** Where a connection came from, added to the core's events. */
+export interface ConnectionInfo {
+  transport: 'tcp' | 'ws';
+  remoteAddress?: string;
+  remotePort?: number;
+  /** The URL of the listener it came through. */
+  listener: string;
+}
+
+export type ConnectedEvent = ConnectionInfo & {
+  type: 'connected'; conn: number; clientId: string; protocolVersion: 3 | 4 | 5; sessionPresent: boolean;
+};
+export type DisconnectedEvent = ConnectionInfo & {
+  type: 'disconnected'; conn: number; clientId?: string; reasonCode?: number; detail?: string;
+};
+export type RejectedEvent = ConnectionInfo & { type: 'rejected'; conn: number; reasonCode: number };
+export interface DroppedEvent { type: 'dropped'; clientId: string; topic: string; why: 'QueueFull' | 'TooLarge' | 'Expired' }
+export type SlowConsumerEvent = ConnectionInfo & { type: 'slowConsumer'; conn: number; bufferedBytes: number };
+/** Trouble outside the protocol, reported by the host (also as a 'warning'). */
+export interface HostErrorEvent { type: 'error'; code: string; message: string }
+export type BrokerEvent = ConnectedEvent | DisconnectedEvent | RejectedEvent | DroppedEvent | SlowConsumerEvent | HostErrorEvent;
+
+export interface NodeBrokerStats extends BrokerStats {
+  /** Open sockets on every listener. */
+  sockets: number;
+  /** Connections not being read because their output is backed up. */
+  pausedSockets: number;
+  /** Bytes written but not yet sent, over all connections. */
+  bufferedBytes: number;
+}
+
+export interface NodeBroker extends EventEmitter {
+  /** The first TCP and WebSocket listener's port (the real one when 0 was asked for). */
+  readonly ports: { tcp?: number; ws?: number };
+  /** Every listener's address (the real port when 0 was asked for). */
+  readonly addresses: ListenerInfo[];
+  stats(): NodeBrokerStats;
+  /** Sessions and retained messages (at most `retainedLimit`, default 1000). */
+  inspect(retainedLimit?: number): BrokerInspection;
+  /** Stops listening, sends DISCONNECT 0x8B to MQTT 5 clients, closes every connection. */
+  close(): Promise<void>;
+  on(event: 'connected', fn: (e: ConnectedEvent) => void): this;
+  on(event: 'disconnected', fn: (e: DisconnectedEvent) => void): this;
+  on(event: 'rejected', fn: (e: RejectedEvent) => void): this;
+  on(event: 'dropped', fn: (e: DroppedEvent) => void): this;
+  on(event: 'slowConsumer', fn: (e: SlowConsumerEvent) => void): this;
+  on(event: 'event', fn: (e: BrokerEvent) => void): this;
+  on(event: 'warning', fn: (err: Error) => void): this;
+  on(event: 'close', fn: () => void): this;
+  on(event: string | symbol, fn: (...args: any[]) => void): this;
+}
+
+/**
+ * Starts a broker on real ports. Rejects with a TabmqError (code
+ * 'ERR_TABMQ_OPTION', naming the option) for a bad option, or with the
+ * listen error (code 'EADDRINUSE', ...) when a port cannot be had.
+ */
+export declare function createBroker(options: NodeBrokerOptions): Promise<NodeBroker>;

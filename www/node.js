@@ -1,0 +1,222 @@
+// tabmq's Node host: the same wasm broker the browser runs, served on real
+// TCP and WebSocket ports.
+//
+//   import { createBroker } from 'tabmq/node';
+//   const broker = await createBroker({ tcp: { port: 1883 }, ws: { port: 8083, path: '/mqtt' } });
+//   broker.on('connected', (e) => console.log(e.clientId, e.remoteAddress));
+//   await broker.close();
+
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { BrokerHost } from './host.js';
+import { TabmqError } from './errors.js';
+import { checkNodeOptions } from './node-options.js';
+import { listenTcp, listenWs } from './node-transport.js';
+
+export { TabmqError } from './errors.js';
+
+const WASM_URL = new URL('./pkg/tabmq_bg.wasm', import.meta.url);
+/** Sockets over limits.maxConnections that are still accepted, so that
+ *  their clients hear why they are refused (CONNACK 0x97 or return code 3)
+ *  instead of seeing the connection drop. */
+const REFUSAL_MARGIN = 64;
+
+let wasmBytes = null;
+
+async function readWasm() {
+  if (wasmBytes) return wasmBytes;
+  try {
+    wasmBytes = await readFile(WASM_URL);
+  } catch (err) {
+    throw new TabmqError(`tabmq: cannot read the broker's wasm at ${fileURLToPath(WASM_URL)} `
+      + `(${err.code ?? err.message}); build it with \`npm run build:wasm\``, 'ERR_TABMQ_WASM');
+  }
+  return wasmBytes;
+}
+
+/**
+ * Starts a broker listening on the `tcp` and/or `ws` listeners of
+ * `options`. Throws a TabmqError (code ERR_TABMQ_OPTION, naming the option)
+ * for a bad option, and the listen error (code EADDRINUSE, ...) with a
+ * message naming the address when a port cannot be had; nothing is left
+ * listening then.
+ */
+export async function createBroker(options = {}) {
+  const opts = checkNodeOptions(options);
+  const host = await BrokerHost.create(opts.core, opts.callbacks, await readWasm(), 'node');
+  const broker = new NodeBroker(host, opts);
+  try {
+    await broker._listen(opts.listeners);
+  } catch (err) {
+    await broker.close();
+    throw err;
+  }
+  return broker;
+}
+
+/**
+ * A running broker. Events: 'connected', 'disconnected', 'rejected',
+ * 'dropped' (the core's events, with `transport`, `remoteAddress` and
+ * `remotePort` added where there is a connection), 'event' (all of those),
+ * 'slowConsumer' (a connection closed because its unsent output passed
+ * maxWriteBuffer), 'warning' (a listener error after start) and 'close'.
+ */
+class NodeBroker extends EventEmitter {
+  #host;
+  #opts;
+  #servers = [];
+  #conns = new Map(); // conn id -> Connection (node-transport.js)
+  #sockets = 0;
+  #closed = false;
+  #closing = null;
+  #allGone = null;
+
+  constructor(host, opts) {
+    super();
+    this.#host = host;
+    this.#opts = opts;
+    host.onEvent((e) => this.#onEvent(e));
+  }
+
+  async _listen(listeners) {
+    const ctx = this.#context();
+    for (const spec of listeners) {
+      const server = spec.transport === 'tcp' ? await listenTcp(spec, ctx) : await listenWs(spec, ctx);
+      this.#servers.push(server);
+    }
+  }
+
+  /** What the transports see of the broker. */
+  #context() {
+    const { limits, maxWriteBuffer } = this.#opts;
+    const hardCap = limits.maxConnections + REFUSAL_MARGIN;
+    const host = this.#host;
+    const closed = () => this.#closed;
+    return {
+      host: {
+        open: (link, owner) => (closed() ? 0 : host.open(link, owner)),
+        receive: (id, bytes) => closed() || host.receive(id, bytes),
+        hangup: (id) => closed() || host.hangup(id),
+      },
+      maxWriteBuffer,
+      maxPayload: Math.max(65_536, 2 * limits.maxPacketSize),
+      connectTimeout: limits.connectTimeout,
+      hardCap,
+      admit: (socket) => {
+        if (this.#closed || this.#sockets >= hardCap) {
+          socket.destroy();
+          return false;
+        }
+        this.#sockets++;
+        socket.once('close', () => this.#sockets--);
+        return true;
+      },
+      add: (conn) => this.#conns.set(conn.id, conn),
+      remove: (conn) => {
+        this.#conns.delete(conn.id);
+        if (this.#conns.size === 0) this.#allGone?.();
+      },
+      slow: (conn) => this.#emit('slowConsumer', {
+        type: 'slowConsumer', conn: conn.id, ...where(conn), bufferedBytes: conn.buffered,
+      }),
+      warn: (err) => this.#warn(err),
+    };
+  }
+
+  #onEvent(e) {
+    if (e.type === 'error') {
+      // Trouble outside the protocol (the host's storage): a warning, not
+      // EventEmitter's 'error', which would throw without a listener.
+      this.#warn(new TabmqError(e.message, e.code));
+      return this.#emit('event', e, false);
+    }
+    const conn = e.conn === undefined ? undefined : this.#conns.get(e.conn);
+    if (conn) Object.assign(e, where(conn));
+    this.#emit(e.type, e);
+  }
+
+  #warn(err) {
+    if (this.listenerCount('warning') > 0) this.emit('warning', err);
+    else process.emitWarning(err);
+  }
+
+  /** A listener that throws must not break the host loop that called it. */
+  #emit(type, e, alsoAsEvent = true) {
+    try {
+      this.emit(type, e);
+      if (alsoAsEvent) this.emit('event', e);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  /** The first TCP and WebSocket port (the real one when 0 was asked for). */
+  get ports() {
+    return {
+      tcp: this.#servers.find((s) => s.info.transport === 'tcp')?.info.port,
+      ws: this.#servers.find((s) => s.info.transport === 'ws')?.info.port,
+    };
+  }
+
+  /** Every listener's address: { transport, host, port, path?, url }. (Not
+   *  `listeners`: that is EventEmitter's.) */
+  get addresses() {
+    return this.#servers.map((s) => ({ ...s.info }));
+  }
+
+  /** The core's counters, plus the host's: sockets, paused sockets and
+   *  bytes waiting to be written. */
+  stats() {
+    this.#checkOpen();
+    let paused = 0;
+    let buffered = 0;
+    for (const conn of this.#conns.values()) {
+      if (conn.paused) paused++;
+      buffered += conn.buffered;
+    }
+    return { ...this.#host.stats(), sockets: this.#sockets, pausedSockets: paused, bufferedBytes: buffered };
+  }
+
+  /** Sessions and retained messages (at most `retainedLimit`), for an inspector. */
+  inspect(retainedLimit = 1000) {
+    this.#checkOpen();
+    return this.#host.inspect(retainedLimit);
+  }
+
+  #checkOpen() {
+    if (this.#closed) throw new TabmqError('tabmq: the broker is closed', 'ERR_TABMQ_CLOSED');
+  }
+
+  /** Stops listening, sends DISCONNECT 0x8B (server shutting down) to MQTT 5
+   *  clients, closes every connection and resolves once all are gone. */
+  close() {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown() {
+    const serversClosed = this.#servers.map((s) => s.close());
+    const gone = new Promise((resolve) => {
+      this.#allGone = resolve;
+    });
+    const hostClosed = this.#host.close(); // every connection's link is closed here
+    this.#closed = true;
+    await hostClosed;
+    if (this.#conns.size > 0) await gone;
+    for (const s of this.#servers) s.destroy?.();
+    await Promise.all(serversClosed);
+    this.emit('close');
+  }
+}
+
+function where(conn) {
+  return {
+    transport: conn.transport,
+    remoteAddress: conn.remoteAddress,
+    remotePort: conn.remotePort,
+    listener: conn.listener.url,
+  };
+}
