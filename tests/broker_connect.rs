@@ -1549,3 +1549,43 @@ fn connect_timeout_applies_while_authentication_is_pending() {
     assert!(s.clients[&c].raw.is_empty(), "no CONNACK after the timeout");
     assert_eq!(s.broker.client_ids().count(), 0);
 }
+
+/// [MQTT-3.1.2-24]: keep alive counts control packets; the bytes of an
+/// unfinished packet trickled in do not keep the connection alive.
+#[test]
+fn mqtt_3_1_2_24_trickled_bytes_of_an_unfinished_packet_do_not_reset_keep_alive() {
+    let mut s = Sim::new(tabmq::broker::Config {
+        sys_interval_secs: 0,
+        ..Default::default()
+    });
+    let mut c = connect_packet("slow", V5, true);
+    c.keep_alive = 1;
+    let (conn, _) = s.connect_with(c);
+    // The start of a PUBLISH announcing far more bytes than will ever come.
+    s.send_raw(conn, &[0x30, 0xff, 0xff, 0x01]);
+    for _ in 0..10 {
+        s.advance(200);
+        s.send_raw(conn, &[b'x']);
+    }
+    assert!(
+        s.is_closed(conn),
+        "closed at 1.5 x keep alive although bytes kept coming"
+    );
+}
+
+/// [MQTT-3.1.0-1]: a first byte that is not CONNECT closes the connection at
+/// once, without waiting for the length it announces.
+#[test]
+fn mqtt_3_1_0_1_a_first_packet_that_is_not_connect_is_refused_on_its_first_byte() {
+    let mut s = Sim::new(tabmq::broker::Config {
+        sys_interval_secs: 0,
+        ..Default::default()
+    });
+    let conn = s.open();
+    s.send_raw(conn, b"GET / HTTP/1.1\r\n");
+    assert!(s.is_closed(conn));
+    assert!(
+        s.recv(conn).is_none(),
+        "no reply: there is no protocol to answer in"
+    );
+}

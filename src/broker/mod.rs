@@ -230,7 +230,6 @@ impl Broker {
             return;
         }
         self.counters.bytes_received += bytes.len() as u64;
-        c.last_rx = now;
         let mut buf = std::mem::take(&mut c.rx);
         buf.extend_from_slice(bytes);
         let consumed = self.process(conn, &buf, now);
@@ -253,6 +252,13 @@ impl Broker {
                 return pos;
             }
             let version = c.version;
+            // [MQTT-3.1.0-1]: the first packet must be CONNECT; no need to
+            // wait for the rest of something else (an HTTP request, noise).
+            let first = buf.get(pos).copied();
+            if matches!(c.state, ConnState::AwaitingConnect) && first.is_some_and(|b| b >> 4 != 1) {
+                self.drop_connection(conn, Some(codec::ReasonCode::ProtocolError), now);
+                return pos;
+            }
             // Packets after a CONNECT whose authentication is pending wait.
             if self.holds_input(conn, buf.len() - pos, now) {
                 return pos;
@@ -260,6 +266,11 @@ impl Broker {
             match codec::decode(&buf[pos..], version, self.cfg.max_packet_size) {
                 Ok(Some((packet, used))) => {
                     pos += used;
+                    // Keep alive counts whole control packets [MQTT-3.1.2-24]:
+                    // trickled bytes of an unfinished one do not reset it.
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.last_rx = now;
+                    }
                     self.handle_packet(conn, packet, now);
                 }
                 Ok(None) => return pos,

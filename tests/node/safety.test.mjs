@@ -71,12 +71,9 @@ describe('garbage and silence', () => {
     }
   });
 
-  // Known core bug (reported, src/broker/mod.rs handle_bytes): any bytes
-  // reset the keep-alive clock, so trickling a packet that never completes
-  // holds the connection open for ever. [MQTT-3.1.2-24] counts Control Packets.
-  test('keep alive counts whole packets: trickling an unfinished one does not keep a connection', {
-    todo: 'core: handle_bytes sets last_rx before any packet is complete',
-  }, async () => {
+  // [MQTT-3.1.2-24] counts Control Packets: trickling a packet that never
+  // completes must not hold the connection open.
+  test('keep alive counts whole packets: trickling an unfinished one does not keep a connection', async () => {
     const broker = await testBroker({ ws: undefined });
     let timer;
     try {
