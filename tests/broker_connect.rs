@@ -1565,7 +1565,7 @@ fn mqtt_3_1_2_24_trickled_bytes_of_an_unfinished_packet_do_not_reset_keep_alive(
     s.send_raw(conn, &[0x30, 0xff, 0xff, 0x01]);
     for _ in 0..10 {
         s.advance(200);
-        s.send_raw(conn, &[b'x']);
+        s.send_raw(conn, b"x");
     }
     assert!(
         s.is_closed(conn),
