@@ -124,6 +124,11 @@ export interface StorageStats {
   /** ms since the epoch. */
   lastCommitAt: number;
   lastCommitMs: number;
+  /** Commit duration percentiles over the last 1,024 commits (ms). */
+  commitMsP50: number;
+  commitMsP99: number;
+  /** Storage operations per transaction over the same window (group commit at work). */
+  opsPerCommit: number;
   corruptSkipped: number;
   /** The origin's storage use and quota, as `navigator.storage.estimate()` says. */
   bytesEstimated?: number;

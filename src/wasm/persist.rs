@@ -30,6 +30,21 @@ struct Figures {
     corrupt_skipped: usize,
     counting: bool,
     last_count_at: f64,
+    /// Durations of the most recent commits (ms), for percentiles.
+    recent_ms: Vec<f64>,
+    /// Operations per commit, most recent first out, same window.
+    recent_ops: Vec<usize>,
+}
+
+/// How many recent commits the percentiles cover.
+const RECENT: usize = 1024;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
 }
 
 pub struct Persister {
@@ -134,6 +149,12 @@ impl Persister {
                 f.bytes_written += bytes as u64;
                 f.last_commit_at = now;
                 f.last_commit_ms = now - started;
+                if f.recent_ms.len() == RECENT {
+                    f.recent_ms.remove(0);
+                    f.recent_ops.remove(0);
+                }
+                f.recent_ms.push(now - started);
+                f.recent_ops.push(ops);
             }
             Err(e) => {
                 let why = e.as_string().unwrap_or_else(|| format!("{e:?}"));
@@ -191,6 +212,17 @@ impl Persister {
         set(&o, "lastCommitAt", f.last_commit_at.into());
         set(&o, "lastCommitMs", f.last_commit_ms.into());
         set(&o, "corruptSkipped", (f.corrupt_skipped as f64).into());
+        let mut sorted = f.recent_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        set(&o, "commitMsP50", percentile(&sorted, 0.5).into());
+        set(&o, "commitMsP99", percentile(&sorted, 0.99).into());
+        let ops: usize = f.recent_ops.iter().sum();
+        let per_commit = if f.recent_ops.is_empty() {
+            0.0
+        } else {
+            ops as f64 / f.recent_ops.len() as f64
+        };
+        set(&o, "opsPerCommit", per_commit.into());
         if let Some(e) = &*self.failed.borrow() {
             set(&o, "error", e.as_str().into());
         }
