@@ -294,6 +294,35 @@ describe('storage failures', () => {
     assert.match(r.errors[0].message, /older version/);
   });
 
+  test('a database that cannot open is an error event; the broker serves from memory', { timeout: 30_000 }, async () => {
+    const p = await page();
+    const r = await p.evaluate(async (name) => {
+      const realOpen = IDBFactory.prototype.open;
+      IDBFactory.prototype.open = function () {
+        throw new DOMException('IndexedDB is disabled here.', 'SecurityError');
+      };
+      try {
+        const broker = await tabmq.startBroker({ name, mode: 'inline' });
+        const errors = [];
+        broker.addEventListener('error', (e) => errors.push({ code: e.code, message: e.message }));
+        const c = await h.connect(broker, { protocolVersion: 5 });
+        await c.subscribeAsync('o/#', { qos: 1 });
+        const got = h.collect(c, 1);
+        await c.publishAsync('o/1', 'served', { qos: 1 });
+        const msg = (await got).map(h.plain)[0].payload;
+        return { errors, msg, storage: (await broker.stats()).storage };
+      } finally {
+        IDBFactory.prototype.open = realOpen;
+      }
+    }, uniqueName('noopen'));
+    assert.equal(r.msg, 'served');
+    assert.equal(r.errors.length, 1);
+    assert.equal(r.errors[0].code, 'ERR_TABMQ_STORAGE');
+    assert.match(r.errors[0].message, /cannot open IndexedDB/);
+    assert.match(r.errors[0].message, /serving from memory/);
+    assert.equal(r.storage, undefined, 'no store attached');
+  });
+
   test('stats() reports storage figures', async () => {
     const p = await page();
     const s = await p.evaluate(async (name) => {

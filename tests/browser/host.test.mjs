@@ -285,6 +285,64 @@ describe('page API', () => {
     assert.equal(r.toPaho, 'hello paho');
   });
 
+  test("without SharedWorker, mode 'shared' falls back to 'worker' and says so once", async () => {
+    const p = await page();
+    const warnings = [];
+    p.on('console', (m) => m.type() === 'warning' && warnings.push(m.text()));
+    const r = await p.evaluate(async (name) => {
+      const real = window.SharedWorker;
+      window.SharedWorker = undefined;
+      try {
+        const a = await tabmq.startBroker({ name, durability: 'memory' });
+        const b2 = await tabmq.startBroker({ name: name + '-2', durability: 'memory' });
+        const c = await h.connect(a, { protocolVersion: 5 });
+        await c.subscribeAsync('f/#', { qos: 1 });
+        const got = h.collect(c, 1);
+        await c.publishAsync('f/1', 'fallback works', { qos: 1 });
+        const msg = (await got).map(h.plain)[0].payload;
+        const modes = [a.mode, b2.mode];
+        await a.close();
+        await b2.close();
+        return { modes, msg };
+      } finally {
+        window.SharedWorker = real;
+      }
+    }, uniqueName('fallback'));
+    assert.deepEqual(r.modes, ['worker', 'worker']);
+    assert.equal(r.msg, 'fallback works');
+    assert.equal(warnings.filter((w) => w.includes("falls back to 'worker'")).length, 1);
+  });
+
+  test("binaryType 'blob' delivers Blob frames; send accepts ArrayBuffer, typed arrays and Blob", async () => {
+    const p = await page();
+    const r = await p.evaluate(async (name) => {
+      const broker = await tabmq.startBroker({ name, mode: 'inline', durability: 'memory' });
+      const sock = broker.createWebsocket(broker.url, ['mqtt']);
+      const frames = [];
+      sock.addEventListener('message', (e) => frames.push(e.data));
+      await new Promise((ok) => sock.addEventListener('open', ok));
+      const states = [sock.readyState, sock.protocol, sock.binaryType, sock.bufferedAmount];
+      // CONNECT (v5, client id "b") sent as a Blob, then PINGREQ as a DataView.
+      sock.send(new Blob([new Uint8Array([0x10, 14, 0, 4, 77, 81, 84, 84, 5, 2, 0, 60, 0, 0, 1, 98])]));
+      await h.sleep(50);
+      sock.send(new DataView(new Uint8Array([0xc0, 0]).buffer));
+      await h.sleep(50);
+      const kinds = frames.map((f) => f.constructor.name);
+      const bytes = await Promise.all(frames.map(async (f) => [...new Uint8Array(await f.arrayBuffer())]));
+      const closed = new Promise((ok) => (sock.onclose = (e) => ok([e.code, e.wasClean])));
+      sock.close(1000);
+      const closeInfo = await closed;
+      await broker.close();
+      return { states, kinds, bytes, closeInfo, after: sock.readyState };
+    }, uniqueName('blob'));
+    assert.deepEqual(r.states, [1, 'mqtt', 'blob', 0]);
+    assert.deepEqual(r.kinds, ['Blob', 'Blob']);
+    assert.equal(r.bytes[0][0], 0x20, 'CONNACK');
+    assert.deepEqual(r.bytes[1], [0xd0, 0], 'PINGRESP');
+    assert.deepEqual(r.closeInfo, [1000, true]);
+    assert.equal(r.after, 3);
+  });
+
   test('stats() counts connections, subscriptions, retained and traffic', async () => {
     const p = await page();
     const s = await p.evaluate(async (name) => {
