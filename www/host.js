@@ -22,6 +22,7 @@ export class BrokerHost {
   #timerAt = Infinity;
   #listeners = new Set();
   #closed = false;
+  #closing = false;
 
   constructor(broker) {
     this.#broker = broker;
@@ -48,6 +49,22 @@ export class BrokerHost {
   /** Errors raised before anyone could listen (storage fallback at start). */
   startupErrors = [];
 
+  #releaseDatabase = null;
+
+  /** Holds the Web Lock `tabmq:db:<name>` for the broker's life. Waits up to
+   *  3 s for a broker that is going away (a reloading page's worker). */
+  async #lockDatabase(name) {
+    const locks = globalThis.navigator?.locks;
+    if (!locks) return true;
+    const signal = AbortSignal.timeout(3000);
+    return new Promise((resolve) => {
+      locks.request(`tabmq:db:${name}`, { signal }, () => {
+        resolve(true);
+        return new Promise((release) => (this.#releaseDatabase = release));
+      }).catch(() => resolve(false));
+    });
+  }
+
   async #openBroker(name, options, hooks) {
     const durability = options.durability ?? 'strict';
     if (durability === 'memory') return new Broker(options, hooks);
@@ -57,6 +74,14 @@ export class BrokerHost {
     };
     if (typeof indexedDB === 'undefined') {
       return memory({ message: `tabmq: IndexedDB is not available here, so broker '${name}' cannot keep anything across a reload` });
+    }
+    // One broker per database: two brokers on one database (two tabs in
+    // 'worker' mode, or a SharedWorker left from an older deployment) would
+    // hand out the same message ids and restore each other's sessions.
+    if (!(await this.#lockDatabase(name))) {
+      return memory(Object.assign(new Error(
+        `tabmq: another broker (in another tab or worker) holds IndexedDB database 'tabmq:${name}'`,
+      ), { code: 'ERR_TABMQ_STORAGE_LOCKED' }));
     }
     let onBlocked;
     const blocked = new Promise((_, fail) => (onBlocked = () => fail(Object.assign(
@@ -124,7 +149,7 @@ export class BrokerHost {
    * so they can be ended together. Returns the connection id.
    */
   open(link, owner = null) {
-    if (this.#closed) {
+    if (this.#closed || this.#closing) {
       link.close(1001, 'broker closed');
       return 0;
     }
@@ -137,7 +162,7 @@ export class BrokerHost {
 
   /** Bytes from the client of connection `id`. */
   receive(id, bytes) {
-    if (!this.#conns.has(id)) return;
+    if (this.#closed || !this.#conns.has(id)) return;
     this.#broker.bytes(id, bytes, Date.now());
     this.pump();
   }
@@ -246,10 +271,21 @@ export class BrokerHost {
     return this.#broker.inspect(retainedLimit);
   }
 
+  /** Stops at once, as a crash would: no shutdown, nothing flushed; ports
+   *  are left as they are (the page that owned them is going). */
+  abandon() {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#broker.closeStorage();
+    this.#releaseDatabase?.();
+  }
+
   /** Closes every connection (MQTT 5 clients get DISCONNECT 0x8B, server
    *  shutting down) and stops the broker. */
   async close() {
-    if (this.#closed) return;
+    if (this.#closed || this.#closing) return;
+    this.#closing = true;
     this.#broker.shutdown(Date.now());
     this.pump();
     // Let the last commit (sessions left by the shutdown) finish.
@@ -259,9 +295,16 @@ export class BrokerHost {
       await new Promise((ok) => setTimeout(ok, 10));
       this.pump();
     }
+    // Whatever is still open (output gated behind a commit that never
+    // came) is closed now: no port is left waiting.
+    for (const [id, conn] of [...this.#conns]) {
+      conn.link.close(1001, 'broker closed');
+      this.#conns.delete(id);
+    }
     this.#closed = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#broker.closeStorage();
     this.#broker.free();
+    this.#releaseDatabase?.();
   }
 }

@@ -77,7 +77,7 @@ async function inlineLink(opts) {
       channel.port2.postMessage({ t: 'closed', id: msg.id });
     }
   };
-  return { control: channel.port1, host, terminate: () => channel.port1.close() };
+  return { control: channel.port1, host, terminate: () => { host.abandon(); channel.port1.close(); } };
 }
 
 function pageLockName(name) {
@@ -160,7 +160,7 @@ class BrokerHandle extends EventTarget {
     } else if (msg.t === 'event') {
       this.#emit(msg.event);
     } else if (msg.t === 'stats' || msg.t === 'closed') {
-      this.#requests.get(msg.id)?.(msg.stats);
+      this.#requests.get(msg.id)?.resolve(msg.stats);
       this.#requests.delete(msg.id);
     }
   }
@@ -185,14 +185,23 @@ class BrokerHandle extends EventTarget {
   #fatal(e) {
     const err = new TabmqError(`tabmq: the broker worker failed: ${e?.message ?? 'unknown error'}`, 'ERR_TABMQ_WORKER');
     this.#ready?.reject(err);
-    this.dispatchEvent(Object.assign(new Event('error'), { error: err, message: err.message }));
+    this.#settle(err);
+    this.dispatchEvent(Object.assign(new Event('error'), { error: err, code: err.code, message: err.message }));
+  }
+
+  /** Pending requests fail with `err`: the broker will never answer them. */
+  #settle(err) {
+    for (const [id, { reject }] of this.#requests) {
+      this.#requests.delete(id);
+      reject(err);
+    }
   }
 
   #request(t) {
     if (this.#closed) return Promise.reject(new TabmqError('tabmq: broker handle is closed', 'ERR_TABMQ_CLOSED'));
     const id = this.#nextRequest++;
-    return new Promise((resolve) => {
-      this.#requests.set(id, resolve);
+    return new Promise((resolve, reject) => {
+      this.#requests.set(id, { resolve, reject });
       this.#link.control.postMessage({ t, id });
     });
   }
@@ -261,6 +270,7 @@ class BrokerHandle extends EventTarget {
    */
   terminate() {
     this.#closed = true;
+    this.#settle(new TabmqError('tabmq: the broker was terminated', 'ERR_TABMQ_CLOSED'));
     this.#link.terminate();
   }
 

@@ -115,11 +115,10 @@ export class BrokerSocket extends EventTarget {
    *  real WebSocket (one task per message), promise continuations of one
    *  event (say, `await client.connectAsync()`) run before the next. */
   #deliver() {
-    const packet = this.#inbox[0];
-    if (packet === undefined || this.#readyState !== OPEN) return;
+    if (this.#inbox.length === 0 || this.#readyState !== OPEN) return;
+    const packet = this.#inbox.shift();
     const payload = this.#binaryType === 'blob' ? new Blob([packet]) : packet;
     this.#dispatch(messageEvent(payload));
-    this.#inbox.shift();
     if (this.#inbox.length) queueMicrotask(() => this.#deliver());
     else if (this.#closeAfterInbox) {
       const { code, reason } = this.#closeAfterInbox;
@@ -144,9 +143,18 @@ export class BrokerSocket extends EventTarget {
     this.#dispatch(closeEvent(code, reason, wasClean));
   }
 
+  /** Like a WebSocket, a handler that throws is reported and delivery
+   *  goes on (EventTarget listeners already behave so). */
   #dispatch(event) {
     const handler = this['on' + event.type];
-    if (typeof handler === 'function') handler.call(this, event);
+    if (typeof handler === 'function') {
+      try {
+        handler.call(this, event);
+      } catch (err) {
+        if (typeof reportError === 'function') reportError(err);
+        else console.error(err);
+      }
+    }
     this.dispatchEvent(event);
   }
 

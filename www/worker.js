@@ -18,26 +18,42 @@ async function startHost(msg) {
   return BrokerHost.create(msg.core, hooks, msg.wasmUrl, msg.name);
 }
 
+/** What makes two pages' options the same broker (the per-page random
+ *  client id seed aside). */
+function optionsKey(msg) {
+  const { clientIdSeed, ...core } = msg.core ?? {};
+  return JSON.stringify([core, msg.hooks ?? null]);
+}
+
 /** Serves one page's control port. */
 function serve(control, dedicated) {
   let page = null;
   let hostPromise = null;
+  let stopEvents = null;
   control.onmessage = async (e) => {
     const msg = e.data;
     switch (msg.t) {
       case 'init': {
         page = msg.page;
-        if (!hosts.has(msg.name)) hosts.set(msg.name, startHost(msg));
+        const wanted = optionsKey(msg);
+        if (!hosts.has(msg.name)) hosts.set(msg.name, startHost(msg).then((host) => Object.assign(host, { optionsKey: wanted })));
         hostPromise = hosts.get(msg.name);
         try {
           const host = await hostPromise;
           // Broker events (storage errors included) go to every page.
-          host.onEvent((event) => control.postMessage({ t: 'event', event }));
+          stopEvents = host.onEvent((event) => control.postMessage({ t: 'event', event }));
           for (const event of host.startupErrors) control.postMessage({ t: 'event', event });
+          if (host.optionsKey !== wanted) {
+            control.postMessage({ t: 'event', event: { type: 'error', code: 'ERR_TABMQ_OPTION_CONFLICT', message:
+              `tabmq: broker '${msg.name}' is already running with other options (set by the page that started it); this page joined it with those` } });
+          }
           if (msg.lock && globalThis.navigator?.locks) {
             // Granted only once the page that holds it is gone: then its
             // connections end and their wills are sent.
-            navigator.locks.request(msg.lock, () => host.dropOwner(page));
+            navigator.locks.request(msg.lock, () => {
+              stopEvents?.();
+              host.dropOwner(page);
+            });
           }
           control.postMessage({ t: 'ready' });
         } catch (err) {
@@ -67,6 +83,7 @@ function serve(control, dedicated) {
           await host.close();
           hosts.clear();
         } else {
+          stopEvents?.();
           host.dropOwner(page);
         }
         control.postMessage({ t: 'closed', id: msg.id });

@@ -153,10 +153,20 @@ fn client_range(client_id: &str) -> (JsValue, JsValue) {
 
 /// Applies `ops` in one transaction and waits for it to commit. Returns the
 /// number of bytes of record values written.
-pub async fn commit(db: &Database, ops: &[StorageOp]) -> Result<usize, JsValue> {
+/// `flush`: ask for IndexedDB's strict durability (the commit completes once
+/// the data is flushed to disk, so an OS crash or power loss cannot take back
+/// an acknowledgement); otherwise relaxed, as current browsers default to.
+pub async fn commit(db: &Database, ops: &[StorageOp], flush: bool) -> Result<usize, JsValue> {
+    use indexed_db_futures::transaction::{TransactionDurability, TransactionOptions};
+    let durability = if flush {
+        TransactionDurability::Strict
+    } else {
+        TransactionDurability::Relaxed
+    };
     let tx = db
         .transaction(STORES)
         .with_mode(TransactionMode::Readwrite)
+        .with_options(TransactionOptions::new().with_durability(durability))
         .build()
         .map_err(js_err)?;
     let store = |name| tx.object_store(name).map_err(js_err);
@@ -422,6 +432,22 @@ async fn incoming_keys(db: &Database) -> Result<Vec<(Rc<str>, crate::codec::Pack
         }
     }
     Ok(out)
+}
+
+/// Deletes every record (best effort, after a failed commit: what the
+/// database holds no longer matches the broker, and a later start must not
+/// restore it).
+pub async fn clear(db: &Database) -> Result<(), JsValue> {
+    let tx = db
+        .transaction(STORES)
+        .with_mode(TransactionMode::Readwrite)
+        .build()
+        .map_err(js_err)?;
+    for name in STORES {
+        let s = tx.object_store(name).map_err(js_err)?;
+        drop(s.clear().map_err(js_err)?);
+    }
+    tx.commit().await.map_err(js_err)
 }
 
 /// Number of records in every store (for stats).

@@ -67,6 +67,7 @@ impl WasmBroker {
     ) -> Result<WasmBroker, JsValue> {
         let cfg = options::parse(options)?;
         let hooks = hooks::JsHooks::from_js(&hooks)?;
+        let durability = cfg.durability;
         if cfg.durability == Durability::Memory {
             return Ok(WasmBroker {
                 core: Rc::new(RefCell::new(Broker::new(cfg, Box::new(hooks)))),
@@ -108,6 +109,7 @@ impl WasmBroker {
             loaded.records,
             loaded.corrupt.len(),
             (idb::SCHEMA_VERSION, old),
+            durability == Durability::Strict,
         );
         let core = Rc::new(RefCell::new(core));
         let sinks = Sinks {
@@ -161,28 +163,33 @@ impl WasmBroker {
     }
 
     /// Everything to send, as a flat array: `[conn, bytes, close, conn, ...]`.
-    /// Also hands new storage batches to the store.
+    /// Storage goes first: new batches are handed to the store (and, with
+    /// no store or after a storage failure, count as persisted at once), so
+    /// whatever that releases leaves in this same call.
     pub fn drain(&mut self) -> Array {
+        {
+            let mut core = self.core.borrow_mut();
+            match (&self.persister, &self.sinks) {
+                (Some(p), Some(sinks)) => {
+                    while let Some(batch) = core.poll_storage() {
+                        p.enqueue(batch);
+                    }
+                    drop(core);
+                    p.kick(sinks);
+                }
+                _ => {
+                    while let Some(batch) = core.poll_storage() {
+                        core.handle_persisted(batch.ticket);
+                    }
+                }
+            }
+        }
         let out = Array::new();
         let mut core = self.core.borrow_mut();
         while let Some(t) = core.poll_transmit() {
             out.push(&JsValue::from(t.conn.0 as u32));
             out.push(&Uint8Array::from(&t.data[..]).into());
             out.push(&JsValue::from(t.close));
-        }
-        match (&self.persister, &self.sinks) {
-            (Some(p), Some(sinks)) => {
-                while let Some(batch) = core.poll_storage() {
-                    p.enqueue(batch);
-                }
-                drop(core);
-                p.kick(sinks);
-            }
-            _ => {
-                while let Some(batch) = core.poll_storage() {
-                    core.handle_persisted(batch.ticket);
-                }
-            }
         }
         out
     }

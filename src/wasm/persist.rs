@@ -56,6 +56,8 @@ pub struct Persister {
     failed: RefCell<Option<String>>,
     figures: RefCell<Figures>,
     schema: (u32, u32),
+    /// Commit with IndexedDB's strict durability (for `Durability::Strict`).
+    flush: bool,
 }
 
 /// Where the persister reports to: the core it acknowledges, events for the
@@ -88,6 +90,7 @@ impl Persister {
         records: usize,
         corrupt: usize,
         schema: (u32, u32),
+        flush: bool,
     ) -> Persister {
         let figures = Figures {
             records,
@@ -103,6 +106,7 @@ impl Persister {
             failed: RefCell::new(None),
             figures: RefCell::new(figures),
             schema,
+            flush,
         }
     }
 
@@ -128,14 +132,13 @@ impl Persister {
         let sinks = sinks.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let started = js_sys::Date::now();
-            let result = idb::commit(&me.db, &ops).await;
+            let result = idb::commit(&me.db, &ops, me.flush).await;
             me.finish(result, ops.len(), started, &sinks);
             sinks.core.borrow_mut().handle_persisted(ticket);
             me.busy.set(false);
             // The host pumps: held acknowledgements leave, and whatever was
             // queued meanwhile goes out in the next transaction.
             let _ = sinks.notify.call0(&JsValue::NULL);
-            me.maybe_count();
         });
     }
 
@@ -160,7 +163,8 @@ impl Persister {
                 let why = e.as_string().unwrap_or_else(|| format!("{e:?}"));
                 let message = format!(
                     "tabmq: IndexedDB storage of broker '{}' failed ({why}); the broker keeps serving from memory, \
-                     so messages acknowledged from now on are not kept across a reload",
+                     and its database is cleared so that a later start does not restore outdated state: \
+                     what the broker holds now is not kept across a reload",
                     self.name
                 );
                 sinks
@@ -168,16 +172,23 @@ impl Persister {
                     .borrow_mut()
                     .push(error_event("ERR_TABMQ_STORAGE", &message));
                 *self.failed.borrow_mut() = Some(why);
+                // Best effort: deletes need next to no quota.
+                let db = self.db.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let _ = idb::clear(&db).await;
+                });
             }
         }
     }
 
-    /// Refreshes the record count now and then (an exact count is a read
-    /// transaction over every store: not after every commit).
+    /// Refreshes the record count (an exact count is a read transaction over
+    /// every store).
     fn maybe_count(self: &Rc<Self>) {
         let now = js_sys::Date::now();
         {
             let f = self.figures.borrow();
+            // A count is a read transaction over every store, queued ahead of
+            // the next write: only when someone looks, at most every 2 s.
             if f.counting || now - f.last_count_at < 2000.0 || self.failed.borrow().is_some() {
                 return;
             }
@@ -195,8 +206,11 @@ impl Persister {
         });
     }
 
-    /// `stats().storage`: what the store holds and how commits go.
-    pub fn figures(&self) -> JsValue {
+    /// `stats().storage`: what the store holds and how commits go. The
+    /// record count is refreshed in the background when it is older than
+    /// 2 s, so it may lag one call behind.
+    pub fn figures(self: &Rc<Self>) -> JsValue {
+        self.maybe_count();
         let f = self.figures.borrow();
         let o = Object::new();
         set(&o, "enabled", (self.failed.borrow().is_none()).into());

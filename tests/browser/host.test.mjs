@@ -343,6 +343,31 @@ describe('page API', () => {
     assert.equal(r.after, 3);
   });
 
+  test('an onmessage handler that throws is reported and delivery goes on, as with a WebSocket', async () => {
+    const p = await page();
+    const r = await p.evaluate(async (name) => {
+      const broker = await tabmq.startBroker({ name, mode: 'inline', durability: 'memory' });
+      const sock = broker.createWebsocket(broker.url, ['mqtt']);
+      sock.binaryType = 'arraybuffer';
+      const seen = [];
+      const reported = [];
+      window.addEventListener('error', (e) => { reported.push(e.message); e.preventDefault(); });
+      sock.onmessage = (e) => {
+        seen.push(new Uint8Array(e.data)[0]);
+        if (seen.length === 2) throw new Error('handler bug');
+      };
+      await new Promise((ok) => (sock.onopen = ok));
+      sock.send(new Uint8Array([0x10, 14, 0, 4, 77, 81, 84, 84, 5, 2, 0, 60, 0, 0, 1, 116]));
+      await h.sleep(50);
+      sock.send(new Uint8Array([0xc0, 0, 0xc0, 0, 0xc0, 0]));
+      await h.sleep(100);
+      await broker.close();
+      return { seen, reported };
+    }, uniqueName('throws'));
+    assert.deepEqual(r.seen.slice(0, 4), [0x20, 0xd0, 0xd0, 0xd0], 'CONNACK and three PINGRESPs, though the handler threw on the first');
+    assert.ok(r.reported.some((m) => m.includes('handler bug')));
+  });
+
   test('stats() counts connections, subscriptions, retained and traffic', async () => {
     const p = await page();
     const s = await p.evaluate(async (name) => {
@@ -364,6 +389,6 @@ describe('page API', () => {
 });
 
 test('no errors in the browser console', () => {
-  const unexpected = b.errors.filter((e) => !e.includes('ws://127.0.0.1:9'));
+  const unexpected = b.errors.filter((e) => !e.includes('ws://127.0.0.1:9') && !e.includes('handler bug'));
   assert.deepEqual(unexpected, []);
 });
