@@ -1534,3 +1534,68 @@ fn session_takeover_resends_inflight_messages_with_dup_mqtt_4_4_0_1() {
         assert_eq!(again[0].packet_id, first[0].packet_id);
     }
 }
+
+/// [MQTT-3.3.4-9]: after a reconnect the in-flight messages are resent only
+/// as far as the client's new Receive Maximum allows; the rest follow as
+/// acknowledgements free the window, in order.
+#[test]
+fn mqtt_3_3_4_9_resend_after_reconnect_respects_the_new_receive_maximum() {
+    let mut s = Sim::new(cfg());
+    let (sub, _) = s.connect_persistent("sub", V5);
+    s.subscribe(sub, "t", QoS::AtLeastOnce);
+    let p = s.connect("pub", V5, true);
+    for i in 0..10 {
+        s.publish(
+            p,
+            "t",
+            format!("{i}").as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+            i + 1,
+        );
+    }
+    assert_eq!(s.publishes(sub).len(), 10);
+    s.drop_conn(sub);
+    let mut c = connect_packet("sub", V5, false);
+    c.properties = Properties {
+        session_expiry_interval: Some(3600),
+        receive_maximum: Some(2),
+        ..Default::default()
+    };
+    let (sub2, _) = s.connect_with(c);
+    let first = s.publishes(sub2);
+    assert_eq!(first.len(), 2, "only the new Receive Maximum's worth");
+    assert!(first.iter().all(|p| p.dup));
+    let mut seen: Vec<Vec<u8>> = first.iter().map(|p| p.payload.to_vec()).collect();
+    let mut pending: Vec<PacketId> = first.iter().map(|p| p.packet_id.unwrap()).collect();
+    while let Some(id) = pending.pop() {
+        s.puback(sub2, id);
+        for p in s.publishes(sub2) {
+            pending.push(p.packet_id.unwrap());
+            seen.push(p.payload.to_vec());
+        }
+        assert!(pending.len() <= 2, "never more than 2 unacknowledged");
+    }
+    let mut expected: Vec<Vec<u8>> = (0..10).map(|i| format!("{i}").into_bytes()).collect();
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen, expected);
+}
+
+/// Spec 4.9: the Receive Maximum quota starts afresh on each connection:
+/// unreleased QoS 2 identifiers from an earlier connection do not count.
+#[test]
+fn receive_maximum_quota_is_per_connection() {
+    let mut s = Sim::new(Config {
+        receive_maximum: 2,
+        ..cfg()
+    });
+    let (p, _) = s.connect_persistent("pub", V5);
+    s.publish(p, "t", b"a", QoS::ExactlyOnce, false, 1);
+    s.publish(p, "t", b"b", QoS::ExactlyOnce, false, 2);
+    s.recv_all(p);
+    s.drop_conn(p);
+    let (p2, _) = s.connect_persistent("pub", V5);
+    s.publish(p2, "t", b"c", QoS::ExactlyOnce, false, 3);
+    assert!(!s.is_closed(p2), "not disconnected with 0x93");
+}

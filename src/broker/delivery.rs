@@ -212,7 +212,9 @@ impl Broker {
         }
         self.persist_delivery(key, &mut out);
         self.gate_qos2_from(conn, key, out.qos, from); // see durability.rs
-        self.session_mut(key).inflight.push_back(out);
+        let s = self.session_mut(key);
+        s.inflight.push_back(out);
+        s.resent = s.inflight.len();
     }
 
     /// Writes one PUBLISH to the connection. Returns false if the message was
@@ -304,30 +306,41 @@ impl Broker {
     /// set and PUBREL as they were [MQTT-4.4.0-1], [MQTT-3.3.1-1]; then
     /// continue with the queue.
     pub(super) fn resume_delivery(&mut self, key: SessionKey, now: Millis) {
-        let Some(conn) = self.session(key).conn else {
-            return;
-        };
-        let inflight: Vec<Outgoing> = self.session(key).inflight.iter().cloned().collect();
-        for out in &inflight {
+        self.session_mut(key).resent = 0;
+        self.resend_inflight(key, now);
+        self.fill_window(key, now);
+    }
+
+    /// Resends in-flight messages not yet sent on this connection, in order,
+    /// while the client's Receive Maximum allows [MQTT-3.3.4-9].
+    fn resend_inflight(&mut self, key: SessionKey, now: Millis) {
+        let window = self.window(key);
+        loop {
+            let s = self.session(key);
+            let Some(conn) = s.conn else {
+                return;
+            };
+            if s.resent >= s.inflight.len() || s.resent >= window {
+                return;
+            }
+            let out = s.inflight[s.resent].clone();
             self.gate_qos2(conn, key, out.qos); // see durability.rs
-            match out.state {
-                DeliveryState::AwaitingPubComp(id) => self.send(conn, pubrel(id)),
-                _ => {
-                    if !self.send_publish(conn, key, out, Send::Again, now) {
-                        // Too large for the client's new Maximum Packet Size:
-                        // as if delivered [MQTT-3.1.2-25]; its slot and
-                        // packet identifier are free again.
-                        let s = self.session_mut(key);
-                        if let Some(pos) = s.inflight.iter().position(|o| o.seq == out.seq) {
-                            if let Some(out) = s.inflight.remove(pos) {
-                                self.forget_delivery(key, &out);
-                            }
-                        }
-                    }
+            let sent = match out.state {
+                DeliveryState::AwaitingPubComp(id) => {
+                    self.send(conn, pubrel(id));
+                    true
                 }
+                _ => self.send_publish(conn, key, &out, Send::Again, now),
+            };
+            let s = self.session_mut(key);
+            if sent {
+                s.resent += 1;
+            } else if let Some(out) = s.remove_inflight(s.resent) {
+                // Too large for the client's new Maximum Packet Size: as if
+                // delivered [MQTT-3.1.2-25]; its slot and identifier are free.
+                self.forget_delivery(key, &out);
             }
         }
-        self.fill_window(key, now);
     }
 
     pub(super) fn handle_puback(&mut self, conn: ConnId, id: PacketId, now: Millis) {
@@ -367,9 +380,10 @@ impl Broker {
         else {
             return;
         };
-        if let Some(out) = s.inflight.remove(pos) {
+        if let Some(out) = s.remove_inflight(pos) {
             self.forget_delivery(key, &out);
         }
+        self.resend_inflight(key, now);
         self.fill_window(key, now);
     }
 
@@ -389,9 +403,10 @@ impl Broker {
         };
         match s.inflight[pos].state {
             DeliveryState::AwaitingPubRec(_) if r.reason.is_error() => {
-                if let Some(out) = s.inflight.remove(pos) {
+                if let Some(out) = s.remove_inflight(pos) {
                     self.forget_delivery(key, &out);
                 }
+                self.resend_inflight(key, now);
                 self.fill_window(key, now);
             }
             DeliveryState::AwaitingPubRec(_) => {

@@ -110,24 +110,11 @@ impl Broker {
     /// that end an exchange: PUBACKs, PUBCOMPs, and PUBRECs for identifiers
     /// not among the unreleased ones (refusals). A held PUBREC for an
     /// unreleased identifier is the same PUBLISH, counted once.
-    fn unacknowledged_inbound(&self, conn: ConnId, key: super::SessionKey) -> usize {
+    fn unacknowledged_inbound(&self, conn: ConnId, _key: super::SessionKey) -> usize {
         let Some(c) = self.conns.get(&conn) else {
             return 0;
         };
-        let qos2 = &self.session(key).incoming_qos2;
-        let held = c
-            .held
-            .iter()
-            .filter(|(_, bytes)| match bytes.first().map(|b| b >> 4) {
-                Some(4) | Some(7) => true,
-                Some(5) => match crate::codec::decode(bytes, c.version, u32::MAX) {
-                    Ok(Some((Packet::PubRec(r), _))) => !qos2.contains(&r.packet_id),
-                    _ => false,
-                },
-                _ => false,
-            })
-            .count();
-        held + qos2.len()
+        c.held_ending_count + c.qos2_here.len()
     }
 
     /// Why a well-formed PUBLISH is not accepted, if it is not.
@@ -220,6 +207,9 @@ impl Broker {
             ReasonCode::NoMatchingSubscribers
         };
         if p.qos == QoS::ExactlyOnce {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.qos2_here.insert(id);
+            }
             let s = self.session_mut(key);
             s.incoming_qos2.insert(id);
             if s.stored {
@@ -252,6 +242,13 @@ impl Broker {
     pub(super) fn ack(&mut self, conn: ConnId, mut packet: Packet, hold: bool) {
         // The newest batch holding what happened so far.
         let next_ticket = self.next_ticket - u64::from(self.ops.is_empty());
+        // Whether this acknowledgement ends an exchange (for the Receive
+        // Maximum count): a PUBREC does only when it refuses the message.
+        let ending = match &packet {
+            Packet::PubAck(_) | Packet::PubComp(_) => true,
+            Packet::PubRec(r) => r.reason.is_error(),
+            _ => false,
+        };
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -277,6 +274,8 @@ impl Broker {
         if packet.encode(c.version, &mut bytes).is_ok() && bytes.len() <= c.max_packet_size as usize
         {
             c.held.push_back((ticket, bytes));
+            c.held_ending.push_back(ending);
+            c.held_ending_count += usize::from(ending);
             self.holding.insert(conn);
         }
     }
@@ -290,6 +289,9 @@ impl Broker {
         let mut out = Vec::new();
         while c.held.front().is_some_and(|(t, _)| *t <= persisted) {
             if let Some((_, bytes)) = c.held.pop_front() {
+                if c.held_ending.pop_front() == Some(true) {
+                    c.held_ending_count -= 1;
+                }
                 out.extend_from_slice(&bytes);
             }
         }
@@ -306,6 +308,9 @@ impl Broker {
         let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
             return;
         };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.qos2_here.remove(&r.packet_id);
+        }
         let s = self.session_mut(key);
         let known = s.incoming_qos2.remove(&r.packet_id);
         let client_id = s.client_id.clone();

@@ -83,6 +83,14 @@ struct Conn {
     auth_method: Option<String>,
     /// Acknowledgements waiting for their storage ticket, in order.
     held: VecDeque<(Ticket, Vec<u8>)>,
+    /// Held acknowledgements that end an inbound QoS 1/2 exchange (PUBACK,
+    /// PUBCOMP, refusing PUBREC): kept as a count so the Receive Maximum
+    /// check is O(1) per PUBLISH.
+    held_ending: VecDeque<bool>,
+    held_ending_count: usize,
+    /// QoS 2 identifiers received on this connection and not yet released:
+    /// the Receive Maximum quota starts afresh with each connection (spec 4.9).
+    qos2_here: HashSet<codec::PacketId>,
     /// Strict durability: `tx` from this offset on waits for this ticket
     /// (see `durability.rs`). Offsets and tickets increase.
     gates: VecDeque<(usize, Ticket)>,
@@ -106,6 +114,9 @@ impl Conn {
             username: None,
             auth_method: None,
             held: VecDeque::new(),
+            held_ending: VecDeque::new(),
+            held_ending_count: 0,
+            qos2_here: HashSet::new(),
             gates: VecDeque::new(),
         }
     }

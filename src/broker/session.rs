@@ -62,6 +62,10 @@ pub struct Session {
     pub subscriptions: HashMap<String, SubscriptionState>,
     /// Sent and unacknowledged, in the order they were sent.
     pub inflight: VecDeque<Outgoing>,
+    /// How many of `inflight`, from the front, have been sent on the current
+    /// connection. After a reconnect the rest wait for the client's Receive
+    /// Maximum to allow them [MQTT-3.3.4-9].
+    pub resent: usize,
     /// Waiting for a free slot in the in-flight window.
     pub queue: VecDeque<Outgoing>,
     pub queued_bytes: usize,
@@ -88,6 +92,7 @@ impl Session {
             disconnected_at: None,
             subscriptions: HashMap::new(),
             inflight: VecDeque::new(),
+            resent: 0,
             queue: VecDeque::new(),
             queued_bytes: 0,
             next_packet_id: 1,
@@ -137,6 +142,14 @@ impl Session {
             return None;
         }
         Some(at + u64::from(self.expiry_interval) * 1000)
+    }
+
+    /// Removes the in-flight delivery at `pos`, keeping `resent` in step.
+    pub fn remove_inflight(&mut self, pos: usize) -> Option<Outgoing> {
+        if pos < self.resent {
+            self.resent -= 1;
+        }
+        self.inflight.remove(pos)
     }
 
     pub fn push_queue(&mut self, out: Outgoing) {
