@@ -81,6 +81,10 @@ impl Broker {
         }
         for sub in snapshot.subscriptions {
             let Some(&key) = b.by_client_id.get(&sub.client_id) else {
+                // Its session is gone (or its record was unreadable): the
+                // orphan must not attach to a later session of that id.
+                let (client_id, filter) = (sub.client_id, sub.filter);
+                b.store(StorageOp::DeleteSubscription { client_id, filter });
                 continue;
             };
             let entry = SubEntry {
@@ -96,8 +100,14 @@ impl Broker {
             b.session_mut(key).subscriptions.insert(sub.filter, state);
         }
         for (client_id, packet_id) in snapshot.incoming_qos2 {
-            if let Some(&key) = b.by_client_id.get(&client_id) {
-                b.session_mut(key).incoming_qos2.insert(packet_id);
+            match b.by_client_id.get(&client_id) {
+                Some(&key) => {
+                    b.session_mut(key).incoming_qos2.insert(packet_id);
+                }
+                None => b.store(StorageOp::DeleteIncomingQos2 {
+                    client_id,
+                    packet_id,
+                }),
             }
         }
         b.restore_deliveries(snapshot.deliveries, snapshot.messages, now);
