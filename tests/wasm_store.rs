@@ -119,8 +119,8 @@ async fn the_store_agrees_with_the_reference_store() {
     assert_eq!(old, 0, "a new database");
     let ops = workload();
     // Two transactions, as group commit would split them.
-    idb::commit(&db, &ops[..9]).await.unwrap();
-    idb::commit(&db, &ops[9..]).await.unwrap();
+    idb::commit(&db, &ops[..9], true).await.unwrap();
+    idb::commit(&db, &ops[9..], true).await.unwrap();
     let mut reference = MemoryStore::default();
     for op in &ops {
         reference.apply(op);
@@ -140,7 +140,7 @@ async fn deleting_a_session_deletes_everything_keyed_by_it() {
     ops.push(StorageOp::DeleteSession {
         client_id: Rc::from("b"),
     });
-    idb::commit(&db, &ops).await.unwrap();
+    idb::commit(&db, &ops, true).await.unwrap();
     let mut reference = MemoryStore::default();
     for op in &ops {
         reference.apply(op);
@@ -160,7 +160,7 @@ async fn a_version_1_database_upgrades_to_version_2_with_its_records() {
     let (v1, old) = idb::open(&name, 1, || {}).await.unwrap();
     assert_eq!(old, 0);
     let ops = workload();
-    idb::commit(&v1, &ops).await.unwrap();
+    idb::commit(&v1, &ops, true).await.unwrap();
     v1.close();
     let (v2, old) = idb::open(&name, 2, || {}).await.unwrap();
     assert_eq!(old, 1, "opened at version 1 before");
@@ -181,7 +181,7 @@ async fn a_record_that_cannot_be_read_is_skipped_and_reported() {
     use indexed_db_futures::transaction::TransactionMode;
     let name = unique("corrupt");
     let (db, _) = idb::open(&name, idb::SCHEMA_VERSION, || {}).await.unwrap();
-    idb::commit(&db, &workload()).await.unwrap();
+    idb::commit(&db, &workload(), true).await.unwrap();
     let tx = db
         .transaction(idb::SESSIONS)
         .with_mode(TransactionMode::Readwrite)
