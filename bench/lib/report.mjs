@@ -1,0 +1,317 @@
+// Turns a results object into the markdown table and the SVG chart.
+
+import { label } from './scenarios.mjs';
+
+const NOISY = 0.25; // cores used by other processes during a measurement
+
+export function fmtRate(v) {
+  if (v == null || !Number.isFinite(v)) return '–';
+  if (v >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
+  if (v >= 1e4) return `${(v / 1e3).toFixed(0)}k`;
+  if (v >= 1e3) return `${(v / 1e3).toFixed(1)}k`;
+  return `${Math.round(v)}`;
+}
+
+function ms(v) {
+  if (v == null) return '–';
+  if (v < 1) return v.toFixed(2);
+  if (v < 10) return v.toFixed(1);
+  return v.toFixed(0);
+}
+
+function bytes(n) {
+  if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${Math.round(n)} B`;
+}
+
+function ratio(a, b) {
+  return a && b ? a / b : null;
+}
+
+function fmtRatio(r) {
+  return r == null ? '–' : `${r.toFixed(2)}×`;
+}
+
+export function geomean(xs) {
+  const v = xs.filter((x) => x > 0 && Number.isFinite(x));
+  if (!v.length) return null;
+  return Math.exp(v.reduce((a, x) => a + Math.log(x), 0) / v.length);
+}
+
+/** Marks on a throughput cell: † noisy machine, ✗ messages lost. */
+function rateCell(r, which = 'sat') {
+  const sat = r?.[which];
+  if (!sat) return r?.error ? 'error' : '–';
+  const cpu = which === 'satBatched' ? r.cpuBatched : r.cpu;
+  let s = fmtRate(sat.deliveredPerSec);
+  if (cpu?.cores?.other > NOISY) s += ' †';
+  if (cpu?.cores?.generator >= 0.9) s += ' §';
+  if (sat.lost > 0) s += ` ✗${sat.lost}`;
+  return s;
+}
+
+const rate = (r, which = 'sat') => r?.[which]?.deliveredPerSec;
+
+/** Broker CPU (µs) per delivered message. */
+function usPerMsg(r, which = 'sat') {
+  const sat = r?.[which];
+  const cpu = which === 'satBatched' ? r?.cpuBatched : r?.cpu;
+  if (!sat || !cpu) return '–';
+  return ((cpu.cores.broker * 1e6) / sat.deliveredPerSec).toFixed(2);
+}
+
+function latCell(r) {
+  if (!r?.lat) return '–';
+  const l = r.lat;
+  let s = `${ms(l.p50)} / ${ms(l.p99)} / ${ms(l.max)}`;
+  if (l.overloaded) s += ' (overloaded)';
+  if (l.lost > 0) s += ` ✗${l.lost}`;
+  return s;
+}
+
+function offered(rows) {
+  const l = rows.find((r) => r?.lat)?.lat;
+  if (!l) return '–';
+  const rates = [...new Set(rows.filter((r) => r?.lat).map((r) => r.lat.offered))];
+  return rates.map(fmtRate).join(' / ') + (rates.some((x) => x < 10_000) ? ' ‡' : '');
+}
+
+/** Groups scenario results by scenario key, then by variant. */
+function byScenario(list, variantOf) {
+  const map = new Map();
+  for (const r of list) {
+    const key = label(r.sc);
+    if (!map.has(key)) map.set(key, { sc: r.sc, v: {} });
+    map.get(key).v[variantOf(r)] = r;
+  }
+  return [...map.entries()];
+}
+
+export function headlines(res) {
+  const h = {};
+  const ok = (list) => (list ?? []).filter((r) => !r.error);
+  if (res.node?.length) {
+    const groups = byScenario(ok(res.node), (r) => r.broker);
+    const g = (peer, which) => geomean(groups.map(([, x]) => ratio(rate(x.v.tabmq, which), rate(x.v[peer], which))));
+    h.nodeVsAedes = g('aedes', 'sat');
+    h.nodeVsMosquitto = g('mosquitto', 'sat');
+    h.nodeVsAedesPipelined = g('aedes', 'satBatched');
+    h.nodeVsMosquittoPipelined = g('mosquitto', 'satBatched');
+  }
+  const variant = (r) => (r.sc.target === 'echo' ? 'echo' : r.sc.durability);
+  const mq = ok(res.browser).filter((r) => r.sc.client === 'mqttjs');
+  if (mq.length) {
+    const groups = byScenario(mq, variant);
+    h.browserMemoryVsCeiling = geomean(groups.map(([, g]) => ratio(rate(g.v.memory), rate(g.v.echo))));
+    h.browserStrictVsCeiling = geomean(groups.map(([, g]) => ratio(rate(g.v.strict), rate(g.v.echo))));
+  }
+  const raw = ok(res.browser).filter((r) => r.sc.client === 'raw');
+  if (raw.length) {
+    const groups = byScenario(raw, variant);
+    h.browserRawVsCeiling = geomean(groups.map(([, g]) => ratio(rate(g.v.memory), rate(g.v.echo))));
+    h.browserRawVsCeilingPipelined = geomean(groups.map(([, g]) => ratio(rate(g.v.memory, 'satBatched'), rate(g.v.echo, 'satBatched'))));
+  }
+  return h;
+}
+
+export function markdown(res) {
+  const out = [];
+  const m = res.meta;
+  out.push(`# tabmq bench — ${m.date}${m.quick ? ' (quick)' : ''}`);
+  out.push('');
+  out.push(`Machine: ${m.machine.cpus} × ${m.machine.cpuModel}, ${m.machine.memGiB} GiB; Chromium ${m.versions.chromium}, Node ${m.versions.node}, `
+    + `Mosquitto ${m.versions.mosquitto ?? '–'}, Aedes ${m.versions.aedes ?? '–'}, MQTT.js ${m.versions.mqtt}. tabmq ${m.tabmq.git}, wasm sha256 ${m.tabmq.wasmSha256.slice(0, 12)}.`);
+  out.push('');
+  out.push('Throughput: delivered messages per second at saturation (closed loop, a window of outstanding deliveries). '
+    + 'Latency: p50 / p99 / max in ms, publish to delivery, at the offered rate (deliveries/s, open loop). '
+    + '† other processes used more than 0.25 of a core during the measurement; § the load generator used 0.9 of a core or more (the number is a lower bound for that broker); ‡ offered rate reduced (the scenario sustains less than 2 × 10,000/s); ✗N messages never delivered (5 s after the last delivery).');
+  out.push('');
+  const h = headlines(res);
+  const hl = [];
+  if (h.nodeVsMosquitto) {
+    hl.push(`Node, one packet per write: tabmq ÷ Mosquitto **${fmtRatio(h.nodeVsMosquitto)}**, tabmq ÷ Aedes **${fmtRatio(h.nodeVsAedes)}**; `
+      + `pipelined: ÷ Mosquitto **${fmtRatio(h.nodeVsMosquittoPipelined)}**, ÷ Aedes **${fmtRatio(h.nodeVsAedesPipelined)}** (geometric means of the scenarios' throughput ratios)`);
+  }
+  if (h.browserMemoryVsCeiling) hl.push(`Browser, MQTT.js clients: tabmq ÷ no-broker ceiling **${fmtRatio(h.browserMemoryVsCeiling)}** (memory), **${fmtRatio(h.browserStrictVsCeiling)}** (strict)`);
+  if (h.browserRawVsCeiling) hl.push(`Browser, the bench's raw client: tabmq ÷ ceiling **${fmtRatio(h.browserRawVsCeiling)}** one packet per message, **${fmtRatio(h.browserRawVsCeilingPipelined)}** pipelined`);
+  if (hl.length) {
+    out.push('**Headline:** ' + hl.join('; ') + '.');
+    out.push('');
+  }
+
+  const mq = (res.browser ?? []).filter((r) => r.sc.client === 'mqttjs');
+  if (mq.length) {
+    out.push('## Browser: MQTT.js clients in one page, broker in a SharedWorker');
+    out.push('');
+    out.push('| Scenario | tabmq memory | tabmq strict | ceiling | memory ÷ ceiling | strict ÷ ceiling | offered | latency memory | latency strict | latency ceiling |');
+    out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    for (const [key, g] of byScenario(mq, (r) => (r.sc.target === 'echo' ? 'echo' : r.sc.durability))) {
+      const { memory, strict, echo } = g.v;
+      out.push(`| ${key} | ${rateCell(memory)} | ${rateCell(strict)} | ${rateCell(echo)} | `
+        + `${fmtRatio(ratio(memory?.sat.deliveredPerSec, echo?.sat.deliveredPerSec))} | ${fmtRatio(ratio(strict?.sat.deliveredPerSec, echo?.sat.deliveredPerSec))} | `
+        + `${offered([memory, strict, echo])} | ${latCell(memory)} | ${latCell(strict)} | ${latCell(echo)} |`);
+    }
+    out.push('');
+  }
+  const raw = (res.browser ?? []).filter((r) => r.sc.client === 'raw');
+  if (raw.length) {
+    out.push("## Browser: the bench's raw client (pre-encoded packets, no MQTT.js), broker in a SharedWorker");
+    out.push('');
+    out.push('One packet per postMessage, then pipelined (what one publisher sends in one turn, in one message). CPU: cores used by the worker thread and by the page thread during the one-packet run.');
+    out.push('');
+    out.push('| Scenario | tabmq | ceiling | ÷ ceiling | pipelined tabmq | pipelined ceiling | ÷ ceiling | offered | latency tabmq | latency ceiling | worker CPU (tabmq / ceiling) | page CPU (tabmq / ceiling) |');
+    out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    for (const [key, g] of byScenario(raw, (r) => (r.sc.target === 'echo' ? 'echo' : r.sc.durability))) {
+      const { memory, echo } = g.v;
+      const th = (r, name) => (r?.cpu?.threads?.[name] ?? 0).toFixed(2);
+      out.push(`| ${key} | ${rateCell(memory)} | ${rateCell(echo)} | ${fmtRatio(ratio(rate(memory), rate(echo)))} | `
+        + `${rateCell(memory, 'satBatched')} | ${rateCell(echo, 'satBatched')} | ${fmtRatio(ratio(rate(memory, 'satBatched'), rate(echo, 'satBatched')))} | `
+        + `${offered([memory, echo])} | ${latCell(memory)} | ${latCell(echo)} | `
+        + `${th(memory, 'renderer/SharedWorker th')} / ${th(echo, 'renderer/SharedWorker th')} | ${th(memory, 'renderer/chromium')} / ${th(echo, 'renderer/chromium')} |`);
+    }
+    out.push('');
+  }
+  if (res.node?.length) {
+    out.push("## Node: TCP on loopback, the bench's raw generator, each broker in a process of its own");
+    out.push('');
+    out.push('Throughput with one packet per write() (each publish its own write, as a device sends), then pipelined (what a publisher sends in one turn of the loop in one write, as MQTT.js does when publishing in a loop).');
+    out.push('');
+    out.push('| Scenario | tabmq | Aedes | Mosquitto | ÷ Aedes | ÷ Mosquitto | pipelined tabmq | Aedes | Mosquitto | ÷ Aedes | ÷ Mosquitto |');
+    out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    const groups = byScenario(res.node, (r) => r.broker);
+    for (const [key, g] of groups) {
+      const { tabmq, aedes, mosquitto } = g.v;
+      out.push(`| ${key} | ${rateCell(tabmq)} | ${rateCell(aedes)} | ${rateCell(mosquitto)} | `
+        + `${fmtRatio(ratio(rate(tabmq), rate(aedes)))} | ${fmtRatio(ratio(rate(tabmq), rate(mosquitto)))} | `
+        + `${rateCell(tabmq, 'satBatched')} | ${rateCell(aedes, 'satBatched')} | ${rateCell(mosquitto, 'satBatched')} | `
+        + `${fmtRatio(ratio(rate(tabmq, 'satBatched'), rate(aedes, 'satBatched')))} | ${fmtRatio(ratio(rate(tabmq, 'satBatched'), rate(mosquitto, 'satBatched')))} |`);
+    }
+    out.push('');
+    out.push('Latency at the offered rate, and broker CPU per delivered message (µs, one packet per write; cores the broker and the generator used).');
+    out.push('');
+    out.push('| Scenario | offered | latency tabmq | latency Aedes | latency Mosquitto | broker µs/msg tabmq / Aedes / Mosquitto | broker cores | generator cores |');
+    out.push('|---|--:|--:|--:|--:|--:|--:|--:|');
+    for (const [key, g] of groups) {
+      const rs = [g.v.tabmq, g.v.aedes, g.v.mosquitto];
+      const cores = (k) => rs.map((r) => (r?.cpu?.cores?.[k] ?? 0).toFixed(2)).join(' / ');
+      out.push(`| ${key} | ${offered(rs)} | ${latCell(rs[0])} | ${latCell(rs[1])} | ${latCell(rs[2])} | ${rs.map((r) => usPerMsg(r)).join(' / ')} | ${cores('broker')} | ${cores('generator')} |`);
+    }
+    out.push('');
+  }
+  const sc = res.scaling;
+  if (sc?.subscribers?.length) {
+    out.push('## Browser: throughput as subscribers grow (fan-out 1→N, QoS 0, 16 B, memory; raw client pipelined, MQTT.js as it comes)');
+    out.push('');
+    out.push('| Subscribers | ' + sc.subscribers.map((r) => `${r.client === 'raw' ? 'raw' : 'MQTT.js'}`).filter((v, i, a) => a.indexOf(v) === i).join(' | ') + ' |');
+    const clients = [...new Set(sc.subscribers.map((r) => r.client))];
+    out.push('|--:|' + clients.map(() => '--:|').join(''));
+    for (const n of [...new Set(sc.subscribers.map((r) => r.n))]) {
+      out.push(`| ${n} | ` + clients.map((c) => rateCell(sc.subscribers.find((r) => r.n === n && r.client === c))).join(' | ') + ' |');
+    }
+    out.push('');
+  }
+  if (sc?.filters?.length) {
+    out.push('## Browser: throughput as subscriptions grow (pairs, QoS 0, 16 B, raw client pipelined; N extra filters, a third exact siblings of the published topics, a third `noise/i/#`, a third `+/xi`, none matching)');
+    out.push('');
+    out.push('| Extra filters | tabmq | setup (subscribe) ms |');
+    out.push('|--:|--:|--:|');
+    for (const r of sc.filters) out.push(`| ${r.filters.toLocaleString('en')} | ${rateCell(r)} | ${Math.round(r.setup.setupMs)} |`);
+    out.push('');
+  }
+  const rs = res.resources;
+  if (rs) {
+    out.push('## Resources');
+    out.push('');
+    out.push('| Figure | Value |');
+    out.push('|---|--:|');
+    out.push(`| wasm (www/pkg/tabmq_bg.wasm) | ${bytes(rs.sizes.wasm.raw)} raw, ${bytes(rs.sizes.wasm.gzip)} gzip |`);
+    out.push(`| JS (www/*.js + www/pkg/tabmq.js) | ${bytes(rs.sizes.js.raw)} raw, ${bytes(rs.sizes.js.gzip)} gzip |`);
+    out.push(`| JS a browser page loads (index.js, socket.js, frames.js, options.js, errors.js; worker: worker.js, host.js, pkg/tabmq.js) | ${bytes(rs.sizes.browserJs.raw)} raw, ${bytes(rs.sizes.browserJs.gzip)} gzip |`);
+    if (rs.session) out.push(`| wasm memory per idle connected session (${rs.session.sessions} sessions) | ${bytes(rs.session.perSession)} |`);
+    for (const q of rs.queued ?? []) out.push(`| wasm memory per queued QoS 1 message, ${q.size} B payload (${q.messages} queued) | ${bytes(q.perMessage)} |`);
+    for (const s of rs.startup ?? []) {
+      out.push(`| startBroker() → first CONNACK, ${s.mode}/${s.durability} (median of ${s.trials}) | ${ms(s.firstConnackMs)} ms (startBroker ${ms(s.startBrokerMs)} ms; then MQTT.js connect ${ms(s.mqttjsConnectMs)} ms) |`);
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+// ---- SVG ----------------------------------------------------------------
+
+const COLORS = ['#2b6cb0', '#dd6b20', '#718096', '#38a169'];
+
+function esc(s) {
+  return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** A horizontal grouped bar chart: rows [{ label, values: [number|null] }]. */
+function panel(title, series, rows, unit, y0, width, log = false) {
+  const left = 230;
+  const barH = 9;
+  const gap = 2;
+  const groupH = series.length * (barH + gap) + 8;
+  const plotW = width - left - 90;
+  const max = Math.max(1, ...rows.flatMap((r) => r.values.filter((v) => v != null)));
+  const LOG_MIN = 0.05;
+  const scale = log
+    ? (v) => (Math.log10(Math.max(v, LOG_MIN)) - Math.log10(LOG_MIN)) / (Math.log10(max) - Math.log10(LOG_MIN))
+    : (v) => v / max;
+  const parts = [];
+  parts.push(`<text x="10" y="${y0 + 16}" font-size="14" font-weight="bold">${esc(title)}</text>`);
+  let lx = left;
+  series.forEach((s, i) => {
+    parts.push(`<rect x="${lx}" y="${y0 + 24}" width="10" height="10" fill="${COLORS[i]}"/><text x="${lx + 14}" y="${y0 + 33}" font-size="11">${esc(s)}</text>`);
+    lx += 24 + s.length * 7.5;
+  });
+  let y = y0 + 44;
+  for (const r of rows) {
+    parts.push(`<text x="${left - 6}" y="${y + (groupH - 8) / 2 + 4}" font-size="11" text-anchor="end">${esc(r.label)}</text>`);
+    r.values.forEach((v, i) => {
+      const by = y + i * (barH + gap);
+      if (v == null) return;
+      const w = Math.max(1, scale(v) * plotW);
+      parts.push(`<rect x="${left}" y="${by}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[i]}"/>`);
+      parts.push(`<text x="${left + w + 4}" y="${by + barH - 1}" font-size="9">${esc(unit(v))}</text>`);
+    });
+    y += groupH;
+  }
+  return { svg: parts.join('\n'), height: y - y0 + 10 };
+}
+
+export function svg(res) {
+  const width = 900;
+  const panels = [];
+  const mq = (res.browser ?? []).filter((r) => r.sc.client === 'mqttjs');
+  const variant = (r) => (r.sc.target === 'echo' ? 'echo' : r.sc.durability);
+  if (res.node?.length) {
+    const g = byScenario(res.node, (r) => r.broker);
+    panels.push(['Node, TCP loopback: delivered msg/s at saturation', ['tabmq', 'Aedes', 'Mosquitto'],
+      g.map(([k, x]) => ({ label: k, values: ['tabmq', 'aedes', 'mosquitto'].map((b) => x.v[b]?.sat.deliveredPerSec ?? null) })), fmtRate]);
+    panels.push(['Node: p99 latency (ms, log scale) at the offered rate', ['tabmq', 'Aedes', 'Mosquitto'],
+      g.map(([k, x]) => ({ label: k, values: ['tabmq', 'aedes', 'mosquitto'].map((b) => x.v[b]?.lat?.p99 ?? null) })), ms]);
+  }
+  if (mq.length) {
+    const g = byScenario(mq, variant);
+    panels.push(['Browser, MQTT.js clients: delivered msg/s at saturation', ['tabmq memory', 'tabmq strict', 'ceiling (echo worker)'],
+      g.map(([k, x]) => ({ label: k, values: ['memory', 'strict', 'echo'].map((b) => x.v[b]?.sat.deliveredPerSec ?? null) })), fmtRate]);
+    panels.push(['Browser, MQTT.js clients: p99 latency (ms, log scale) at the offered rate', ['tabmq memory', 'tabmq strict', 'ceiling (echo worker)'],
+      g.map(([k, x]) => ({ label: k, values: ['memory', 'strict', 'echo'].map((b) => x.v[b]?.lat?.p99 ?? null) })), ms]);
+  }
+  const raw = (res.browser ?? []).filter((r) => r.sc.client === 'raw');
+  if (raw.length) {
+    const g = byScenario(raw, variant);
+    panels.push(['Browser, raw client: delivered msg/s at saturation', ['tabmq memory', 'ceiling (echo worker)'],
+      g.map(([k, x]) => ({ label: k, values: ['memory', 'echo'].map((b) => x.v[b]?.sat.deliveredPerSec ?? null) })), fmtRate]);
+  }
+  let y = 10;
+  const body = [];
+  for (const [title, series, rows, unit] of panels) {
+    const p = panel(title, series, rows, unit, y, width, title.includes('latency'));
+    body.push(p.svg);
+    y += p.height + 10;
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}" font-family="sans-serif">\n`
+    + `<rect width="100%" height="100%" fill="white"/>\n${body.join('\n')}\n</svg>\n`;
+}

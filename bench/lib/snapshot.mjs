@@ -1,0 +1,21 @@
+// The bench measures a snapshot of www/ taken at its start, in
+// bench/.work/www: the checkout may be rebuilt meanwhile, and every number
+// of one run must come from the same build. (It can also be another copy
+// of www/, a patched one, for before/after measurements.)
+
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const SNAPSHOT = fileURLToPath(new URL('../.work/www', import.meta.url));
+
+export function snapshot(src) {
+  rmSync(SNAPSHOT, { recursive: true, force: true });
+  mkdirSync(SNAPSHOT, { recursive: true });
+  for (const f of readdirSync(src)) if (f.endsWith('.js')) cpSync(join(src, f), join(SNAPSHOT, f));
+  cpSync(join(src, 'pkg'), join(SNAPSHOT, 'pkg'), { recursive: true });
+  if (!existsSync(join(SNAPSHOT, 'pkg/tabmq_bg.wasm'))) {
+    throw new Error(`${src}/pkg has no tabmq_bg.wasm (a concurrent build?): build it, or run again`);
+  }
+  return SNAPSHOT;
+}

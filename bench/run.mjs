@@ -1,0 +1,348 @@
+#!/usr/bin/env node
+// npm run bench [-- --quick] [-- --only=resources,browser,scaling,node] [-- --no-docs]
+//
+// Runs every suite in one go and writes bench/results/<date>.{json,md,svg};
+// a full run also refreshes the table in docs/performance.md. Numbers are
+// measured, printed and stored, never asserted: nothing here fails on a
+// slow result, only on a broken setup.
+
+import { execFileSync, execSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { openBrowser, runBrowserScenario, CHROMIUM } from './browser/suite.mjs';
+import { runNodeScenario, brokerVersions, mosquittoPath } from './node/suite.mjs';
+import { SIZES, WINDOWS, label } from './lib/scenarios.mjs';
+import { machineTicks } from './lib/cpu.mjs';
+import { markdown, svg, headlines } from './lib/report.mjs';
+import { snapshot } from './lib/snapshot.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BENCH = join(ROOT, 'bench');
+const args = process.argv.slice(2);
+const QUICK = args.includes('--quick');
+const NO_DOCS = args.includes('--no-docs') || QUICK;
+const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+// --www=DIR measures another copy of www/ (a patched one, say) instead.
+const WWW = args.find((a) => a.startsWith('--www='))?.slice(6);
+const want = (s) => !only || only.includes(s);
+const log = (...a) => console.error(`[bench ${((performance.now()) / 1000).toFixed(0).padStart(4)}s]`, ...a);
+
+const TIMING = QUICK
+  ? { warmupMs: 200, measureMs: 600, latencyMs: 600 }
+  : { warmupMs: 500, measureMs: 1500, latencyMs: 2000 };
+
+// ---- preparation ----------------------------------------------------------
+
+function prepare() {
+  const wasm = join(ROOT, 'www/pkg/tabmq_bg.wasm');
+  if (!WWW && (!existsSync(wasm) || args.includes('--build'))) {
+    log('building the wasm (scripts/build-wasm.sh)');
+    execFileSync('bash', [join(ROOT, 'scripts/build-wasm.sh')], { stdio: ['ignore', 2, 2], cwd: ROOT });
+  }
+  const snap = snapshot(WWW ?? join(ROOT, 'www'));
+  if (WWW) log(`measuring the www/ copy in ${WWW}`);
+  return snap;
+}
+
+function sh(cmd) {
+  try {
+    return execSync(cmd, { encoding: 'utf8', cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+function pkgVersion(name) {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch {
+    return null;
+  }
+}
+
+function machine(snap) {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? '?';
+  const wasm = readFileSync(join(snap, 'pkg/tabmq_bg.wasm'));
+  const dirty = sh('git status --porcelain -- src www Cargo.toml Cargo.lock');
+  return {
+    machine: { cpus: Number(sh('nproc')) || cpus().length, cpuModel: model, memGiB: Math.round(totalmem() / 2 ** 30), loadavgAtStart: loadavg() },
+    versions: {
+      node: process.version,
+      chromium: sh(`${CHROMIUM} --version`)?.replace(/^Chromium\s+/, '').split(' ')[0] ?? null,
+      mosquitto: brokerVersions().mosquitto ?? null,
+      aedes: pkgVersion('aedes'),
+      mqtt: pkgVersion('mqtt'),
+      playwright: pkgVersion('playwright-core'),
+    },
+    tabmq: {
+      git: (sh('git rev-parse --short HEAD') ?? '?') + (dirty ? ' (+ uncommitted changes)' : ''),
+      wasmSha256: createHash('sha256').update(wasm).digest('hex'),
+    },
+  };
+}
+
+function sizes(snap) {
+  const size = (files) => {
+    let raw = 0;
+    let gzip = 0;
+    for (const f of files) {
+      const b = readFileSync(join(snap, f));
+      raw += b.length;
+      gzip += gzipSync(b, { level: 9 }).length;
+    }
+    return { raw, gzip, files };
+  };
+  const allJs = readdirSync(join(ROOT, 'www')).filter((f) => f.endsWith('.js')).concat('pkg/tabmq.js');
+  return {
+    wasm: size(['pkg/tabmq_bg.wasm']),
+    js: size(allJs),
+    browserJs: size(['index.js', 'socket.js', 'frames.js', 'options.js', 'errors.js', 'worker.js', 'host.js', 'pkg/tabmq.js']),
+  };
+}
+
+// ---- a quiet machine ----------------------------------------------------------
+
+/** Waits (up to maxMs) until the rest of the machine uses less than 0.3 of
+ *  a core, so that other work does not leak into a measurement. */
+async function quiet(maxMs, ourPids = () => 0) {
+  const until = Date.now() + maxMs;
+  let other = 0;
+  for (;;) {
+    const a = machineTicks();
+    await new Promise((ok) => setTimeout(ok, 400));
+    const b = machineTicks();
+    other = (b.busy - a.busy) / 100 / 0.4;
+    if (other < 0.3 || Date.now() > until) return other;
+  }
+}
+
+/** Runs a measurement; if other processes used more than 0.25 of a core
+ *  meanwhile, waits for quiet and runs it once more, keeping the quieter. */
+let retries = 10; // at most this many re-runs, to bound a run's length on a busy machine
+
+async function measured(fn) {
+  const noise = (r) => Math.max(r.cpu?.cores?.other ?? 0, r.cpuBatched?.cores?.other ?? 0);
+  const first = await fn();
+  if (QUICK || noise(first) <= 0.25 || retries <= 0) return first;
+  retries--;
+  await quiet(20_000);
+  const second = await fn();
+  second.retried = true;
+  return noise(second) < noise(first) ? second : { ...first, retried: true };
+}
+
+// ---- suites ----------------------------------------------------------
+
+async function resources(b, snap) {
+  const n = QUICK ? { sessions: 500, queued: 1000, trials: 3 } : { sessions: 2000, queued: 5000, trials: 7 };
+  const out = { sizes: sizes(snap) };
+  let page = await b.newPage();
+  out.session = await page.evaluate((o) => window.bench.memoryPerSession(o), { sessions: n.sessions, name: 'mem-sessions' });
+  await page.close();
+  out.queued = [];
+  for (const size of [16, 1024]) {
+    page = await b.newPage();
+    out.queued.push(await page.evaluate((o) => window.bench.memoryPerQueued(o), { messages: n.queued, size, name: `mem-queued-${size}` }));
+    await page.close();
+  }
+  out.startup = [];
+  for (const [mode, durability] of [['shared', 'memory'], ['shared', 'strict'], ['inline', 'memory']]) {
+    const trials = [];
+    for (let i = 0; i < n.trials; i++) {
+      page = await b.newPage();
+      trials.push(await page.evaluate((o) => window.bench.startupTime(o), { mode, durability, name: `startup-${mode}-${durability}-${i}` }));
+      await page.close();
+    }
+    const med = (k) => trials.map((t) => t[k]).sort((x, y) => x - y)[Math.floor(trials.length / 2)];
+    out.startup.push({ mode, durability, trials: n.trials, startBrokerMs: med('startBrokerMs'), firstConnackMs: med('firstConnackMs'), mqttjsConnectMs: med('mqttjsConnectMs'), all: trials });
+  }
+  return out;
+}
+
+function browserMatrix() {
+  const sizes = QUICK ? SIZES.quick : SIZES.full;
+  const list = [];
+  const add = (client, topology, qos, size, target, durability) => list.push({
+    client, topology, n: sizes[topology], qos, size, target, durability, window: WINDOWS[topology],
+  });
+  for (const topology of ['fanin', 'fanout', 'pairs']) {
+    for (const qos of [0, 1]) {
+      for (const size of QUICK ? [16] : [16, 1024]) {
+        add('mqttjs', topology, qos, size, 'tabmq', 'memory');
+        if (!QUICK) add('mqttjs', topology, qos, size, 'tabmq', 'strict');
+        add('mqttjs', topology, qos, size, 'echo', 'memory');
+      }
+    }
+  }
+  if (QUICK) add('mqttjs', 'pairs', 1, 16, 'tabmq', 'strict');
+  for (const topology of QUICK ? ['pairs'] : ['fanin', 'fanout', 'pairs']) {
+    for (const qos of QUICK ? [0] : [0, 1]) {
+      add('raw', topology, qos, 16, 'tabmq', 'memory');
+      add('raw', topology, qos, 16, 'echo', 'memory');
+    }
+  }
+  return list;
+}
+
+async function browserSuite(b) {
+  const out = [];
+  const list = browserMatrix();
+  for (const [i, sc] of list.entries()) {
+    const otherBefore = await quiet(QUICK ? 1000 : 10_000);
+    try {
+      const r = await measured(() => runBrowserScenario(b, sc, TIMING));
+      out.push({ sc, ...r, otherBefore });
+      log(`browser ${i + 1}/${list.length} ${sc.client} ${sc.target}/${sc.durability} ${label(sc)}: ${Math.round(r.sat.deliveredPerSec)}/s, `
+        + `p50/p99 ${r.lat?.p50?.toFixed(2)}/${r.lat?.p99?.toFixed(2)} ms at ${r.lat?.offered}/s, cpu ${JSON.stringify(r.cpu.cores)}`);
+    } catch (err) {
+      log(`browser ${label(sc)} ${sc.target}: FAILED ${err.message}`);
+      out.push({ sc, error: String(err.message) });
+    }
+  }
+  return out;
+}
+
+async function scalingSuite(b) {
+  const subscribers = [];
+  const counts = QUICK ? [1, 10, 100] : [1, 10, 100, 1000];
+  for (const client of QUICK ? ['raw'] : ['raw', 'mqttjs']) {
+    for (const n of counts) {
+      await quiet(QUICK ? 1000 : 10_000);
+      const sc = { client, topology: 'fanout', n, qos: 0, size: 16, target: 'tabmq', durability: 'memory', window: Math.max(500, 20 * n) };
+      try {
+        const r = await measured(() => runBrowserScenario(b, sc, { ...TIMING, skipLatency: true, pipelinedOnly: true }));
+        subscribers.push({ client, n, sc, ...r });
+        log(`scaling subscribers ${client} ${n}: ${Math.round(r.sat.deliveredPerSec)}/s (setup ${Math.round(r.setup.setupMs)} ms)`);
+      } catch (err) {
+        log(`scaling subscribers ${client} ${n}: FAILED ${err.message}`);
+        subscribers.push({ client, n, sc, error: String(err.message) });
+      }
+    }
+  }
+  const filters = [];
+  for (const f of QUICK ? [100, 10_000] : [100, 1000, 10_000, 100_000]) {
+    await quiet(QUICK ? 1000 : 10_000);
+    const sc = { client: 'raw', topology: 'pairs', n: SIZES[QUICK ? 'quick' : 'full'].pairs, qos: 0, size: 16, target: 'tabmq', durability: 'memory', window: WINDOWS.pairs, extraFilters: f };
+    try {
+      const r = await measured(() => runBrowserScenario(b, sc, { ...TIMING, skipLatency: true, pipelinedOnly: true }));
+      filters.push({ filters: f, sc, ...r });
+      log(`scaling filters ${f}: ${Math.round(r.sat.deliveredPerSec)}/s (setup ${Math.round(r.setup.setupMs)} ms)`);
+    } catch (err) {
+      log(`scaling filters ${f}: FAILED ${err.message}`);
+      filters.push({ filters: f, sc, error: String(err.message) });
+    }
+  }
+  return { subscribers, filters };
+}
+
+async function nodeSuite() {
+  const sizes = QUICK ? SIZES.quick : SIZES.full;
+  const brokers = ['tabmq', 'aedes'];
+  if (mosquittoPath()) brokers.push('mosquitto');
+  else log('mosquitto not found: skipped (apt-get install -y mosquitto)');
+  const out = [];
+  const list = [];
+  for (const topology of ['fanin', 'fanout', 'pairs']) {
+    for (const qos of [0, 1]) {
+      for (const size of QUICK ? [16] : [16, 1024]) {
+        for (const broker of brokers) list.push({ broker, sc: { topology, n: sizes[topology], qos, size, window: WINDOWS[topology] } });
+      }
+    }
+  }
+  for (const [i, { broker, sc }] of list.entries()) {
+    const otherBefore = await quiet(QUICK ? 1000 : 10_000);
+    try {
+      const r = await measured(() => runNodeScenario(broker, sc, TIMING));
+      out.push({ broker, sc, ...r, otherBefore });
+      log(`node ${i + 1}/${list.length} ${broker} ${label(sc)}: ${Math.round(r.sat.deliveredPerSec)}/s, `
+        + `p50/p99 ${r.lat.p50?.toFixed(2)}/${r.lat.p99?.toFixed(2)} ms at ${r.lat.offered}/s, cpu ${JSON.stringify(r.cpu.cores)}`);
+    } catch (err) {
+      log(`node ${broker} ${label(sc)}: FAILED ${err.message}`);
+      out.push({ broker, sc, error: String(err.message) });
+    }
+  }
+  return out;
+}
+
+// ---- output ----------------------------------------------------------
+
+function stamp() {
+  const d = new Date();
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${QUICK ? '-quick' : ''}${WWW ? '-patched' : ''}`;
+}
+
+function updateDocs(md, res, name) {
+  const file = join(ROOT, 'docs/performance.md');
+  if (!existsSync(file)) return log('docs/performance.md not found: not updated');
+  const text = readFileSync(file, 'utf8');
+  const begin = '<!-- bench:begin -->';
+  const end = '<!-- bench:end -->';
+  const a = text.indexOf(begin);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) return log('docs/performance.md has no bench markers: not updated');
+  const m = res.meta.machine;
+  const body = [
+    begin,
+    `Latest full run: \`bench/results/${name}.md\` (JSON and SVG beside it), ${res.meta.date}, ${Math.round(res.meta.seconds)} s.`,
+    '',
+    `Machine: \`nproc\` = ${m.cpus}, ${m.cpuModel}, ${m.memGiB} GiB memory, load average at start ${m.loadavgAtStart.map((x) => x.toFixed(2)).join(' ')}; `
+      + `Chromium ${res.meta.versions.chromium}, Node ${res.meta.versions.node}, Mosquitto ${res.meta.versions.mosquitto}, Aedes ${res.meta.versions.aedes}, MQTT.js ${res.meta.versions.mqtt}; `
+      + `tabmq ${res.meta.tabmq.git}, wasm sha256 ${res.meta.tabmq.wasmSha256.slice(0, 12)}.`,
+    '',
+    `![throughput and latency](../bench/results/${name}.svg)`,
+    '',
+    md.split('\n').slice(4).join('\n').replace(/^## /gm, '### '),
+    end,
+  ].join('\n');
+  writeFileSync(file, text.slice(0, a) + body + text.slice(b + end.length));
+  log('docs/performance.md updated');
+}
+
+async function main() {
+  const t0 = performance.now();
+  const snap = prepare();
+  const meta = { date: new Date().toISOString(), quick: QUICK, timing: TIMING, ...machine(snap) };
+  log(`tabmq ${meta.tabmq.git}, ${meta.machine.cpus} × ${meta.machine.cpuModel}, load ${meta.machine.loadavgAtStart.map((x) => x.toFixed(2)).join(' ')}`);
+  const res = { meta };
+  if (want('resources') || want('browser') || want('scaling')) {
+    const b = await openBrowser();
+    try {
+      if (want('resources')) {
+        log('resources');
+        res.resources = await resources(b, snap);
+      }
+      if (want('browser')) res.browser = await browserSuite(b);
+      if (want('scaling')) res.scaling = await scalingSuite(b);
+    } finally {
+      if (b.errors.length) {
+        res.browserErrors = [...new Set(b.errors)].slice(0, 50);
+        log(`browser console errors: ${res.browserErrors.slice(0, 5).join(' | ')}`);
+      }
+      await b.close();
+    }
+  }
+  if (want('node')) res.node = await nodeSuite();
+  meta.seconds = (performance.now() - t0) / 1000;
+  meta.headlines = headlines(res);
+  const name = stamp();
+  const dir = join(BENCH, 'results');
+  mkdirSync(dir, { recursive: true });
+  const md = markdown(res);
+  writeFileSync(join(dir, `${name}.json`), JSON.stringify(res, null, 1));
+  writeFileSync(join(dir, `${name}.md`), md + '\n');
+  writeFileSync(join(dir, `${name}.svg`), svg(res));
+  if (!NO_DOCS && !only && !WWW) updateDocs(md, res, name);
+  console.log(md);
+  log(`done in ${meta.seconds.toFixed(0)} s: bench/results/${name}.{json,md,svg}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
