@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the MQTT clients that tests/node/interop.test.mjs runs against
+# Installs the MQTT peers tabmq is tested and benchmarked against (the
+# Mosquitto broker for the benchmark), and the MQTT clients that
+# tests/node/interop.test.mjs runs against
 # tabmq, skipping each one that is already present:
 #   - mosquitto_pub / mosquitto_sub (Debian package mosquitto-clients)
 #   - the Python paho-mqtt package (PyPI), for tests/node/interop/paho_client.py
@@ -55,5 +57,24 @@ ensure_paho() {
   python3 -c 'import paho.mqtt' || die "paho-mqtt installed but python3 cannot import paho.mqtt"
 }
 
+# The Mosquitto broker itself: the benchmark (`npm run bench`, and its quick
+# smoke run in `npm test`) measures tabmq next to it.
+ensure_mosquitto_broker() {
+  if [[ -x /usr/sbin/mosquitto || -x /usr/bin/mosquitto ]]; then
+    log "mosquitto: present"
+    return
+  fi
+  command -v apt-get >/dev/null || die "mosquitto not found and no apt-get to install it"
+  log "installing mosquitto"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! as_root apt-get install -y --no-install-recommends mosquitto; then
+    as_root apt-get update
+    as_root apt-get install -y --no-install-recommends mosquitto
+  fi
+  # Debian starts it as a service on 1883; the bench runs its own instance.
+  if command -v systemctl >/dev/null; then as_root systemctl stop mosquitto 2>/dev/null || true; fi
+}
+
 ensure_mosquitto_clients
+ensure_mosquitto_broker
 ensure_paho

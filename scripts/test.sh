@@ -10,7 +10,7 @@
 #   wasm-bindgen   the wasm-bindgen CLI, pinned to the wasm-bindgen crate's version
 #   npm            npm ci (when node_modules is missing or older than package-lock.json)
 #   chromium       Debian's chromium + chromium-driver, when /usr/bin/chromium is missing
-#   interop        mosquitto-clients (apt) and paho-mqtt (pip) for the Node interop tests
+#   interop        mosquitto and mosquitto-clients (apt), paho-mqtt (pip): interop tests, bench
 #   fmt            cargo fmt --check (and rustfmt --check on fuzz/fuzz_targets)
 #   clippy         cargo clippy --all-targets -- -D warnings, and again for wasm32
 #                  on the lib, the examples and tests/wasm_bindings.rs
@@ -28,6 +28,7 @@
 #                  Chromium, every broker mode; durable sessions in IndexedDB
 #   package-test   npm pack -> a fresh Vite app using the tarball -> Chromium
 #   demo-test      the demo (npm start's server) in Chromium, screenshots included
+#   bench-smoke    npm run bench:quick: the benchmark runs end to end (numbers printed, not asserted)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -96,6 +97,11 @@ step_package_test() { node --test tests/package/*.test.mjs; }
 # The demo served as `npm start` serves it, driven in Chromium.
 step_demo_test() { node --test tests/demo/*.test.mjs; }
 
+# `npm run bench:quick`: the benchmark's smoke run (small counts). Numbers are
+# printed and written to bench/results/, never asserted: it fails only if
+# the benchmark itself cannot run.
+step_bench_smoke() { node bench/run.mjs --quick; }
+
 # ---- helpers ---------------------------------------------------------------
 
 crate_edition() { sed -n 's/^edition = "\(.*\)"$/\1/p' Cargo.toml | head -n 1; }
@@ -116,7 +122,7 @@ build_probe() {
 
 # ---- the runner ------------------------------------------------------------
 
-STEPS=(toolchain wasm-bindgen npm chromium interop fmt clippy cargo-test differential wasm-build wasm-imports wasm-test node-test browser-test package-test demo-test)
+STEPS=(toolchain wasm-bindgen npm chromium interop fmt clippy cargo-test differential wasm-build wasm-imports wasm-test node-test browser-test package-test demo-test bench-smoke)
 declare -A STATUS=() SECONDS_TAKEN=() NOTE=()
 
 shopt -s nullglob
@@ -127,7 +133,7 @@ SETUP_STEPS=" toolchain wasm-bindgen npm chromium interop "
 
 skip_reason() {
   case "$1" in
-    wasm-imports | browser-test | package-test | demo-test | node-test)
+    wasm-imports | browser-test | package-test | demo-test | node-test | bench-smoke)
       [[ "${STATUS[wasm-build]:-}" == ok ]] || echo "needs wasm-build" ;;
     differential) [[ -f tests/codec_differential.rs ]] || echo "tests/codec_differential.rs does not exist yet" ;;
     node-test) ((${#NODE_TESTS[@]})) || echo "no tests/node/*.test.mjs yet" ;;
