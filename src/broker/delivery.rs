@@ -477,7 +477,11 @@ impl Broker {
             ) {
                 continue;
             }
-            let members = self.tree.shared_members(&filter);
+            let members = self
+                .tree
+                .shared_group(&filter)
+                .map(<[SubEntry]>::to_vec)
+                .unwrap_or_default();
             let others: Vec<SubEntry> = members.into_iter().filter(|m| m.session != from).collect();
             match pick_member(&self.sessions, &others, 0, Some(from)) {
                 Some(i) => {
@@ -533,20 +537,9 @@ fn pick_member(
     };
     let connected = |i: &usize| state(*i).is_some_and(|s| s.conn.is_some());
     let idle = |i: &usize| state(*i).is_some_and(|s| s.conn.is_some() && s.queue.is_empty());
-    let candidates: Vec<usize> = order.collect();
-    candidates
-        .iter()
-        .copied()
+    order
+        .clone()
         .find(idle)
-        .or_else(|| candidates.iter().copied().find(connected))
-        .or_else(|| candidates.first().copied())
-}
-
-impl super::topic_tree::TopicTree {
-    /// Members of one shared group, by its full `$share/group/filter`.
-    pub fn shared_members(&self, filter: &str) -> Vec<SubEntry> {
-        self.shared_group(filter)
-            .map(|m| m.to_vec())
-            .unwrap_or_default()
-    }
+        .or_else(|| order.clone().find(connected))
+        .or_else(|| order.clone().next())
 }

@@ -90,7 +90,7 @@ impl Broker {
         }
         if p.qos != QoS::AtMostOnce
             && version.is_v5()
-            && self.unacknowledged_inbound(conn, key) >= usize::from(self.cfg.receive_maximum)
+            && self.unacknowledged_inbound(conn) >= usize::from(self.cfg.receive_maximum)
         {
             // The client sent more than the Receive Maximum the broker gave
             // it [MQTT-3.3.4-7]: DISCONNECT 0x93 (spec 3.2.2.3.3, 4.9).
@@ -110,7 +110,7 @@ impl Broker {
     /// that end an exchange: PUBACKs, PUBCOMPs, and PUBRECs for identifiers
     /// not among the unreleased ones (refusals). A held PUBREC for an
     /// unreleased identifier is the same PUBLISH, counted once.
-    fn unacknowledged_inbound(&self, conn: ConnId, _key: super::SessionKey) -> usize {
+    fn unacknowledged_inbound(&self, conn: ConnId) -> usize {
         let Some(c) = self.conns.get(&conn) else {
             return 0;
         };
@@ -239,7 +239,7 @@ impl Broker {
     /// Sends an acknowledgement, or holds it until the storage batch it
     /// depends on is persisted. Acknowledgements leave in the order their
     /// PUBLISHes came [MQTT-4.6.0-2], so one behind a held one waits too.
-    pub(super) fn ack(&mut self, conn: ConnId, mut packet: Packet, hold: bool) {
+    pub(super) fn ack(&mut self, conn: ConnId, packet: Packet, hold: bool) {
         // The newest batch holding what happened so far.
         let next_ticket = self.next_ticket - u64::from(self.ops.is_empty());
         // Whether this acknowledgement ends an exchange (for the Receive
@@ -260,21 +260,9 @@ impl Broker {
         } else {
             c.held.back().map_or(0, |h| h.0)
         };
-        // As `send` does: no problem information where the client asked for
-        // none [MQTT-3.1.2-29], nor where it would exceed the client's
-        // Maximum Packet Size [MQTT-3.1.2-24].
-        let too_large = |p: &Packet| {
-            p.encoded_len(c.version)
-                .is_ok_and(|len| len > c.max_packet_size as usize)
-        };
-        if !c.problem_info || too_large(&packet) {
-            super::strip_problem_info(&mut packet);
-        }
         let mut bytes = Vec::new();
-        if packet.encode(c.version, &mut bytes).is_ok() && bytes.len() <= c.max_packet_size as usize
-        {
-            c.held.push_back((ticket, bytes));
-            c.held_ending.push_back(ending);
+        if super::ClientLimits::of(c).encode(packet, &mut bytes) {
+            c.held.push_back((ticket, bytes, ending));
             c.held_ending_count += usize::from(ending);
             self.holding.insert(conn);
         }
@@ -287,11 +275,9 @@ impl Broker {
             return;
         };
         let mut out = Vec::new();
-        while c.held.front().is_some_and(|(t, _)| *t <= persisted) {
-            if let Some((_, bytes)) = c.held.pop_front() {
-                if c.held_ending.pop_front() == Some(true) {
-                    c.held_ending_count -= 1;
-                }
+        while c.held.front().is_some_and(|(t, _, _)| *t <= persisted) {
+            if let Some((_, bytes, ending)) = c.held.pop_front() {
+                c.held_ending_count -= usize::from(ending);
                 out.extend_from_slice(&bytes);
             }
         }

@@ -92,7 +92,6 @@ impl Broker {
         let was_connected = matches!(c.state, ConnState::Connected);
         c.state = ConnState::Closing;
         c.held.clear();
-        c.held_ending.clear();
         c.held_ending_count = 0;
         c.rx = Vec::new();
         let session = c.session.take();

@@ -82,11 +82,11 @@ struct Conn {
     username: Option<Rc<str>>,
     auth_method: Option<String>,
     /// Acknowledgements waiting for their storage ticket, in order.
-    held: VecDeque<(Ticket, Vec<u8>)>,
-    /// Held acknowledgements that end an inbound QoS 1/2 exchange (PUBACK,
-    /// PUBCOMP, refusing PUBREC): kept as a count so the Receive Maximum
-    /// check is O(1) per PUBLISH.
-    held_ending: VecDeque<bool>,
+    /// Each with whether it ends an inbound QoS 1/2 exchange (PUBACK,
+    /// PUBCOMP, refusing PUBREC), which the Receive Maximum counts.
+    held: VecDeque<(Ticket, Vec<u8>, bool)>,
+    /// How many of `held` end an exchange: the Receive Maximum check is
+    /// O(1) per PUBLISH.
     held_ending_count: usize,
     /// QoS 2 identifiers received on this connection and not yet released:
     /// the Receive Maximum quota starts afresh with each connection (spec 4.9).
@@ -114,7 +114,6 @@ impl Conn {
             username: None,
             auth_method: None,
             held: VecDeque::new(),
-            held_ending: VecDeque::new(),
             held_ending_count: 0,
             qos2_here: HashSet::new(),
             gates: VecDeque::new(),
@@ -531,34 +530,16 @@ impl Broker {
         }
     }
 
-    /// Encodes and queues a control packet (not a routed PUBLISH). Problem
-    /// information is left out where the client asked for none
-    /// [MQTT-3.1.2-29], and where it would exceed the client's maximum
-    /// packet size [MQTT-3.1.2-25].
-    fn send(&mut self, conn: ConnId, mut packet: Packet) {
-        let Some(c) = self.conns.get(&conn) else {
+    /// Encodes and queues a control packet (not a routed PUBLISH) straight
+    /// into the connection's output.
+    fn send(&mut self, conn: ConnId, packet: Packet) {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let (version, max, problem_info) = (c.version, c.max_packet_size, c.problem_info);
-        let kind = packet.packet_type();
-        let keeps_problem_info = matches!(
-            kind,
-            PacketType::Publish | PacketType::ConnAck | PacketType::Disconnect
-        );
-        if !problem_info && !keeps_problem_info {
-            strip_problem_info(&mut packet);
-        }
-        if packet
-            .encoded_len(version)
-            .is_ok_and(|len| len > max as usize)
-        {
-            strip_problem_info(&mut packet);
-        }
-        let mut buf = Vec::new();
-        match packet.encode(version, &mut buf) {
-            Ok(len) if len <= max as usize => self.write(conn, &buf),
-            // Nothing smaller can be said; the client's limit wins.
-            _ => {}
+        let limits = ClientLimits::of(c);
+        if limits.encode(packet, &mut c.tx) && !c.ready {
+            c.ready = true;
+            self.ready.push_back(conn);
         }
     }
 
@@ -566,6 +547,49 @@ impl Broker {
         let c = self.conns.get(&conn)?;
         let s = self.session(c.session?);
         Some((s.client_id.clone(), c.username.clone(), c.version))
+    }
+}
+
+/// What a client accepts of the control packets sent to it.
+#[derive(Clone, Copy)]
+struct ClientLimits {
+    version: ProtocolVersion,
+    max_packet_size: u32,
+    problem_info: bool,
+}
+
+impl ClientLimits {
+    fn of(c: &Conn) -> ClientLimits {
+        ClientLimits {
+            version: c.version,
+            max_packet_size: c.max_packet_size,
+            problem_info: c.problem_info,
+        }
+    }
+
+    /// Appends `packet` to `out`. Problem information is left out where the
+    /// client asked for none [MQTT-3.1.2-29], and where it would exceed the
+    /// client's Maximum Packet Size [MQTT-3.1.2-25]. Returns false, writing
+    /// nothing, if even that is too large: the client's limit wins.
+    fn encode(self, mut packet: Packet, out: &mut Vec<u8>) -> bool {
+        let max = self.max_packet_size as usize;
+        let keeps_problem_info = matches!(
+            packet.packet_type(),
+            PacketType::Publish | PacketType::ConnAck | PacketType::Disconnect
+        );
+        let too_large = |p: &Packet| p.encoded_len(self.version).is_ok_and(|len| len > max);
+        if (!self.problem_info && !keeps_problem_info) || too_large(&packet) {
+            strip_problem_info(&mut packet);
+        }
+        let start = out.len();
+        match packet.encode(self.version, out) {
+            Ok(len) if len <= max => true,
+            Ok(_) => {
+                out.truncate(start);
+                false
+            }
+            Err(_) => false,
+        }
     }
 }
 

@@ -60,15 +60,19 @@ impl Publish {
 
     /// Fixed header flags: DUP, QoS and RETAIN (spec 3.3.1).
     pub fn flags(&self) -> u8 {
-        let mut flags = (self.qos as u8) << 1;
-        if self.dup {
-            flags |= DUP;
-        }
-        if self.retain {
-            flags |= RETAIN;
-        }
-        flags
+        publish_flags(self.dup, self.qos, self.retain)
     }
+}
+
+fn publish_flags(dup: bool, qos: QoS, retain: bool) -> u8 {
+    let mut flags = (qos as u8) << 1;
+    if dup {
+        flags |= DUP;
+    }
+    if retain {
+        flags |= RETAIN;
+    }
+    flags
 }
 
 /// An empty topic name is allowed only with a topic alias [MQTT-3.3.2-1],
@@ -232,26 +236,8 @@ impl PublishHeader<'_> {
     }
 
     fn first_byte(&self) -> u8 {
-        let publish = Publish {
-            dup: self.dup,
-            qos: self.qos,
-            retain: self.retain,
-            ..Publish::EMPTY_QOS0
-        };
-        (PacketType::Publish as u8) << 4 | publish.flags()
+        (PacketType::Publish as u8) << 4 | publish_flags(self.dup, self.qos, self.retain)
     }
-}
-
-impl Publish {
-    const EMPTY_QOS0: Publish = Publish {
-        dup: false,
-        qos: QoS::AtMostOnce,
-        retain: false,
-        topic: String::new(),
-        packet_id: None,
-        properties: Properties::EMPTY,
-        payload: Bytes::new(),
-    };
 }
 
 /// Size of a routed PUBLISH as `encode_routed_publish` writes it.

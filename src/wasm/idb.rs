@@ -25,7 +25,7 @@ use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -301,13 +301,13 @@ pub async fn commit(db: &Database, ops: &[StorageOp], flush: bool) -> Result<usi
             }
         }
     }
-    tx.commit().await.map_err(|e| transaction_error(db, e))?;
+    tx.commit().await.map_err(transaction_error)?;
     Ok(written)
 }
 
 /// The reason a transaction failed, with the DOMException name (for example
 /// QuotaExceededError) when the browser gives one.
-fn transaction_error(_db: &Database, e: indexed_db_futures::error::Error) -> JsValue {
+fn transaction_error(e: indexed_db_futures::error::Error) -> JsValue {
     js_err(format!("IndexedDB transaction failed: {e}"))
 }
 
@@ -328,8 +328,6 @@ fn record_bytes(value: &JsValue) -> Option<Vec<u8>> {
     let r = Reflect::get(value, &"r".into()).ok()?;
     r.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec)
 }
-
-use wasm_bindgen::JsCast;
 
 /// What reading the database found: the snapshot, the number of records,
 /// and the records that could not be read (skipped).

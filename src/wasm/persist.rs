@@ -15,6 +15,7 @@ use crate::store::{StorageBatch, StorageOp, Ticket};
 use indexed_db_futures::database::Database;
 use js_sys::{Function, Object, Reflect};
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
 
@@ -31,9 +32,9 @@ struct Figures {
     counting: bool,
     last_count_at: f64,
     /// Durations of the most recent commits (ms), for percentiles.
-    recent_ms: Vec<f64>,
+    recent_ms: VecDeque<f64>,
     /// Operations per commit, most recent first out, same window.
-    recent_ops: Vec<usize>,
+    recent_ops: VecDeque<usize>,
 }
 
 /// How many recent commits the percentiles cover.
@@ -153,11 +154,11 @@ impl Persister {
                 f.last_commit_at = now;
                 f.last_commit_ms = now - started;
                 if f.recent_ms.len() == RECENT {
-                    f.recent_ms.remove(0);
-                    f.recent_ops.remove(0);
+                    f.recent_ms.pop_front();
+                    f.recent_ops.pop_front();
                 }
-                f.recent_ms.push(now - started);
-                f.recent_ops.push(ops);
+                f.recent_ms.push_back(now - started);
+                f.recent_ops.push_back(ops);
             }
             Err(e) => {
                 let why = e.as_string().unwrap_or_else(|| format!("{e:?}"));
@@ -226,7 +227,7 @@ impl Persister {
         set(&o, "lastCommitAt", f.last_commit_at.into());
         set(&o, "lastCommitMs", f.last_commit_ms.into());
         set(&o, "corruptSkipped", (f.corrupt_skipped as f64).into());
-        let mut sorted = f.recent_ms.clone();
+        let mut sorted: Vec<f64> = f.recent_ms.iter().copied().collect();
         sorted.sort_by(f64::total_cmp);
         set(&o, "commitMsP50", percentile(&sorted, 0.5).into());
         set(&o, "commitMsP99", percentile(&sorted, 0.99).into());
