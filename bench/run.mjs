@@ -97,11 +97,11 @@ function sizes(snap) {
     }
     return { raw, gzip, files };
   };
-  const allJs = readdirSync(join(ROOT, 'www')).filter((f) => f.endsWith('.js')).concat('pkg/tabmq.js');
+  const jsOf = (dirs) => dirs.flatMap((d) => readdirSync(join(ROOT, 'www', d)).filter((f) => f.endsWith('.js')).map((f) => `${d}/${f}`));
   return {
     wasm: size(['pkg/tabmq_bg.wasm']),
-    js: size(allJs),
-    browserJs: size(['index.js', 'socket.js', 'frames.js', 'options.js', 'errors.js', 'worker.js', 'host.js', 'pkg/tabmq.js']),
+    js: size([...jsOf(['browser', 'node', 'shared']), 'pkg/tabmq.js']),
+    browserJs: size([...jsOf(['browser', 'shared']), 'pkg/tabmq.js']),
   };
 }
 

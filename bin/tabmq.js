@@ -4,7 +4,7 @@
 
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { createBroker } from '../www/node.js';
+import { createBroker } from '../www/node/index.js';
 
 const USAGE = `Usage: tabmq [options]
 

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# www/host.js imports ./pkg/tabmq.js.
+# www/shared/host.js imports ../pkg/tabmq.js.
 OUT_DIR=www/pkg
 
 bash scripts/ensure-toolchain.sh wasm-target wasm-bindgen

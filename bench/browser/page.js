@@ -4,7 +4,7 @@
 // SharedWorker, reached through tabmq's page API and fake WebSocket.
 
 import mqtt from '/node_modules/mqtt/dist/mqtt.esm.js';
-import { startBroker } from '../.work/www/index.js';
+import { startBroker } from '../.work/www/browser/index.js';
 import { topology } from '../lib/scenarios.mjs';
 import { Driver } from '../lib/driver.js';
 import { RawClient } from '../lib/rawclient.js';

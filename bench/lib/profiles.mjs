@@ -15,7 +15,7 @@ export function category(cf) {
   if (url.includes('/pkg/tabmq.js')) return 'wasm-bindgen glue (pkg/tabmq.js)';
   if (url.endsWith('/host.js')) return 'host.js (pump, drain loop)';
   if (url.endsWith('/worker.js')) return 'worker.js';
-  if (url.endsWith('/node-transport.js') || url.endsWith('/node.js')) return 'Node host (node-transport.js, node.js)';
+  if (url.includes('/www/node/')) return 'Node host (www/node/)';
   if (url.endsWith('/socket.js') || url.endsWith('/frames.js')) return 'BrokerSocket (socket.js, frames.js)';
   if (url.includes('mqtt.esm.js')) return 'MQTT.js';
   if (url.includes('/bench/')) return 'bench clients and driver';

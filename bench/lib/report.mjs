@@ -226,7 +226,7 @@ export function markdown(res) {
     out.push('| Figure | Value |');
     out.push('|---|--:|');
     out.push(`| wasm (www/pkg/tabmq_bg.wasm) | ${bytes(rs.sizes.wasm.raw)} raw, ${bytes(rs.sizes.wasm.gzip)} gzip |`);
-    out.push(`| JS (www/*.js + www/pkg/tabmq.js) | ${bytes(rs.sizes.js.raw)} raw, ${bytes(rs.sizes.js.gzip)} gzip |`);
+    out.push(`| JS (www/{browser,node,shared}/*.js + www/pkg/tabmq.js) | ${bytes(rs.sizes.js.raw)} raw, ${bytes(rs.sizes.js.gzip)} gzip |`);
     out.push(`| JS a browser page loads (index.js, socket.js, frames.js, options.js, errors.js; worker: worker.js, host.js, pkg/tabmq.js) | ${bytes(rs.sizes.browserJs.raw)} raw, ${bytes(rs.sizes.browserJs.gzip)} gzip |`);
     if (rs.session) out.push(`| wasm memory per idle connected session (${rs.session.sessions} sessions) | ${bytes(rs.session.perSession)} |`);
     for (const q of rs.queued ?? []) out.push(`| wasm memory per queued QoS 1 message, ${q.size} B payload (${q.messages} queued) | ${bytes(q.perMessage)} |`);

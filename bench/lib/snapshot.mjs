@@ -3,7 +3,7 @@
 // of one run must come from the same build. (It can also be another copy
 // of www/, a patched one, for before/after measurements.)
 
-import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,8 +12,7 @@ export const SNAPSHOT = fileURLToPath(new URL('../.work/www', import.meta.url));
 export function snapshot(src) {
   rmSync(SNAPSHOT, { recursive: true, force: true });
   mkdirSync(SNAPSHOT, { recursive: true });
-  for (const f of readdirSync(src)) if (f.endsWith('.js')) cpSync(join(src, f), join(SNAPSHOT, f));
-  cpSync(join(src, 'pkg'), join(SNAPSHOT, 'pkg'), { recursive: true });
+  for (const dir of ['browser', 'node', 'shared', 'pkg']) cpSync(join(src, dir), join(SNAPSHOT, dir), { recursive: true });
   if (!existsSync(join(SNAPSHOT, 'pkg/tabmq_bg.wasm'))) {
     throw new Error(`${src}/pkg has no tabmq_bg.wasm (a concurrent build?): build it, or run again`);
   }

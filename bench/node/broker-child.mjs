@@ -1,5 +1,5 @@
 // A broker in a process of its own, for the Node comparison: `tabmq` (the
-// Node host, www/node.js) or `aedes` (in-memory, on node:net). Prints
+// Node host, www/node/index.js) or `aedes` (in-memory, on node:net). Prints
 // {"port": N} once listening; exits when its stdin closes or on SIGTERM.
 //   node bench/node/broker-child.mjs tabmq|aedes
 
@@ -9,7 +9,7 @@ const kind = process.argv[2];
 let close;
 
 if (kind === 'tabmq') {
-  const { createBroker } = await import('../.work/www/node.js');
+  const { createBroker } = await import('../.work/www/node/index.js');
   const broker = await createBroker({ tcp: { port: 0, host: '127.0.0.1' }, durability: 'memory' });
   console.log(JSON.stringify({ port: broker.ports.tcp }));
   close = () => broker.close();

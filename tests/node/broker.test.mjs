@@ -276,8 +276,8 @@ describe('package', () => {
     const root = fileURLToPath(new URL('../..', import.meta.url));
     const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }));
     const files = packed.files.map((f) => f.path);
-    for (const f of ['bin/tabmq.js', 'www/node.js', 'www/node.d.ts', 'www/node-options.js', 'www/node-transport.js',
-      'www/node-browser.js', 'www/host.js', 'www/pkg/tabmq_bg.wasm']) {
+    for (const f of ['bin/tabmq.js', 'www/node/index.js', 'www/node/index.d.ts', 'www/node/options.js', 'www/node/transport.js',
+      'www/node/browser-stub.js', 'www/shared/host.js', 'www/shared/errors.js', 'www/pkg/tabmq_bg.wasm']) {
       assert.ok(files.includes(f), `${f} is in the package`);
     }
     const bin = packed.files.find((f) => f.path === 'bin/tabmq.js');

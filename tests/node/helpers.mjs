@@ -5,7 +5,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
-import { createBroker } from '../../www/node.js';
+import { createBroker } from '../../www/node/index.js';
 
 export { createBroker };
 

@@ -25,7 +25,7 @@ test('the packed tarball works in a fresh Vite app in Chromium', { timeout: 300_
     const tarball = join(dir, packed.filename);
     const files = packed.files.map((f) => f.path);
     console.log(`# packed ${packed.filename}: ${packed.size} bytes, ${packed.unpackedSize} unpacked, ${files.length} files`);
-    for (const f of ['www/index.js', 'www/worker.js', 'www/index.d.ts', 'www/pkg/tabmq_bg.wasm', 'www/pkg/tabmq.js']) {
+    for (const f of ['www/browser/index.js', 'www/browser/worker.js', 'www/browser/index.d.ts', 'www/shared/host.js', 'www/pkg/tabmq_bg.wasm', 'www/pkg/tabmq.js']) {
       assert.ok(files.includes(f), `${f} is in the package`);
     }
     assert.ok(!files.some((f) => f.startsWith('tests/') || f.startsWith('src/')), 'no tests or Rust sources in the package');

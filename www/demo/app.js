@@ -4,7 +4,7 @@
 // shared by every tab of the origin), the page's MQTT client, the views, and
 // a place in the queue for the devices lock: one tab runs the device workers.
 
-import { startBroker } from '/www/index.js';
+import { startBroker } from '/www/browser/index.js';
 import { BROKER_NAME, SERIES, seriesOf } from './catalog.js';
 import { Bus } from './bus.js';
 import { History } from './history.js';

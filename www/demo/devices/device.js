@@ -11,7 +11,7 @@
 // The device's own state (light on/off, set point, energy counter) lives in
 // its "flash": a small IndexedDB store, so it survives reloads and restarts.
 
-import { socketFromPort } from '/www/index.js';
+import { socketFromPort } from '/www/browser/index.js';
 import mqtt from '/node_modules/mqtt/dist/mqtt.esm.js';
 import { deviceById, FIRMWARE } from '../catalog.js';
 import { createModel } from './models.js';

@@ -3,7 +3,7 @@
 // one timer from the core's next deadline. It runs in a SharedWorker, a
 // Worker or the page itself; in Node the Node host wraps the same core.
 
-import init, { Broker } from './pkg/tabmq.js';
+import init, { Broker } from '../pkg/tabmq.js';
 
 let wasmReady = null;
 

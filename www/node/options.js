@@ -5,7 +5,7 @@
 // fields it knows, so the core never sees a misspelt one), value types (so
 // the error names the option), and everything about listeners.
 
-import { optionError } from './errors.js';
+import { optionError } from '../shared/errors.js';
 
 const BROWSER_ONLY = {
   name: 'names a broker shared by the tabs of an origin; in Node each createBroker() is its own broker',

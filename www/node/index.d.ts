@@ -8,10 +8,10 @@ import type {
   BrokerInspection,
   BrokerStats,
   Limits,
-} from './index.js';
+} from '../browser/index.js';
 
-export type { AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BrokerInspection, BrokerStats, Limits } from './index.js';
-export { TabmqError } from './index.js';
+export type { AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BrokerInspection, BrokerStats, Limits } from '../browser/index.js';
+export { TabmqError } from '../browser/index.js';
 
 export interface TcpListenerOptions {
   /** 0 picks a free port; `broker.ports.tcp` tells which. */

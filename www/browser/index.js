@@ -3,10 +3,10 @@
 
 import { BrokerSocket } from './socket.js';
 import { checkOptions } from './options.js';
-import { TabmqError } from './errors.js';
+import { TabmqError } from '../shared/errors.js';
 
 export { BrokerSocket } from './socket.js';
-export { TabmqError } from './errors.js';
+export { TabmqError } from '../shared/errors.js';
 
 let warnedNoSharedWorker = false;
 
@@ -59,7 +59,7 @@ function workerLink(opts) {
 
 /** The broker in this page's own thread, behind the same message protocol. */
 async function inlineLink(opts) {
-  const { BrokerHost } = await import('./host.js');
+  const { BrokerHost } = await import('../shared/host.js');
   const host = await BrokerHost.create(opts.core, opts.callbacks, opts.wasmUrl, opts.name);
   const channel = new MessageChannel();
   const page = 'inline';

@@ -2,7 +2,7 @@
 // broker's own options (durability, limits, sysInterval, ...) are checked
 // again by the core, which names the option in its error too.
 
-import { optionError } from './errors.js';
+import { optionError } from '../shared/errors.js';
 
 const MODES = ['shared', 'worker', 'inline'];
 const DURABILITIES = ['strict', 'relaxed', 'memory'];

@@ -3,7 +3,7 @@
 // broker handle talks to it over a control port; each MQTT connection gets a
 // MessagePort of its own.
 
-import { BrokerHost } from './host.js';
+import { BrokerHost } from '../shared/host.js';
 
 /** Broker name -> Promise<BrokerHost>. The first page to start a name sets
  *  its options; later pages join the running broker. */

@@ -9,14 +9,14 @@
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { BrokerHost } from './host.js';
-import { TabmqError } from './errors.js';
-import { checkNodeOptions } from './node-options.js';
-import { listenTcp, listenWs } from './node-transport.js';
+import { BrokerHost } from '../shared/host.js';
+import { TabmqError } from '../shared/errors.js';
+import { checkNodeOptions } from './options.js';
+import { listenTcp, listenWs } from './transport.js';
 
-export { TabmqError } from './errors.js';
+export { TabmqError } from '../shared/errors.js';
 
-const WASM_URL = new URL('./pkg/tabmq_bg.wasm', import.meta.url);
+const WASM_URL = new URL('../pkg/tabmq_bg.wasm', import.meta.url);
 /** Sockets over limits.maxConnections that are still accepted, so that
  *  their clients hear why they are refused (CONNACK 0x97 or return code 3)
  *  instead of seeing the connection drop. */

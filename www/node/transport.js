@@ -27,7 +27,7 @@ const noop = () => {};
 /**
  * What the transports need from the broker (see NodeBroker in node.js):
  * @typedef {object} Context
- * @property {import('./host.js').BrokerHost} host
+ * @property {import('../shared/host.js').BrokerHost} host
  * @property {number} maxWriteBuffer
  * @property {number} maxPayload        largest WebSocket message accepted
  * @property {number} connectTimeout    ms for an HTTP upgrade request to arrive

@@ -1,9 +1,9 @@
 // What `tabmq/node` resolves to in a browser bundle: the Node host needs
 // node:net and the ws package, so here it only explains where to look.
 
-import { TabmqError } from './errors.js';
+import { TabmqError } from '../shared/errors.js';
 
-export { TabmqError } from './errors.js';
+export { TabmqError } from '../shared/errors.js';
 
 export async function createBroker() {
   throw new TabmqError(
