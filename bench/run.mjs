@@ -109,9 +109,9 @@ function sizes(snap) {
 
 /** Waits (up to maxMs) until the rest of the machine uses less than 0.3 of
  *  a core, so that other work does not leak into a measurement. */
-async function quiet(maxMs, ourPids = () => 0) {
+async function quiet(maxMs) {
   const until = Date.now() + maxMs;
-  let other = 0;
+  let other;
   for (;;) {
     const a = machineTicks();
     await new Promise((ok) => setTimeout(ok, 400));

@@ -14,6 +14,9 @@
 #   fmt            cargo fmt --check (and rustfmt --check on fuzz/fuzz_targets)
 #   clippy         cargo clippy --all-targets -- -D warnings, and again for wasm32
 #                  on the lib, the examples and tests/wasm_bindings.rs
+#   lint           ESLint (eslint.config.js) over every JS file, zero warnings
+#   types          tsc --noEmit on tests/types/*.ts: typed uses of the published
+#                  .d.ts files (README examples, options, handles, errors)
 #   cargo-test     cargo test (unit, golden vectors, properties, fuzz corpus replay, doctests)
 #   differential   cargo test --test codec_differential -- --include-ignored
 #                  (the codec against npm mqtt-packet; skipped while the test file is absent)
@@ -61,6 +64,8 @@ step_clippy() {
   local wasm_targets=(--lib --examples --test wasm_bindings --test wasm_store)
   cargo clippy --target wasm32-unknown-unknown "${wasm_targets[@]}" -- -D warnings
 }
+step_lint() { npx --no-install eslint --max-warnings 0 .; }
+step_types() { npx --no-install tsc -p tests/types; }
 step_cargo_test() { cargo test; }
 step_differential() { cargo test --test codec_differential -- --include-ignored; }
 step_wasm_build() { bash scripts/build-wasm.sh; }
@@ -122,7 +127,7 @@ build_probe() {
 
 # ---- the runner ------------------------------------------------------------
 
-STEPS=(toolchain wasm-bindgen npm chromium interop fmt clippy cargo-test differential wasm-build wasm-imports wasm-test node-test browser-test package-test demo-test bench-smoke)
+STEPS=(toolchain wasm-bindgen npm chromium interop fmt clippy lint types cargo-test differential wasm-build wasm-imports wasm-test node-test browser-test package-test demo-test bench-smoke)
 declare -A STATUS=() SECONDS_TAKEN=() NOTE=()
 
 shopt -s nullglob

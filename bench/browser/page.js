@@ -175,7 +175,9 @@ export async function teardown() {
     try {
       if (state.raw) c.close();
       else c.end(true);
-    } catch {}
+    } catch {
+      // already closed
+    }
   }
   state = null;
 }

@@ -21,7 +21,7 @@ const ARGS = [
 
 function chromiumPid() {
   for (const d of readdirSync(`/proc/${process.pid}/task`)) {
-    let kids = '';
+    let kids;
     try {
       kids = readFileSync(`/proc/${process.pid}/task/${d}/children`, 'utf8');
     } catch {
@@ -30,7 +30,9 @@ function chromiumPid() {
     for (const pid of kids.trim().split(/\s+/).filter(Boolean)) {
       try {
         if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('chrom')) return +pid;
-      } catch {}
+      } catch {
+        // the process is gone
+      }
     }
   }
   return null;

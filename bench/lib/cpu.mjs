@@ -65,7 +65,7 @@ export function threadTicks(pids) {
   let total = 0;
   for (const pid of pids) {
     const r = role(pid);
-    let tids = [];
+    let tids;
     try {
       tids = readdirSync(`/proc/${pid}/task`);
     } catch {

@@ -97,3 +97,92 @@ impl Default for Config {
         }
     }
 }
+
+/// One entry of `limits`: its option name, the range it accepts, and the
+/// `Config` field it sets. The hosts read this table (through the wasm
+/// bindings) for option checking, their own uses of a limit and the CLI;
+/// nothing else lists the limits.
+pub struct Limit {
+    /// The key in `limits` (camelCase, as JS spells it).
+    pub name: &'static str,
+    pub min: u64,
+    pub max: u64,
+    /// The value in effect (`None`: no limit).
+    pub get: fn(&Config) -> Option<u64>,
+    /// Sets the value; the caller has checked it is within `min..=max`.
+    pub set: fn(&mut Config, u64),
+}
+
+const U16: u64 = u16::MAX as u64;
+const U32: u64 = u32::MAX as u64;
+/// The largest packet MQTT can frame: 1 + 4 header bytes + 268,435,455.
+const MAX_PACKET: u64 = 268_435_460;
+/// The largest integer a JS number holds exactly.
+const JS_SAFE: u64 = (1 << 53) - 1;
+
+/// A row of `LIMITS` for a plain numeric field.
+macro_rules! limit {
+    ($name:literal, $field:ident as $ty:ty, $min:expr, $max:expr) => {
+        Limit {
+            name: $name,
+            min: $min,
+            max: $max,
+            get: |c| Some(c.$field as u64),
+            set: |c, v| c.$field = v as $ty,
+        }
+    };
+}
+
+/// Every key of `limits`, in the order the README lists them.
+pub const LIMITS: &[Limit] = &[
+    limit!("maxConnections", max_connections as usize, 1, U32),
+    limit!("maxPacketSize", max_packet_size as u32, 64, MAX_PACKET),
+    limit!("receiveMaximum", receive_maximum as u16, 1, U16),
+    limit!("maxInflight", max_inflight as u16, 1, U16),
+    limit!("maxQueuedMessages", max_queued_messages as usize, 0, U32),
+    limit!("maxQueuedBytes", max_queued_bytes as usize, 0, JS_SAFE),
+    limit!("topicAliasMaximum", topic_alias_maximum as u16, 0, U16),
+    limit!("maxTopicLength", max_topic_length as usize, 1, U16),
+    limit!("maxTopicLevels", max_topic_levels as usize, 1, U16),
+    limit!("maxSubscriptionsPerClient", max_subscriptions_per_client as usize, 1, U32),
+    Limit {
+        name: "maxKeepAlive",
+        min: 1,
+        max: U16,
+        get: |c| c.max_keep_alive.map(u64::from),
+        set: |c, v| c.max_keep_alive = Some(v as u16),
+    },
+    limit!("maxSessionExpiry", max_session_expiry as u32, 0, U32),
+    limit!("connectTimeout", connect_timeout_ms as u64, 100, 3_600_000),
+];
+
+/// The limit named `name` in `limits`.
+pub fn limit(name: &str) -> Option<&'static Limit> {
+    LIMITS.iter().find(|l| l.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_limit_round_trips_through_its_field() {
+        for l in LIMITS {
+            for v in [l.min, l.max] {
+                let mut c = Config::default();
+                (l.set)(&mut c, v);
+                assert_eq!((l.get)(&c), Some(v), "{}", l.name);
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_are_within_range() {
+        let c = Config::default();
+        for l in LIMITS {
+            if let Some(v) = (l.get)(&c) {
+                assert!((l.min..=l.max).contains(&v), "{} default {v}", l.name);
+            }
+        }
+    }
+}

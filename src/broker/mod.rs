@@ -21,7 +21,7 @@ mod session;
 mod sys;
 mod topic_tree;
 
-pub use config::{Config, Durability};
+pub use config::{limit, Config, Durability, Limit, LIMITS};
 pub use events::{ClientView, DropReason, Event, Stats};
 pub use hooks::{AllowAll, AuthDecision, AuthRequest, ClientInfo, Hooks};
 pub use topic_tree::SessionKey;

@@ -2,11 +2,14 @@
 //! error), and stats back to JS.
 
 use super::errors::{coded_error, option_error};
-use crate::broker::{ClientView, Config, Durability, Stats};
+use crate::broker::{self, ClientView, Config, Durability, Stats, LIMITS};
 use crate::store::Message;
+use js_sys::{Array, Object, Reflect};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 /// The options the core understands. The JS side handles `name`, `mode`
 /// and the callbacks, and passes the rest here.
@@ -19,26 +22,8 @@ struct Options {
     queue_qos0_offline: Option<bool>,
     retain_available: Option<bool>,
     client_id_seed: Option<f64>,
-    limits: Option<Limits>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Limits {
-    max_connections: Option<f64>,
-    max_packet_size: Option<f64>,
-    receive_maximum: Option<f64>,
-    max_inflight: Option<f64>,
-    max_queued_messages: Option<f64>,
-    max_queued_bytes: Option<f64>,
-    topic_alias_maximum: Option<f64>,
-    max_topic_length: Option<f64>,
-    max_topic_levels: Option<f64>,
-    max_subscriptions_per_client: Option<f64>,
-    max_keep_alive: Option<f64>,
-    max_session_expiry: Option<f64>,
-    /// Milliseconds a new connection has to send CONNECT.
-    connect_timeout: Option<f64>,
+    /// Read from the object itself, against `LIMITS` (see `apply_limits`).
+    limits: Option<IgnoredAny>,
 }
 
 /// Reads an optional integer option within `min..=max`.
@@ -59,7 +44,7 @@ pub fn parse(value: JsValue) -> Result<Config, JsValue> {
     let o: Options = if value.is_undefined() || value.is_null() {
         Options::default()
     } else {
-        serde_wasm_bindgen::from_value(value)
+        serde_wasm_bindgen::from_value(value.clone())
             .map_err(|e| coded_error("ERR_TABMQ_OPTION", &format!("tabmq: invalid options: {e}")))?
     };
     let durability = match o.durability.as_deref() {
@@ -85,65 +70,73 @@ pub fn parse(value: JsValue) -> Result<Config, JsValue> {
     if let Some(seed) = int("clientIdSeed", o.client_id_seed, 0, (1 << 53) - 1)? {
         cfg.client_id_seed = seed;
     }
-    apply_limits(&mut cfg, o.limits.unwrap_or_default())?;
+    if o.limits.is_some() {
+        apply_limits(&mut cfg, &Reflect::get(&value, &"limits".into())?)?;
+    }
     Ok(cfg)
 }
 
-fn apply_limits(cfg: &mut Config, l: Limits) -> Result<(), JsValue> {
-    const U16: u64 = u16::MAX as u64;
-    const U32: u64 = u32::MAX as u64;
-    // The largest packet MQTT can frame: 1 + 4 header bytes + 268,435,455.
-    const MAX_PACKET: u64 = 268_435_460;
-    if let Some(v) = int("limits.maxConnections", l.max_connections, 1, U32)? {
-        cfg.max_connections = v as usize;
+/// Applies `limits`, an object whose keys are names from `LIMITS`.
+fn apply_limits(cfg: &mut Config, limits: &JsValue) -> Result<(), JsValue> {
+    if !limits.is_object() || Array::is_array(limits) {
+        return Err(option_error("limits", "must be an object"));
     }
-    if let Some(v) = int("limits.maxPacketSize", l.max_packet_size, 64, MAX_PACKET)? {
-        cfg.max_packet_size = v as u32;
-    }
-    if let Some(v) = int("limits.receiveMaximum", l.receive_maximum, 1, U16)? {
-        cfg.receive_maximum = v as u16;
-    }
-    if let Some(v) = int("limits.maxInflight", l.max_inflight, 1, U16)? {
-        cfg.max_inflight = v as u16;
-    }
-    if let Some(v) = int("limits.maxQueuedMessages", l.max_queued_messages, 0, U32)? {
-        cfg.max_queued_messages = v as usize;
-    }
-    if let Some(v) = int(
-        "limits.maxQueuedBytes",
-        l.max_queued_bytes,
-        0,
-        (1 << 53) - 1,
-    )? {
-        cfg.max_queued_bytes = v as usize;
-    }
-    if let Some(v) = int("limits.topicAliasMaximum", l.topic_alias_maximum, 0, U16)? {
-        cfg.topic_alias_maximum = v as u16;
-    }
-    if let Some(v) = int("limits.maxTopicLength", l.max_topic_length, 1, U16)? {
-        cfg.max_topic_length = v as usize;
-    }
-    if let Some(v) = int("limits.maxTopicLevels", l.max_topic_levels, 1, U16)? {
-        cfg.max_topic_levels = v as usize;
-    }
-    if let Some(v) = int(
-        "limits.maxSubscriptionsPerClient",
-        l.max_subscriptions_per_client,
-        1,
-        U32,
-    )? {
-        cfg.max_subscriptions_per_client = v as usize;
-    }
-    if let Some(v) = int("limits.maxKeepAlive", l.max_keep_alive, 1, U16)? {
-        cfg.max_keep_alive = Some(v as u16);
-    }
-    if let Some(v) = int("limits.maxSessionExpiry", l.max_session_expiry, 0, U32)? {
-        cfg.max_session_expiry = v as u32;
-    }
-    if let Some(v) = int("limits.connectTimeout", l.connect_timeout, 100, 3_600_000)? {
-        cfg.connect_timeout_ms = v;
+    for entry in Object::entries(limits.unchecked_ref()).iter() {
+        let entry: Array = entry.unchecked_into();
+        let key = entry.get(0).as_string().unwrap_or_default();
+        let value = entry.get(1);
+        let name = format!("limits.{key}");
+        let Some(limit) = broker::limit(&key) else {
+            let known: Vec<&str> = LIMITS.iter().map(|l| l.name).collect();
+            return Err(option_error(
+                &name,
+                &format!("is not a tabmq limit (known: {})", known.join(", ")),
+            ));
+        };
+        if value.is_undefined() {
+            continue;
+        }
+        let Some(v) = value.as_f64() else {
+            return Err(option_error(&name, &format!("must be a number, got {}", describe(&value))));
+        };
+        if let Some(v) = int(&name, Some(v), limit.min, limit.max)? {
+            (limit.set)(cfg, v);
+        }
     }
     Ok(())
+}
+
+/// A short description of a JS value for an error message.
+fn describe(v: &JsValue) -> String {
+    if let Some(s) = v.as_string() {
+        return format!("{s:?}");
+    }
+    if v.is_null() {
+        return "null".into();
+    }
+    if Array::is_array(v) {
+        return "an array".into();
+    }
+    v.js_typeof().as_string().unwrap_or_default()
+}
+
+/// The limits table for the hosts: `[{ name, min, max, value }]`, where
+/// `value` is what `options` sets (or the default; undefined for no limit).
+/// Throws the same coded error as the constructor for bad options.
+#[wasm_bindgen(js_name = resolveLimits)]
+pub fn resolve_limits(options: JsValue) -> Result<JsValue, JsValue> {
+    let cfg = parse(options)?;
+    let out = Array::new();
+    for l in LIMITS {
+        let o = Object::new();
+        Reflect::set(&o, &"name".into(), &l.name.into())?;
+        Reflect::set(&o, &"min".into(), &(l.min as f64).into())?;
+        Reflect::set(&o, &"max".into(), &(l.max as f64).into())?;
+        let value = (l.get)(&cfg).map_or(JsValue::UNDEFINED, |v| (v as f64).into());
+        Reflect::set(&o, &"value".into(), &value)?;
+        out.push(&o);
+    }
+    Ok(out.into())
 }
 
 #[derive(Serialize)]

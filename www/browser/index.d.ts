@@ -1,5 +1,7 @@
 // Type declarations for tabmq's page API.
 
+import type { TabmqError, TabmqErrorCode } from '../shared/errors.js';
+
 /** What `authenticate` receives for a CONNECT (or an AUTH exchange step). */
 export interface AuthenticateRequest {
   conn: number;
@@ -141,7 +143,7 @@ export interface StorageStats {
  *  blocked upgrade, database that cannot open, corrupt record skipped). */
 export interface BrokerErrorEvent extends Event {
   readonly error: TabmqError;
-  readonly code: string;
+  readonly code: TabmqErrorCode;
   readonly message: string;
 }
 
@@ -209,9 +211,8 @@ export interface Broker extends EventTarget {
   terminate(): void;
 }
 
-export declare class TabmqError extends Error {
-  readonly code: string;
-}
+export { TabmqError, ERROR_CODES } from '../shared/errors.js';
+export type { TabmqErrorCode } from '../shared/errors.js';
 
 /** A fake WebSocket over a port from `broker.openPort()`, usable in any context. */
 export declare function socketFromPort(port: MessagePort, url?: string, protocols?: string[]): BrokerSocket;

@@ -6,7 +6,7 @@ import { checkOptions } from './options.js';
 import { TabmqError } from '../shared/errors.js';
 
 export { BrokerSocket } from './socket.js';
-export { TabmqError } from '../shared/errors.js';
+export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 
 let warnedNoSharedWorker = false;
 
@@ -35,7 +35,12 @@ export async function startBroker(options = {}) {
   }
   const link = opts.mode === 'inline' ? await inlineLink(opts) : workerLink(opts);
   const handle = new BrokerHandle(opts, link);
-  await handle._init();
+  try {
+    await handle._init();
+  } catch (err) {
+    link.terminate();
+    throw err;
+  }
   return handle;
 }
 
@@ -57,27 +62,21 @@ function workerLink(opts) {
   return { control: worker, worker, terminate: () => worker.terminate() };
 }
 
-/** The broker in this page's own thread, behind the same message protocol. */
+/** The broker in this page's own thread, behind the same control protocol
+ *  as a worker's (control.js). */
 async function inlineLink(opts) {
-  const { BrokerHost } = await import('../shared/host.js');
-  const host = await BrokerHost.create(opts.core, opts.callbacks, opts.wasmUrl, opts.name);
+  const { serveControl, startHost } = await import('./control.js');
   const channel = new MessageChannel();
-  const page = 'inline';
-  channel.port2.onmessage = async (e) => {
-    const msg = e.data;
-    if (msg.t === 'init') {
-      host.onEvent((event) => channel.port2.postMessage({ t: 'event', event }));
-      for (const event of host.startupErrors) channel.port2.postMessage({ t: 'event', event });
-      channel.port2.postMessage({ t: 'ready' });
-    } else if (msg.t === 'connect') host.connectPort(msg.port, page);
-    else if (msg.t === 'stats') channel.port2.postMessage({ t: 'stats', id: msg.id, stats: await host.statsWithEstimate() });
-    else if (msg.t === 'inspect') channel.port2.postMessage({ t: 'stats', id: msg.id, stats: host.inspect() });
-    else if (msg.t === 'close') {
-      await host.close();
-      channel.port2.postMessage({ t: 'closed', id: msg.id });
-    }
+  let started = null;
+  serveControl(channel.port2, {
+    start: (init) => (started = startHost(init, opts.callbacks).then((host) => ({ host }))),
+    dedicated: true,
+  });
+  const terminate = () => {
+    started?.then(({ host }) => host.abandon(), () => {});
+    channel.port1.close();
   };
-  return { control: channel.port1, host, terminate: () => { host.abandon(); channel.port1.close(); } };
+  return { control: channel.port1, terminate };
 }
 
 function pageLockName(name) {
@@ -159,8 +158,8 @@ class BrokerHandle extends EventTarget {
       this.dispatchEvent(Object.assign(new Event('error'), { error: err, message: err.message }));
     } else if (msg.t === 'event') {
       this.#emit(msg.event);
-    } else if (msg.t === 'stats' || msg.t === 'closed') {
-      this.#requests.get(msg.id)?.resolve(msg.stats);
+    } else if (msg.t === 'reply') {
+      this.#requests.get(msg.id)?.resolve(msg.value);
       this.#requests.delete(msg.id);
     }
   }

@@ -1,6 +1,6 @@
 // Checks the options of startBroker() that the page handles itself. The
 // broker's own options (durability, limits, sysInterval, ...) are checked
-// again by the core, which names the option in its error too.
+// by the core, which names the option in its error too.
 
 import { optionError } from '../shared/errors.js';
 
@@ -10,13 +10,6 @@ const KNOWN = new Set([
   'name', 'mode', 'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable',
   'clientIdSeed', 'authenticate', 'authorize', 'hooks', 'workerUrl', 'wasmUrl',
 ]);
-
-// Their ranges are checked by the core (src/wasm/options.rs).
-const LIMITS = [
-  'maxConnections', 'maxPacketSize', 'receiveMaximum', 'maxInflight', 'maxQueuedMessages', 'maxQueuedBytes',
-  'topicAliasMaximum', 'maxTopicLength', 'maxTopicLevels', 'maxSubscriptionsPerClient', 'maxKeepAlive',
-  'maxSessionExpiry', 'connectTimeout',
-];
 
 /** Returns { name, mode, core, hooks, callbacks, workerUrl, wasmUrl } or throws a TabmqError. */
 export function checkOptions(options = {}) {
@@ -35,12 +28,8 @@ export function checkOptions(options = {}) {
   if (options.durability !== undefined && !DURABILITIES.includes(options.durability)) {
     throw optionError('durability', `must be one of 'strict', 'relaxed', 'memory', got ${JSON.stringify(options.durability)}`);
   }
-  if (options.limits !== undefined) {
-    if (options.limits === null || typeof options.limits !== 'object') throw optionError('limits', 'must be an object');
-    for (const key of Object.keys(options.limits)) {
-      if (!LIMITS.includes(key)) throw optionError(`limits.${key}`, `is not a tabmq limit (known: ${LIMITS.join(', ')})`);
-    }
-  }
+  // `limits` (names, types and ranges) are checked by the core, against its
+  // table of limits (src/broker/config.rs), where the broker runs.
   for (const key of ['authenticate', 'authorize']) {
     const fn = options[key];
     if (fn === undefined) continue;

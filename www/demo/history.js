@@ -66,7 +66,7 @@ export class History {
       series.v.splice(0, i);
     }
     this.#queue.push({ s: name, t: ts, v: value });
-    this.#timer ??= setTimeout(() => this.flush(), 2000);
+    if (this.#timer === null) this.#timer = setTimeout(() => this.flush(), 2000);
     return true;
   }
 

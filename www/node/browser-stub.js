@@ -3,7 +3,7 @@
 
 import { TabmqError } from '../shared/errors.js';
 
-export { TabmqError } from '../shared/errors.js';
+export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 
 export async function createBroker() {
   throw new TabmqError(

@@ -11,7 +11,9 @@ import type {
 } from '../browser/index.js';
 
 export type { AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BrokerInspection, BrokerStats, Limits } from '../browser/index.js';
-export { TabmqError } from '../browser/index.js';
+export { TabmqError, ERROR_CODES } from '../shared/errors.js';
+export type { TabmqErrorCode } from '../shared/errors.js';
+import type { TabmqErrorCode } from '../shared/errors.js';
 
 export interface TcpListenerOptions {
   /** 0 picks a free port; `broker.ports.tcp` tells which. */
@@ -79,7 +81,7 @@ export type RejectedEvent = ConnectionInfo & { type: 'rejected'; conn: number; r
 export interface DroppedEvent { type: 'dropped'; clientId: string; topic: string; why: 'QueueFull' | 'TooLarge' | 'Expired' }
 export type SlowConsumerEvent = ConnectionInfo & { type: 'slowConsumer'; conn: number; bufferedBytes: number };
 /** Trouble outside the protocol, reported by the host (also as a 'warning'). */
-export interface HostErrorEvent { type: 'error'; code: string; message: string }
+export interface HostErrorEvent { type: 'error'; code: TabmqErrorCode; message: string }
 export type BrokerEvent = ConnectedEvent | DisconnectedEvent | RejectedEvent | DroppedEvent | SlowConsumerEvent | HostErrorEvent;
 
 export interface NodeBrokerStats extends BrokerStats {

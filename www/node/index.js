@@ -11,10 +11,11 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { BrokerHost } from '../shared/host.js';
 import { TabmqError } from '../shared/errors.js';
-import { checkNodeOptions } from './options.js';
+import { checkNodeOptions, defaultWriteBuffer } from './options.js';
+import { resolveLimits } from '../pkg/tabmq.js';
 import { listenTcp, listenWs } from './transport.js';
 
-export { TabmqError } from '../shared/errors.js';
+export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 
 const WASM_URL = new URL('../pkg/tabmq_bg.wasm', import.meta.url);
 /** Sockets over limits.maxConnections that are still accepted, so that
@@ -45,6 +46,10 @@ async function readWasm() {
 export async function createBroker(options = {}) {
   const opts = checkNodeOptions(options);
   const host = await BrokerHost.create(opts.core, opts.callbacks, await readWasm(), 'node');
+  // The limits in effect, from the core's table (the options are valid:
+  // the core has just accepted them).
+  opts.limits = Object.fromEntries(resolveLimits(opts.core).map((l) => [l.name, l.value]));
+  opts.maxWriteBuffer ??= defaultWriteBuffer(opts.limits);
   const broker = new NodeBroker(host, opts);
   try {
     await broker._listen(opts.listeners);

@@ -20,31 +20,25 @@ const KNOWN = [
   'clientIdSeed', 'authenticate', 'authorize', 'maxWriteBuffer',
 ];
 
-// The same names as options.js and src/wasm/options.rs; their ranges are
-// checked by the core.
-export const LIMITS = [
-  'maxConnections', 'maxPacketSize', 'receiveMaximum', 'maxInflight', 'maxQueuedMessages', 'maxQueuedBytes',
-  'topicAliasMaximum', 'maxTopicLength', 'maxTopicLevels', 'maxSubscriptionsPerClient', 'maxKeepAlive',
-  'maxSessionExpiry', 'connectTimeout',
-];
-
-/** The core's defaults for the limits the Node host uses itself. */
-export const DEFAULT_LIMITS = { maxConnections: 10_000, maxPacketSize: 1024 * 1024, connectTimeout: 10_000 };
-
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_WS_PATH = '/mqtt';
 /** Bytes of unsent output after which a connection is closed as too slow,
  *  on top of what the in-flight window may hold (maxInflight whole packets):
  *  a consumer of QoS 1/2 messages is never closed for what the window lets
  *  the core send it. */
-export const WRITE_BUFFER_SLACK = 8 * 1024 * 1024;
-const DEFAULT_MAX_INFLIGHT = 64;
+const WRITE_BUFFER_SLACK = 8 * 1024 * 1024;
+
+/** The default `maxWriteBuffer` for the limits in effect. */
+export function defaultWriteBuffer(limits) {
+  return WRITE_BUFFER_SLACK + limits.maxInflight * limits.maxPacketSize;
+}
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * Returns { listeners: [{ transport, port, host, path? }], core, callbacks,
- * maxWriteBuffer, limits } or throws a TabmqError naming the option.
+ * maxWriteBuffer? } or throws a TabmqError naming the option. `limits` are
+ * checked by the core, against its table of limits (src/broker/config.rs).
  */
 export function checkNodeOptions(options = {}) {
   if (!isObject(options)) throw optionError('options', 'must be an object');
@@ -66,7 +60,6 @@ export function checkNodeOptions(options = {}) {
       : `must be 'memory' in Node, got ${JSON.stringify(durability)}`;
     throw optionError('durability', why);
   }
-  const limits = checkLimits(options.limits);
   checkType(options, 'sysInterval', 'number');
   checkType(options, 'clientIdSeed', 'number');
   checkType(options, 'queueQos0Offline', 'boolean');
@@ -74,23 +67,20 @@ export function checkNodeOptions(options = {}) {
   for (const key of ['authenticate', 'authorize']) {
     if (options[key] !== undefined && typeof options[key] !== 'function') throw optionError(key, 'must be a function');
   }
-  const maxWriteBuffer = options.maxWriteBuffer ?? WRITE_BUFFER_SLACK
-    + (limits?.maxInflight ?? DEFAULT_MAX_INFLIGHT) * (limits?.maxPacketSize ?? DEFAULT_LIMITS.maxPacketSize);
-  if (!Number.isSafeInteger(maxWriteBuffer) || maxWriteBuffer < 65_536) {
+  const { maxWriteBuffer } = options;
+  if (maxWriteBuffer !== undefined && (!Number.isSafeInteger(maxWriteBuffer) || maxWriteBuffer < 65_536)) {
     throw optionError('maxWriteBuffer', `must be a whole number of bytes, at least 65536, got ${String(maxWriteBuffer)}`);
   }
   const core = { durability: 'memory' };
-  for (const key of ['sysInterval', 'queueQos0Offline', 'retainAvailable', 'clientIdSeed']) {
+  for (const key of ['limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable', 'clientIdSeed']) {
     if (options[key] !== undefined) core[key] = options[key];
   }
-  if (limits) core.limits = limits;
   core.clientIdSeed ??= Math.floor(Math.random() * 2 ** 52);
   return {
     listeners,
     core,
     callbacks: { authenticate: options.authenticate, authorize: options.authorize },
     maxWriteBuffer,
-    limits: { ...DEFAULT_LIMITS, ...limits },
   };
 }
 
@@ -105,18 +95,6 @@ function describe(v) {
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return JSON.stringify(v);
   return typeof v === 'number' ? String(v) : typeof v;
-}
-
-function checkLimits(limits) {
-  if (limits === undefined) return undefined;
-  if (!isObject(limits)) throw optionError('limits', 'must be an object');
-  for (const [key, value] of Object.entries(limits)) {
-    if (!LIMITS.includes(key)) throw optionError(`limits.${key}`, `is not a tabmq limit (known: ${LIMITS.join(', ')})`);
-    if (value !== undefined && typeof value !== 'number') {
-      throw optionError(`limits.${key}`, `must be a number, got ${describe(value)}`);
-    }
-  }
-  return limits;
 }
 
 /** `tcp`/`ws`: a port number, a listener object, or an array of them. */

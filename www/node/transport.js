@@ -12,6 +12,7 @@
 import net from 'node:net';
 import http from 'node:http';
 import { WebSocketServer, WebSocket } from 'ws';
+import { ERROR_CODES, TabmqError } from '../shared/errors.js';
 
 /** Unsent bytes above which a WebSocket connection stops being read. */
 const HIGH_WATER = 64 * 1024;
@@ -200,9 +201,10 @@ function listen(server, spec, what) {
         : err.code === 'EACCES' ? 'permission denied'
           : err.code === 'EADDRNOTAVAIL' ? 'address not available on this machine'
             : err.message;
-      err.message = `tabmq: cannot listen for ${what} on ${spec.host}:${spec.port}: ${reason}`;
-      err.listener = { ...spec };
-      reject(err);
+      const code = err.code in ERROR_CODES ? err.code : 'ERR_TABMQ_START';
+      const failure = new TabmqError(`tabmq: cannot listen for ${what} on ${spec.host}:${spec.port}: ${reason}`, code, { cause: err });
+      failure.listener = { ...spec };
+      reject(failure);
     };
     server.once('error', failed);
     server.listen(spec.port, spec.host, () => {

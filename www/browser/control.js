@@ -1,0 +1,88 @@
+// The control protocol between a page's broker handle (index.js) and the
+// broker it talks to: a broker in a SharedWorker or Worker (worker.js) or in
+// the page itself ('inline' mode). One module serves both ends' broker side.
+//
+// page -> broker                         broker -> page
+//   { t: 'init', name, page, lock?,        { t: 'ready' }
+//     core, hooks, wasmUrl }               { t: 'error', code, message }  (init failed)
+//   { t: 'connect', port }  (transferred)  { t: 'event', event }          (broker events)
+//   { t: 'stats' | 'inspect' | 'close',    { t: 'reply', id, value }
+//     id }
+//
+// Each MQTT connection gets a MessagePort of its own ('connect'); the host
+// answers on that port ({ open: true }) once the broker has it.
+
+import { BrokerHost } from '../shared/host.js';
+
+/**
+ * Serves one page's control port. `start(init)` resolves to the BrokerHost
+ * the page joins (started for it, or already running) and may set
+ * `conflict` on the result when the running broker has other options.
+ * `dedicated`: the broker serves this page alone, so the page's 'close'
+ * stops it; otherwise 'close' only ends this page's connections.
+ */
+export function serveControl(control, { start, dedicated }) {
+  let page = null;
+  let hostPromise = null;
+  let stopEvents = null;
+  const reply = (id, value) => control.postMessage({ t: 'reply', id, value });
+  const leave = (host) => {
+    stopEvents?.();
+    stopEvents = null;
+    host.dropOwner(page);
+  };
+  control.onmessage = async (e) => {
+    const msg = e.data;
+    if (msg.t === 'init') {
+      page = msg.page;
+      hostPromise = start(msg);
+      let joined;
+      try {
+        joined = await hostPromise;
+      } catch (err) {
+        control.postMessage({ t: 'error', message: String(err?.message ?? err), code: err?.code ?? 'ERR_TABMQ_START' });
+        return;
+      }
+      const { host, conflict } = joined;
+      // Broker events (storage errors included) go to every page.
+      stopEvents = host.onEvent((event) => control.postMessage({ t: 'event', event }));
+      for (const event of host.startupErrors) control.postMessage({ t: 'event', event });
+      if (conflict) control.postMessage({ t: 'event', event: conflict });
+      if (msg.lock && globalThis.navigator?.locks) {
+        // Granted only once the page that holds it is gone: then its
+        // connections end and their wills are sent.
+        navigator.locks.request(msg.lock, () => leave(host));
+      }
+      control.postMessage({ t: 'ready' });
+      return;
+    }
+    const { host } = await hostPromise;
+    switch (msg.t) {
+      case 'connect':
+        host.connectPort(msg.port, page);
+        break;
+      case 'stats':
+        reply(msg.id, await host.statsWithEstimate());
+        break;
+      case 'inspect':
+        reply(msg.id, host.inspect());
+        break;
+      case 'close':
+        if (dedicated) await host.close();
+        else leave(host);
+        reply(msg.id);
+        break;
+    }
+  };
+}
+
+/** Starts a broker for an 'init' message: its hooks module (if any) is
+ *  imported where the broker runs. */
+export async function startHost(init, callbacks = {}) {
+  let hooks = callbacks;
+  if (init.hooks) {
+    const mod = await import(init.hooks);
+    hooks = { authenticate: mod.authenticate, authorize: mod.authorize };
+  }
+  return BrokerHost.create(init.core, hooks, init.wasmUrl, init.name);
+}
