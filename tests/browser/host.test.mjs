@@ -238,6 +238,10 @@ describe('page API', () => {
         { mode: 'inline', limits: { maxPacketSize: 0 } },
         { mode: 'worker', limits: { maxInflight: 1.5 } },
         { mode: 'inline', limits: { maxThings: 3 } },
+        { mode: 'shared', name: 'bad-limits', limits: { maxThings: 3 } },
+        { mode: 'worker', limits: { maxInflight: '5' } },
+        { mode: 'inline', limits: [] },
+        { mode: 'shared', name: 'bad-durability', durability: 'disk' },
       ];
       const out = [];
       for (const options of bad) {
@@ -245,14 +249,16 @@ describe('page API', () => {
           await tabmq.startBroker(options);
           out.push('no error');
         } catch (e) {
-          out.push({ isError: e instanceof Error, code: e.code, message: e.message });
+          out.push({ isError: e instanceof Error, isTabmqError: e instanceof tabmq.TabmqError, name: e.name, code: e.code, message: e.message });
         }
       }
       return out;
     });
-    const names = ['mode', 'durability', 'name', 'colour', 'authorize', 'limits.maxPacketSize', 'limits.maxInflight', 'maxThings'];
+    const names = ['mode', 'durability', 'name', 'colour', 'authorize', 'limits.maxPacketSize', 'limits.maxInflight', 'maxThings',
+      'limits.maxThings', 'limits.maxInflight', 'limits', 'durability'];
     errs.forEach((e, i) => {
       assert.equal(e.isError, true, `option ${names[i]} rejects with an Error`);
+      assert.equal(e.isTabmqError, true, `option ${names[i]} rejects with a TabmqError (${e.name}: ${e.message})`);
       assert.equal(e.code, 'ERR_TABMQ_OPTION');
       assert.match(e.message, new RegExp(names[i].replace('.', '\\.')), e.message);
     });

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { TabmqError } from '../../www/node/index.js';
 import { collect, connect, createBroker, endAll, packet, rawConnect, testBroker, urlOf, within } from './helpers.mjs';
 
 describe('options', () => {
@@ -43,6 +44,8 @@ describe('options', () => {
     test(`${JSON.stringify(options)} is refused, naming \`${name}\``, async () => {
       await assert.rejects(createBroker(options), (err) => {
         assert.ok(err instanceof Error);
+        assert.ok(err instanceof TabmqError, `a TabmqError, not ${err?.constructor?.name}`);
+        assert.equal(err.name, 'TabmqError');
         assert.equal(err.code, 'ERR_TABMQ_OPTION');
         assert.ok(err.message.includes(`\`${name}\``), err.message);
         if (why) assert.match(err.message, why);
@@ -94,6 +97,7 @@ describe('listeners', () => {
     await new Promise((r) => probe.close(r));
     try {
       await assert.rejects(createBroker({ tcp: freePort, ws: busyPort }), (err) => {
+        assert.ok(err instanceof TabmqError);
         assert.equal(err.code, 'EADDRINUSE');
         assert.match(err.message, new RegExp(`WebSocket on 127\\.0\\.0\\.1:${busyPort}: address already in use`));
         return true;
