@@ -48,7 +48,7 @@ test('the limits of the .d.ts, the README and docs/node.md are exactly the core\
   const table = resolveLimits({});
   const names = table.map((l) => l.name);
   assert.ok(names.includes('maxInflight') && names.length >= 10);
-  const dts = read('www/browser/index.d.ts');
+  const dts = read('www/shared/types.d.ts');
   const body = dts.slice(dts.indexOf('export interface Limits {'), dts.indexOf('\n}', dts.indexOf('export interface Limits {')));
   assert.deepEqual([...body.matchAll(/^\s+(\w+)\?: number;/gm)].map((m) => m[1]), names);
   const row = read('README.md').split('\n').find((l) => l.startsWith('| `limits` |'));

@@ -1,64 +1,13 @@
 // Type declarations for tabmq's page API.
 
 import type { TabmqError, TabmqErrorCode } from '../shared/errors.js';
+import type { BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
 
-/** What `authenticate` receives for a CONNECT (or an AUTH exchange step). */
-export interface AuthenticateRequest {
-  conn: number;
-  clientId: string;
-  username?: string;
-  password?: Uint8Array;
-  /** 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0). */
-  protocolVersion: 3 | 4 | 5;
-  /** MQTT 5 enhanced authentication: the method and this step's data. */
-  method?: string;
-  data?: Uint8Array;
-  /** True for re-authentication (AUTH 0x19) on a live connection. */
-  reauthenticate: boolean;
-}
+export type {
+  AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
+} from '../shared/types.js';
 
-/**
- * `true` accepts, `false` refuses with 0x86 (bad user name or password), a
- * number or `{ reasonCode }` refuses with that MQTT 5 reason code (0x80 and
- * up), `{ continue: data }` sends AUTH 0x18 (enhanced authentication).
- */
-export type AuthenticateResult = boolean | number | { reasonCode: number } | { continue?: Uint8Array };
-
-export interface AuthorizeRequest {
-  action: 'publish' | 'subscribe';
-  clientId: string;
-  username?: string;
-  protocolVersion: 3 | 4 | 5;
-  /** The topic name (publish) or topic filter (subscribe). */
-  topic: string;
-  qos: 0 | 1 | 2;
-  retain?: boolean;
-}
-
-export interface Limits {
-  maxConnections?: number;
-  /** Bytes, fixed header included (default 1 MiB). */
-  maxPacketSize?: number;
-  /** Unacknowledged QoS 1/2 PUBLISHes a client may send (default 65535, the most MQTT allows). */
-  receiveMaximum?: number;
-  /** QoS 1/2 messages in flight to one client (default 64). */
-  maxInflight?: number;
-  /** Messages waiting per session (default 10,000; when full, new messages are dropped). */
-  maxQueuedMessages?: number;
-  maxQueuedBytes?: number;
-  topicAliasMaximum?: number;
-  maxTopicLength?: number;
-  maxTopicLevels?: number;
-  maxSubscriptionsPerClient?: number;
-  /** Seconds; longer (or zero) client keep alives are replaced (MQTT 5 Server Keep Alive). */
-  maxKeepAlive?: number;
-  /** Seconds. */
-  maxSessionExpiry?: number;
-  /** Milliseconds a new connection has to send CONNECT (default 10,000). */
-  connectTimeout?: number;
-}
-
-export interface BrokerOptions {
+export interface BrokerOptions extends CoreOptions {
   /** One broker per name per origin (default 'default'). */
   name?: string;
   /** 'shared' (default): a SharedWorker serving every tab; 'worker': a
@@ -67,18 +16,10 @@ export interface BrokerOptions {
   /** 'strict' (default): acknowledgements wait for IndexedDB; 'relaxed';
    *  'memory': nothing is stored. */
   durability?: 'strict' | 'relaxed' | 'memory';
-  limits?: Limits;
-  /** `$SYS/broker/...` refresh interval in seconds; 0 turns it off (default 10). */
-  sysInterval?: number;
-  /** Queue QoS 0 messages for offline persistent sessions (default false). */
-  queueQos0Offline?: boolean;
-  retainAvailable?: boolean;
-  /** Seed for the client ids the broker assigns (default: random). */
-  clientIdSeed?: number;
-  /** Mode 'inline' only: called for each CONNECT; may return a Promise. */
-  authenticate?: (request: AuthenticateRequest) => AuthenticateResult | Promise<AuthenticateResult>;
-  /** Mode 'inline' only: called for each publish and subscribe; synchronous. */
-  authorize?: (request: AuthorizeRequest) => boolean;
+  /** Mode 'inline' only (functions cannot be sent to a worker: use `hooks`). */
+  authenticate?: CoreOptions['authenticate'];
+  /** Mode 'inline' only (functions cannot be sent to a worker: use `hooks`). */
+  authorize?: CoreOptions['authorize'];
   /** URL of a module exporting `authenticate` and/or `authorize`; it runs
    *  where the broker runs (the worker in 'shared' and 'worker' mode). */
   hooks?: string | URL;
@@ -86,57 +27,6 @@ export interface BrokerOptions {
   workerUrl?: string | URL;
   /** Where tabmq_bg.wasm is, if a bundler moved it. */
   wasmUrl?: string | URL;
-}
-
-export interface BrokerStats {
-  connections: number;
-  sessions: number;
-  subscriptions: number;
-  retained: number;
-  messagesReceived: number;
-  messagesSent: number;
-  messagesDropped: number;
-  bytesReceived: number;
-  bytesSent: number;
-  queuedMessages: number;
-  inflightMessages: number;
-  storageOps: number;
-  pendingAcks: number;
-  uptimeSecs: number;
-  /** Present when the broker keeps its state in IndexedDB. */
-  storage?: StorageStats;
-}
-
-export interface StorageStats {
-  /** False after a storage failure: the broker then serves from memory. */
-  enabled: boolean;
-  /** The IndexedDB database: `tabmq:<name>`. */
-  database: string;
-  schemaVersion: number;
-  /** The version the database had when this broker opened it (0: new). */
-  upgradedFrom: number;
-  /** Records held (refreshed at most every 2 s). */
-  records: number;
-  bytesWritten: number;
-  /** Storage operations waiting for the next transaction. */
-  pendingOps: number;
-  commitInFlight: boolean;
-  commits: number;
-  opsWritten: number;
-  /** ms since the epoch. */
-  lastCommitAt: number;
-  lastCommitMs: number;
-  /** Commit duration percentiles over the last 1,024 commits (ms). */
-  commitMsP50: number;
-  commitMsP99: number;
-  /** Storage operations per transaction over the same window (group commit at work). */
-  opsPerCommit: number;
-  corruptSkipped: number;
-  /** The origin's storage use and quota, as `navigator.storage.estimate()` says. */
-  bytesEstimated?: number;
-  quota?: number;
-  /** Why storage failed, after a failure. */
-  error?: string;
 }
 
 /** The `error` event of a broker handle (storage trouble: quota exceeded,
@@ -151,20 +41,6 @@ export interface BrokerErrorEvent extends Event {
  *  broker's event in `detail` (clientId, conn, reasonCode, ...). */
 export interface BrokerActivityEvent extends Event {
   readonly detail: { type: string; clientId?: string; conn?: number; reasonCode?: number; protocolVersion?: number; topic?: string; why?: string };
-}
-
-export interface BrokerInspection {
-  clients: {
-    clientId: string;
-    connected: boolean;
-    protocolVersion: 3 | 4 | 5;
-    /** Seconds; 4294967295 never expires. */
-    sessionExpiry: number;
-    subscriptions: { filter: string; qos: 0 | 1 | 2 }[];
-    inflight: number;
-    queued: number;
-  }[];
-  retained: { topic: string; payload: Uint8Array; qos: 0 | 1 | 2 }[];
 }
 
 /** A fake WebSocket connected to the broker (what MQTT.js and Paho use of WebSocket). */

@@ -1,16 +1,11 @@
 // Type declarations for tabmq's Node host (`tabmq/node`).
 
 import type { EventEmitter } from 'node:events';
-import type {
-  AuthenticateRequest,
-  AuthenticateResult,
-  AuthorizeRequest,
-  BrokerInspection,
-  BrokerStats,
-  Limits,
-} from '../browser/index.js';
+import type { BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
 
-export type { AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BrokerInspection, BrokerStats, Limits } from '../browser/index.js';
+export type {
+  AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
+} from '../shared/types.js';
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 export type { TabmqErrorCode } from '../shared/errors.js';
 import type { TabmqErrorCode } from '../shared/errors.js';
@@ -27,25 +22,13 @@ export interface WsListenerOptions extends TcpListenerOptions {
   path?: string;
 }
 
-export interface NodeBrokerOptions {
+export interface NodeBrokerOptions extends CoreOptions {
   /** MQTT over TCP: a port, a listener, or several. */
   tcp?: number | TcpListenerOptions | (number | TcpListenerOptions)[];
   /** MQTT over WebSocket (subprotocol 'mqtt' or 'mqttv3.1'): a port, a listener, or several. */
   ws?: number | WsListenerOptions | (number | WsListenerOptions)[];
   /** Only 'memory' (the default) for now: the Node host has no persistent store yet. */
   durability?: 'memory';
-  limits?: Limits;
-  /** `$SYS/broker/...` refresh interval in seconds; 0 turns it off (default 10). */
-  sysInterval?: number;
-  /** Queue QoS 0 messages for offline persistent sessions (default false). */
-  queueQos0Offline?: boolean;
-  retainAvailable?: boolean;
-  /** Seed for the client ids the broker assigns (default: random). */
-  clientIdSeed?: number;
-  /** Called for each CONNECT (and AUTH step); may return a Promise. */
-  authenticate?: (request: AuthenticateRequest) => AuthenticateResult | Promise<AuthenticateResult>;
-  /** Called for each publish and subscribe; synchronous. */
-  authorize?: (request: AuthorizeRequest) => boolean;
   /** Bytes of unsent output after which a connection is closed as too slow
    *  (default 8 MiB, at least 65536). Reading from a connection pauses long
    *  before that, as soon as its socket's buffer is full. */

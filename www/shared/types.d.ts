@@ -1,0 +1,139 @@
+// Type declarations shared by the page API (`tabmq`) and the Node host
+// (`tabmq/node`): what the broker core itself takes and reports.
+
+/** What `authenticate` receives for a CONNECT (or an AUTH exchange step). */
+export interface AuthenticateRequest {
+  conn: number;
+  clientId: string;
+  username?: string;
+  password?: Uint8Array;
+  /** 3 (MQTT 3.1), 4 (3.1.1) or 5 (5.0). */
+  protocolVersion: 3 | 4 | 5;
+  /** MQTT 5 enhanced authentication: the method and this step's data. */
+  method?: string;
+  data?: Uint8Array;
+  /** True for re-authentication (AUTH 0x19) on a live connection. */
+  reauthenticate: boolean;
+}
+
+/**
+ * `true` accepts, `false` refuses with 0x86 (bad user name or password), a
+ * number or `{ reasonCode }` refuses with that MQTT 5 reason code (0x80 and
+ * up), `{ continue: data }` sends AUTH 0x18 (enhanced authentication).
+ */
+export type AuthenticateResult = boolean | number | { reasonCode: number } | { continue?: Uint8Array };
+
+export interface AuthorizeRequest {
+  action: 'publish' | 'subscribe';
+  clientId: string;
+  username?: string;
+  protocolVersion: 3 | 4 | 5;
+  /** The topic name (publish) or topic filter (subscribe). */
+  topic: string;
+  qos: 0 | 1 | 2;
+  retain?: boolean;
+}
+
+export interface Limits {
+  maxConnections?: number;
+  /** Bytes, fixed header included (default 1 MiB). */
+  maxPacketSize?: number;
+  /** Unacknowledged QoS 1/2 PUBLISHes a client may send (default 65535, the most MQTT allows). */
+  receiveMaximum?: number;
+  /** QoS 1/2 messages in flight to one client (default 64). */
+  maxInflight?: number;
+  /** Messages waiting per session (default 10,000; when full, new messages are dropped). */
+  maxQueuedMessages?: number;
+  maxQueuedBytes?: number;
+  topicAliasMaximum?: number;
+  maxTopicLength?: number;
+  maxTopicLevels?: number;
+  maxSubscriptionsPerClient?: number;
+  /** Seconds; longer (or zero) client keep alives are replaced (MQTT 5 Server Keep Alive). */
+  maxKeepAlive?: number;
+  /** Seconds. */
+  maxSessionExpiry?: number;
+  /** Milliseconds a new connection has to send CONNECT (default 10,000). */
+  connectTimeout?: number;
+}
+
+/** The options the broker core takes, the same in the browser and in Node. */
+export interface CoreOptions {
+  limits?: Limits;
+  /** `$SYS/broker/...` refresh interval in seconds; 0 turns it off (default 10). */
+  sysInterval?: number;
+  /** Queue QoS 0 messages for offline persistent sessions (default false). */
+  queueQos0Offline?: boolean;
+  retainAvailable?: boolean;
+  /** Seed for the client ids the broker assigns (default: random). */
+  clientIdSeed?: number;
+  /** Called for each CONNECT (and AUTH step); may return a Promise. */
+  authenticate?: (request: AuthenticateRequest) => AuthenticateResult | Promise<AuthenticateResult>;
+  /** Called for each publish and subscribe; synchronous. */
+  authorize?: (request: AuthorizeRequest) => boolean;
+}
+
+export interface BrokerStats {
+  connections: number;
+  sessions: number;
+  subscriptions: number;
+  retained: number;
+  messagesReceived: number;
+  messagesSent: number;
+  messagesDropped: number;
+  bytesReceived: number;
+  bytesSent: number;
+  queuedMessages: number;
+  inflightMessages: number;
+  storageOps: number;
+  pendingAcks: number;
+  uptimeSecs: number;
+  /** Present when the broker keeps its state in IndexedDB. */
+  storage?: StorageStats;
+}
+
+export interface StorageStats {
+  /** False after a storage failure: the broker then serves from memory. */
+  enabled: boolean;
+  /** The IndexedDB database: `tabmq:<name>`. */
+  database: string;
+  schemaVersion: number;
+  /** The version the database had when this broker opened it (0: new). */
+  upgradedFrom: number;
+  /** Records held (refreshed at most every 2 s). */
+  records: number;
+  bytesWritten: number;
+  /** Storage operations waiting for the next transaction. */
+  pendingOps: number;
+  commitInFlight: boolean;
+  commits: number;
+  opsWritten: number;
+  /** ms since the epoch. */
+  lastCommitAt: number;
+  lastCommitMs: number;
+  /** Commit duration percentiles over the last 1,024 commits (ms). */
+  commitMsP50: number;
+  commitMsP99: number;
+  /** Storage operations per transaction over the same window (group commit at work). */
+  opsPerCommit: number;
+  corruptSkipped: number;
+  /** The origin's storage use and quota, as `navigator.storage.estimate()` says. */
+  bytesEstimated?: number;
+  quota?: number;
+  /** Why storage failed, after a failure. */
+  error?: string;
+}
+
+export interface BrokerInspection {
+  clients: {
+    clientId: string;
+    connected: boolean;
+    protocolVersion: 3 | 4 | 5;
+    /** Seconds; 4294967295 never expires. */
+    sessionExpiry: number;
+    subscriptions: { filter: string; qos: 0 | 1 | 2 }[];
+    inflight: number;
+    queued: number;
+  }[];
+  retained: { topic: string; payload: Uint8Array; qos: 0 | 1 | 2 }[];
+}
