@@ -121,8 +121,8 @@ function serve(control) {
     const msg = e.data;
     if (msg.t === 'init') control.postMessage({ t: 'ready' });
     else if (msg.t === 'connect') new Conn(msg.port);
-    else if (msg.t === 'stats' || msg.t === 'inspect') control.postMessage({ t: 'stats', id: msg.id, stats: {} });
-    else if (msg.t === 'close') control.postMessage({ t: 'closed', id: msg.id });
+    else if (msg.t === 'stats' || msg.t === 'inspect') control.postMessage({ t: 'reply', id: msg.id, value: {} });
+    else if (msg.t === 'close') control.postMessage({ t: 'reply', id: msg.id });
   };
 }
 
