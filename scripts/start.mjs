@@ -4,7 +4,8 @@
 //
 //   node scripts/start.mjs [--port N] [--host H]     (or PORT=N, HOST=H)
 //
-// A small static server, no framework. It serves:
+// The demo's routes on the repository's static server
+// (scripts/static-server.mjs). It serves:
 //   /                      the demo page (www/demo/index.html)
 //   /sw.js                 the demo's service worker, from the root so that
 //                          its scope covers /, /www/ and /node_modules/
@@ -13,114 +14,40 @@
 //   /node_modules/...      MQTT.js and uPlot, which the demo imports as modules
 // Anything else is a 404. Tests import { serve } and start it on port 0.
 
-import http from 'node:http';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { extname, join, posix, resolve, sep } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ROOT, serveStatic } from './static-server.mjs';
 
-export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
-
-const TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.webmanifest': 'application/manifest+json; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.txt': 'text/plain; charset=utf-8',
-  '.d.ts': 'text/plain; charset=utf-8',
-};
+export { ROOT };
 
 /** Fixed routes: URL path -> file under the repository root. */
 const ROUTES = {
   '/': 'www/demo/index.html',
   '/index.html': 'www/demo/index.html',
-  '/sw.js': 'www/demo/sw.js',
+  // From the root, so that the service worker's scope covers the whole origin.
+  '/sw.js': { file: 'www/demo/sw.js', headers: { 'service-worker-allowed': '/' } },
   '/favicon.ico': 'www/demo/icons/icon-192.png',
 };
 
 /** URL prefixes served straight from the repository. */
 const PREFIXES = ['/www/', '/node_modules/'];
 
-function contentType(file) {
-  return TYPES[extname(file)] ?? 'application/octet-stream';
-}
-
-/** Maps a request path to a file under root, or null (404). */
-function resolvePath(root, pathname) {
-  const clean = posix.normalize(pathname);
-  if (ROUTES[clean]) return join(root, ROUTES[clean]);
-  if (!PREFIXES.some((p) => clean.startsWith(p))) return null;
-  const file = join(root, clean);
-  if (!file.startsWith(root + sep)) return null;
-  return clean.endsWith('/') ? join(file, 'index.html') : file;
-}
-
-async function handle(root, req, res, onRequest) {
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, { allow: 'GET, HEAD' }).end();
-    return;
-  }
-  let pathname;
-  try {
-    pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-  } catch {
-    res.writeHead(400).end('bad request');
-    return;
-  }
-  onRequest?.(pathname);
-  const file = pathname.includes('\0') ? null : resolvePath(root, pathname);
-  try {
-    if (!file || !(await stat(file)).isFile()) throw new Error('not a file');
-    const body = await readFile(file);
-    const headers = {
-      'content-type': contentType(file),
-      'content-length': body.byteLength,
-      // Always revalidate: the service worker keeps the offline copy.
-      'cache-control': 'no-cache',
-      'x-content-type-options': 'nosniff',
-    };
-    if (pathname === '/sw.js') headers['service-worker-allowed'] = '/';
-    res.writeHead(200, headers);
-    res.end(req.method === 'HEAD' ? undefined : body);
-  } catch {
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end('not found');
-  }
-}
-
 /**
  * Starts the demo server; resolves to { url, port, close }. `port: 0`
  * picks a free port (tests do that); `onRequest(pathname)` sees each request.
  */
 export function serve({ port = 8080, host = '127.0.0.1', root = ROOT, onRequest } = {}) {
-  const server = http.createServer((req, res) => {
-    handle(root, req, res, onRequest).catch(() => {
-      if (!res.headersSent) res.writeHead(500);
-      res.end();
-    });
-  });
-  return new Promise((ok, fail) => {
-    server.once('error', fail);
-    server.listen(port, host, () => {
-      const actual = server.address().port;
-      const shown = host.includes(':') ? `[${host}]` : host;
-      ok({
-        url: `http://${shown}:${actual}`,
-        port: actual,
-        close: () =>
-          new Promise((done) => {
-            server.closeAllConnections?.();
-            server.close(() => done());
-          }),
-      });
-    });
+  return serveStatic({
+    root,
+    port,
+    host,
+    routes: ROUTES,
+    prefixes: PREFIXES,
+    // Always revalidate: the service worker keeps the offline copy.
+    cacheControl: 'no-cache',
+    onRequest,
   });
 }
 

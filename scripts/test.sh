@@ -2,8 +2,9 @@
 # `npm test`: every test and lint of tabmq, after installing whatever of the
 # toolchain is missing. A failing install step (the first five) stops the run;
 # a failing check does not stop the other checks, so one run reports every
-# failure. At the end: a summary of all steps with their times, and a non-zero
-# exit status if any step failed.
+# failure. At the end: a summary of all steps with their times and the
+# Chromium version the browser steps ran on, and a non-zero exit status if
+# any step failed.
 #
 # Steps:
 #   toolchain      rustfmt/clippy components, wasm32-unknown-unknown target
@@ -32,6 +33,13 @@
 #   package-test   npm pack -> a fresh Vite app using the tarball -> Chromium
 #   demo-test      the demo (npm start's server) in Chromium, screenshots included
 #   bench-smoke    npm run bench:quick: the benchmark runs end to end (numbers printed, not asserted)
+#   clean-tree     npm test leaves the checkout as it found it: `git status --porcelain`
+#                  (and the content of each file it lists) is the same at the end as at
+#                  the start, so a developer's own uncommitted edits are fine but a file
+#                  npm test wrote or rewrote is not. Generated files go to git-ignored
+#                  places: target/, www/pkg/, node_modules/, bench/.work/,
+#                  bench/results/*-quick.*, tests/demo/screenshots/, or the system's tmp.
+#                  (Editing the checkout while npm test runs also trips it.)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -107,7 +115,46 @@ step_demo_test() { node --test tests/demo/*.test.mjs; }
 # the benchmark itself cannot run.
 step_bench_smoke() { node bench/run.mjs --quick; }
 
+# The checkout is as npm test found it (TREE_AT_START, recorded before the
+# first step).
+step_clean_tree() {
+  local now
+  now=$(tree_state)
+  if [[ "$now" == "$TREE_AT_START" ]]; then
+    echo "the checkout is as npm test found it"
+    return 0
+  fi
+  echo "npm test changed the checkout (- before, + after; status, git blob hash, path)." >&2
+  echo "What a step writes belongs in a git-ignored folder (see .gitignore):" >&2
+  diff -U0 --label 'before npm test' --label 'after npm test' \
+    <(printf '%s\n' "$TREE_AT_START") <(printf '%s\n' "$now") | grep '^[-+][^-+]' >&2 || true
+  return 1
+}
+
 # ---- helpers ---------------------------------------------------------------
+
+# One line per path that `git status --porcelain` lists (untracked files one
+# by one): its status, the git hash of its content (- when it is not a file)
+# and the path. Paths are relative to the top of the work tree.
+tree_state() (
+  cd "$(git rev-parse --show-toplevel)"
+  git status --porcelain=v1 -z --untracked-files=all | while IFS= read -r -d '' entry; do
+    xy=${entry:0:2} path=${entry:3} sum=-
+    # -z puts a rename's or copy's source in a field of its own.
+    if [[ "$xy" == *[RC]* ]]; then IFS= read -r -d '' _ || true; fi
+    if [[ -f "$path" ]]; then sum=$(git hash-object -- "$path"); fi
+    printf '%s %s %s\n' "$xy" "$sum" "$path"
+  done
+)
+
+# The browser the browser steps use, for the summary: results must not depend
+# on one Chromium version, so every run says which one it had.
+browser_versions() {
+  local chromium=${CHROMIUM_PATH:-/usr/bin/chromium} version playwright
+  version=$("$chromium" --version 2>/dev/null | head -n 1) || true
+  playwright=$(node -p 'require("playwright-core/package.json").version' 2>/dev/null) || true
+  echo "${version:-$chromium: not installed} ($chromium), playwright-core ${playwright:-not installed}"
+}
 
 crate_edition() { sed -n 's/^edition = "\(.*\)"$/\1/p' Cargo.toml | head -n 1; }
 
@@ -127,7 +174,7 @@ build_probe() {
 
 # ---- the runner ------------------------------------------------------------
 
-STEPS=(toolchain wasm-bindgen npm chromium interop fmt clippy lint types cargo-test differential wasm-build wasm-imports wasm-test node-test browser-test package-test demo-test bench-smoke)
+STEPS=(toolchain wasm-bindgen npm chromium interop fmt clippy lint types cargo-test differential wasm-build wasm-imports wasm-test node-test browser-test package-test demo-test bench-smoke clean-tree)
 declare -A STATUS=() SECONDS_TAKEN=() NOTE=()
 
 shopt -s nullglob
@@ -142,6 +189,7 @@ skip_reason() {
       [[ "${STATUS[wasm-build]:-}" == ok ]] || echo "needs wasm-build" ;;
     differential) [[ -f tests/codec_differential.rs ]] || echo "tests/codec_differential.rs does not exist yet" ;;
     node-test) ((${#NODE_TESTS[@]})) || echo "no tests/node/*.test.mjs yet" ;;
+    clean-tree) [[ -n "${TREE_AT_START+set}" ]] || echo "not a git work tree (git rev-parse failed)" ;;
   esac
 }
 
@@ -157,6 +205,7 @@ summary() {
     total=$(awk -v a="$total" -v b="${SECONDS_TAKEN[$step]}" 'BEGIN { printf "%.1f", a + b }')
   done
   echo "  total: ${total}s"
+  echo "  browser: $(browser_versions)"
   echo "=========================================================="
 }
 
@@ -164,6 +213,11 @@ now_ms() { date +%s%3N; }
 
 echo "tabmq: npm test in $ROOT"
 echo "  $(rustc --version 2>/dev/null || echo 'rustc: not found'), $(cargo --version 2>/dev/null || echo 'cargo: not found'), node $(node --version), npm $(npm --version)"
+
+# What clean-tree compares with at the end.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  TREE_AT_START=$(tree_state)
+fi
 
 FAILED=()
 n=0

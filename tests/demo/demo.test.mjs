@@ -2,8 +2,9 @@
 // MQTT 5 request/response, a device crash (will) and restart (session
 // resume with a queued command), the explorer's publish form, the inspector,
 // history across a reload, two tabs in sync with one set of device workers,
-// and a reload with the network gone (the service worker serves the app).
-// Saves screenshots to tests/demo/screenshots/.
+// and a reload with the network and the server gone (the service worker
+// serves the app). Saves screenshots to tests/demo/screenshots/ (git-ignored:
+// a test run leaves the checkout as it was).
 //
 //   node --test tests/demo/demo.test.mjs
 
@@ -252,19 +253,36 @@ test('when the tab running the devices closes, the other tab takes over', async 
 
 test('offline: with the network and the server gone, the demo still loads and works', async () => {
   const b = pages.b;
+  const offlineChip = b.locator('[data-testid="chip-offline"]');
   // Every file the app fetched is in the service worker's precache list.
   const sw = await readFile(new URL('../../www/demo/sw.js', import.meta.url), 'utf8');
   const shell = new Set([...sw.matchAll(/^\s+'(\/[^']*)',$/gm)].map((m) => m[1]));
   const missing = [...requested].filter((p) => !shell.has(p) && p !== '/sw.js' && p !== '/favicon.ico');
   assert.deepEqual(missing, [], 'files the app loads but the service worker does not precache');
+  await b.locator('[data-testid="chip-offline"][data-state="ok"]').waitFor({ timeout: 10_000 });
 
+  // The network goes, and so does the server: nothing answers on its port.
+  // The emulated offline alone would not do: in some Chromium versions (148
+  // with Playwright 1.65) it neither stops the service worker's own fetches
+  // nor turns navigator.onLine false after a reload. So nothing here looks
+  // at navigator.onLine; the server being gone is what makes it offline.
+  const { url, port } = server;
   await context.setOffline(true);
   await server.close();
   server = { close: async () => {} };
-  await b.reload();
+  const refused = await fetch(`${url}/`).then(() => null, (e) => e.cause?.code ?? e.message);
+  assert.equal(refused, 'ECONNREFUSED', 'the server is gone');
+
+  const page = await b.reload();
+  assert.ok(page?.fromServiceWorker(), 'the reloaded page came from the service worker');
+  assert.equal(page.status(), 200);
   await ready(b);
   assert.ok(await b.evaluate(() => navigator.serviceWorker.controller !== null), 'served by the service worker');
+  // The broker runs: the eight devices and this page are connected to it,
+  // the devices publish, and a command round-trips.
   await allOnline(b);
+  const stats = await b.evaluate(() => window.demo.broker.stats());
+  assert.ok(stats.connections >= 9, `connections: ${stats.connections}`);
   const w = await seen(b, 'home/power-meter/power');
   await b.waitForFunction((w) => window.demo.bus.text('home/power-meter/power') !== w, w, { timeout: 6000 });
   const sl = b.locator('[data-testid="switch-light-living"]');
@@ -272,7 +290,17 @@ test('offline: with the network and the server gone, the demo still loads and wo
   await sl.click();
   await tile(b, 'light-living').locator('.note.confirmed').waitFor({ timeout: 5000 });
   assert.notEqual(await sl.getAttribute('aria-checked'), was);
-  assert.equal(await b.locator('[data-testid="chip-offline"]').getAttribute('data-state'), 'warn');
+  // The chip says so: the service worker found the server unreachable.
+  await b.locator('[data-testid="chip-offline"][data-state="warn"]').waitFor({ timeout: 10_000 });
+  assert.equal(await offlineChip.getAttribute('data-state'), 'warn');
+  assert.equal(await offlineChip.textContent(), 'Offline');
+
+  // The network and the server come back (the same origin, so the same
+  // port): the chip notices within its 5 s probe interval.
+  await context.setOffline(false);
+  server = await serve({ port, onRequest: (p) => requested.add(p) });
+  await b.locator('[data-testid="chip-offline"][data-state="ok"]').waitFor({ timeout: 15_000 });
+  assert.equal(await offlineChip.textContent(), 'Offline ready');
 });
 
 test('no errors in the browser console', () => {

@@ -21,7 +21,48 @@ function registerServiceWorker() {
   navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch((err) => {
     console.warn('tabmq demo: no offline support:', err.message);
   });
-  navigator.serviceWorker.addEventListener('controllerchange', () => updateChips());
+  navigator.serviceWorker.addEventListener('controllerchange', () => probeServer());
+}
+
+// Whether the server that serves the app answers: the "Offline" chip.
+// navigator.onLine only knows about network interfaces, so it says online
+// while the server is gone (and, in Chromium, after a reload with the
+// network emulated offline). The service worker probes the origin for us
+// (see PROBE in sw.js): true or false once it answered, null while unknown
+// (no service worker yet, or an older one without the probe), and then
+// navigator.onLine decides. Every 5 s while offline, every 30 s otherwise,
+// and at once when the browser reports a change of network or the tab is
+// shown again.
+const PROBE = '/__tabmq-demo/online';
+let reachable = null;
+let probing = false;
+let probeAgain = false;
+let probeTimer = 0;
+
+async function probeServer() {
+  if (probing) {
+    probeAgain = true; // something changed while a probe was under way
+    return;
+  }
+  probing = true;
+  probeAgain = false;
+  clearTimeout(probeTimer);
+  try {
+    if (!navigator.serviceWorker?.controller) {
+      reachable = null;
+    } else {
+      const response = await fetch(PROBE, { cache: 'no-store' });
+      const answer = response.ok && response.headers.get('content-type') === 'application/json' ? await response.json() : null;
+      reachable = typeof answer?.online === 'boolean' ? answer.online : null;
+    }
+  } catch {
+    // The service worker could not answer from the network nor its cache.
+    reachable = false;
+  } finally {
+    probing = false;
+    updateChips();
+    probeTimer = setTimeout(probeServer, probeAgain ? 0 : reachable === false ? 5000 : 30_000);
+  }
 }
 
 const chips = {};
@@ -42,14 +83,15 @@ function updateChips() {
   chips.devices.title = supervisor?.active
     ? 'This tab holds the devices lock: the device workers run here. Close it and another tab takes over.'
     : 'Another tab holds the devices lock and runs the device workers; this one watches.';
-  const online = navigator.onLine;
+  const online = reachable ?? navigator.onLine;
   const controlled = !!navigator.serviceWorker?.controller;
   chips.offline.dataset.state = online ? (controlled ? 'ok' : 'idle') : 'warn';
   chips.offline.lastChild.textContent = online ? (controlled ? 'Offline ready' : 'Caching app') : 'Offline';
   chips.offline.replaceChild(icon(online ? 'cloudCheck' : 'wifiOff'), chips.offline.firstChild);
   chips.offline.title = online
     ? controlled ? 'The service worker has cached the app: it also works without a network.' : 'The service worker is caching the app for offline use.'
-    : 'No network: the app runs from its offline cache, and the broker never needed one.';
+    : controlled ? 'The server cannot be reached: the app runs from its offline cache, and the broker never needed one.'
+      : 'No network, and the app is not cached for offline use yet.';
 }
 
 function chip(key) {
@@ -111,8 +153,13 @@ async function main() {
   registerServiceWorker();
   buildShell();
   updateChips();
-  window.addEventListener('online', updateChips);
-  window.addEventListener('offline', updateChips);
+  probeServer();
+  window.addEventListener('online', probeServer);
+  window.addEventListener('offline', () => {
+    updateChips();
+    probeServer();
+  });
+  document.addEventListener('visibilitychange', () => document.visibilityState === 'visible' && probeServer());
 
   const history = new History();
   await history.open();

@@ -6,8 +6,16 @@
 // Strategy: network first (so a rebuilt wasm or an edited module shows up
 // at once during development), the cache when the network is not there.
 // Everything fetched successfully is cached again as it goes.
+//
+// GET /__tabmq-demo/online is answered here, never by the server: the
+// service worker sends a HEAD request for / to the origin and answers
+// {"online": true|false}. The page's "Offline" chip asks it, because
+// navigator.onLine only knows about network interfaces: it stays true when
+// the server is gone. (Asked from the page, a failed probe would also log a
+// network error on the page's console.)
 
 const CACHE = 'tabmq-demo-v1';
+const PROBE = '/__tabmq-demo/online';
 
 const SHELL = [
   '/',
@@ -80,6 +88,20 @@ async function respond(request) {
   }
 }
 
+/** Whether the origin answers a request for the page right now. */
+async function probe() {
+  let online = false;
+  try {
+    const response = await withTimeout(fetch('/', { method: 'HEAD', cache: 'no-store' }), 4000);
+    online = response.ok;
+  } catch {
+    // No network, no server, or no answer in time: offline.
+  }
+  return new Response(JSON.stringify({ online }), {
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+  });
+}
+
 function withTimeout(promise, ms) {
   return new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error('timeout')), ms);
@@ -102,5 +124,9 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
   if (url.pathname === '/sw.js') return;
+  if (url.pathname === PROBE) {
+    event.respondWith(probe());
+    return;
+  }
   event.respondWith(respond(request));
 });
