@@ -144,7 +144,12 @@ pub const LIMITS: &[Limit] = &[
     limit!("topicAliasMaximum", topic_alias_maximum as u16, 0, U16),
     limit!("maxTopicLength", max_topic_length as usize, 1, U16),
     limit!("maxTopicLevels", max_topic_levels as usize, 1, U16),
-    limit!("maxSubscriptionsPerClient", max_subscriptions_per_client as usize, 1, U32),
+    limit!(
+        "maxSubscriptionsPerClient",
+        max_subscriptions_per_client as usize,
+        1,
+        U32
+    ),
     Limit {
         name: "maxKeepAlive",
         min: 1,

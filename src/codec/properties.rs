@@ -89,6 +89,9 @@ macro_rules! properties {
         pub enum PropertyId { $($name = $id),* }
 
         impl PropertyId {
+            /// Every property, in identifier order.
+            pub const ALL: &'static [PropertyId] = &[$(PropertyId::$name),*];
+
             pub fn from_u32(value: u32) -> Option<PropertyId> {
                 match value {
                     $($id => Some(PropertyId::$name),)*
@@ -118,6 +121,13 @@ macro_rules! properties {
         impl Properties {
             pub fn is_empty(&self) -> bool {
                 $(self.$field.values().is_empty())&&*
+            }
+
+            /// Removes every value of property `id`.
+            pub fn clear(&mut self, id: PropertyId) {
+                match id {
+                    $(PropertyId::$name => self.$field = Default::default(),)*
+                }
             }
 
             /// Reads one property's value, after its identifier.

@@ -97,7 +97,10 @@ fn apply_limits(cfg: &mut Config, limits: &JsValue) -> Result<(), JsValue> {
             continue;
         }
         let Some(v) = value.as_f64() else {
-            return Err(option_error(&name, &format!("must be a number, got {}", describe(&value))));
+            return Err(option_error(
+                &name,
+                &format!("must be a number, got {}", describe(&value)),
+            ));
         };
         if let Some(v) = int(&name, Some(v), limit.min, limit.max)? {
             (limit.set)(cfg, v);

@@ -32,37 +32,6 @@ use tabmq::codec::{
     Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe, Will,
 };
 
-/// Every property identifier (spec 2.2.2.2, table 2-4).
-pub const ALL_PROPERTY_IDS: [PropertyId; 27] = [
-    PropertyId::PayloadFormatIndicator,
-    PropertyId::MessageExpiryInterval,
-    PropertyId::ContentType,
-    PropertyId::ResponseTopic,
-    PropertyId::CorrelationData,
-    PropertyId::SubscriptionIdentifier,
-    PropertyId::SessionExpiryInterval,
-    PropertyId::AssignedClientIdentifier,
-    PropertyId::ServerKeepAlive,
-    PropertyId::AuthenticationMethod,
-    PropertyId::AuthenticationData,
-    PropertyId::RequestProblemInformation,
-    PropertyId::WillDelayInterval,
-    PropertyId::RequestResponseInformation,
-    PropertyId::ResponseInformation,
-    PropertyId::ServerReference,
-    PropertyId::ReasonString,
-    PropertyId::ReceiveMaximum,
-    PropertyId::TopicAliasMaximum,
-    PropertyId::TopicAlias,
-    PropertyId::MaximumQos,
-    PropertyId::RetainAvailable,
-    PropertyId::UserProperty,
-    PropertyId::MaximumPacketSize,
-    PropertyId::WildcardSubscriptionAvailable,
-    PropertyId::SubscriptionIdentifierAvailable,
-    PropertyId::SharedSubscriptionAvailable,
-];
-
 /// Every protocol version, for properties that hold in all of them.
 pub const ALL_VERSIONS: [ProtocolVersion; 3] = [
     ProtocolVersion::V3_1,
@@ -316,46 +285,12 @@ pub fn all_properties(valid: bool) -> BoxedStrategy<Properties> {
         .boxed()
 }
 
-/// Removes one property from `p`.
-pub fn clear_property(p: &mut Properties, id: PropertyId) {
-    use PropertyId::*;
-    match id {
-        PayloadFormatIndicator => p.payload_format_indicator = None,
-        MessageExpiryInterval => p.message_expiry_interval = None,
-        ContentType => p.content_type = None,
-        ResponseTopic => p.response_topic = None,
-        CorrelationData => p.correlation_data = None,
-        SubscriptionIdentifier => p.subscription_identifiers.clear(),
-        SessionExpiryInterval => p.session_expiry_interval = None,
-        AssignedClientIdentifier => p.assigned_client_identifier = None,
-        ServerKeepAlive => p.server_keep_alive = None,
-        AuthenticationMethod => p.authentication_method = None,
-        AuthenticationData => p.authentication_data = None,
-        RequestProblemInformation => p.request_problem_information = None,
-        WillDelayInterval => p.will_delay_interval = None,
-        RequestResponseInformation => p.request_response_information = None,
-        ResponseInformation => p.response_information = None,
-        ServerReference => p.server_reference = None,
-        ReasonString => p.reason_string = None,
-        ReceiveMaximum => p.receive_maximum = None,
-        TopicAliasMaximum => p.topic_alias_maximum = None,
-        TopicAlias => p.topic_alias = None,
-        MaximumQos => p.maximum_qos = None,
-        RetainAvailable => p.retain_available = None,
-        UserProperty => p.user_properties.clear(),
-        MaximumPacketSize => p.maximum_packet_size = None,
-        WildcardSubscriptionAvailable => p.wildcard_subscription_available = None,
-        SubscriptionIdentifierAvailable => p.subscription_identifier_available = None,
-        SharedSubscriptionAvailable => p.shared_subscription_available = None,
-    }
-}
-
 /// Keeps only the properties `scope` allows (`PropertyId::allowed_in`), and
 /// at most one Subscription Identifier in SUBSCRIBE (spec 3.8.2.1.2).
 pub fn restrict_properties(mut p: Properties, scope: PropertyScope) -> Properties {
-    for id in ALL_PROPERTY_IDS {
+    for &id in PropertyId::ALL {
         if !id.allowed_in(scope) {
-            clear_property(&mut p, id);
+            p.clear(id);
         }
     }
     if scope == PropertyScope::Packet(PacketType::Subscribe) {
