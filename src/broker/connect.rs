@@ -323,7 +323,7 @@ impl Broker {
             reason: ReasonCode::Success,
             properties,
         };
-        let from = self.conns.get(&conn).map_or(0, |c| c.tx.len());
+        let from = self.conns.get(&conn).map_or(0, |c| c.outbox.written());
         self.send(conn, Packet::ConnAck(connack));
         if !session_present && self.deletion_pending(&client_id) {
             // Strict: "no session" waits until the end of the stored one is

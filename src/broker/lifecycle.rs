@@ -91,14 +91,9 @@ impl Broker {
         }
         let was_connected = matches!(c.state, ConnState::Connected);
         c.state = ConnState::Closing;
-        c.held.clear();
-        c.held_ending_count = 0;
+        c.outbox.close(conn, &mut self.ready);
         c.rx = Vec::new();
         let session = c.session.take();
-        if !c.ready {
-            c.ready = true;
-            self.ready.push_back(conn);
-        }
         let client_id = session.map(|k| self.session(k).client_id.clone());
         if let Some(key) = session {
             self.detach(key, with_will, now);
