@@ -124,7 +124,9 @@ impl Broker {
             }
         }
         if expiry == 0 {
-            return self.end_session(key, now); // [MQTT-3.1.2-23 region]
+            // The session is kept only with an expiry interval above 0
+            // [MQTT-3.1.2-23]; at 0 it ends with the connection (spec 3.1.2.11.2).
+            return self.end_session(key, now);
         }
         let s = self.session(key);
         let record = s.stored.then(|| session_record(s));

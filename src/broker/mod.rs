@@ -216,8 +216,9 @@ impl Broker {
         );
     }
 
-    /// Bytes received on a connection: any number of packets, or part of one
-    /// [MQTT-6.0.0-2 region: a WebSocket message may hold several packets].
+    /// Bytes received on a connection: any number of packets, or part of one.
+    /// Over WebSocket as well: a message need not hold whole packets
+    /// [MQTT-6.0.0-2].
     pub fn handle_bytes(&mut self, conn: ConnId, bytes: &[u8], now: Millis) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
