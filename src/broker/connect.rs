@@ -130,7 +130,8 @@ impl Broker {
                 self.resume_input(conn, now);
             }
             AuthDecision::Accept => {
-                // Re-authentication succeeded [MQTT-4.12.1-2 region].
+                // Re-authentication succeeded: AUTH 0x00 (Success) ends it
+                // (spec 4.12.1), with the method from CONNECT [MQTT-4.12.0-5].
                 let method = c.auth_method.clone();
                 let properties = Properties {
                     authentication_method: method,
@@ -193,7 +194,7 @@ impl Broker {
         } else {
             ReasonCode::ContinueAuthentication
         };
-        // [MQTT-4.12.0-5 region]: the method must stay the one from CONNECT.
+        // [MQTT-4.12.0-5]: the method must stay the one from CONNECT.
         let method_ok =
             c.auth_method.is_some() && auth.properties.authentication_method == c.auth_method;
         if auth.reason != expected || !method_ok {
@@ -280,7 +281,7 @@ impl Broker {
         }
     }
 
-    /// CONNACK with an error, then close [MQTT-3.2.2-7 region].
+    /// CONNACK with an error, then close [MQTT-3.2.2-7] (3.1.1: [MQTT-3.2.2-5]).
     fn refuse(&mut self, conn: ConnId, reason: ReasonCode, now: Millis) {
         let connack = ConnAck {
             session_present: false,
@@ -323,7 +324,7 @@ impl Broker {
             reason: ReasonCode::Success,
             properties,
         };
-        let from = self.conns.get(&conn).map_or(0, |c| c.tx.len());
+        let from = self.conns.get(&conn).map_or(0, |c| c.outbox.written());
         self.send(conn, Packet::ConnAck(connack));
         if !session_present && self.deletion_pending(&client_id) {
             // Strict: "no session" waits until the end of the stored one is

@@ -205,7 +205,7 @@ impl Broker {
             QoS::ExactlyOnce => DeliveryState::AwaitingPubRec(id),
             _ => DeliveryState::AwaitingPubAck(id),
         };
-        let from = self.conns.get(&conn).map_or(0, |c| c.tx.len());
+        let from = self.conns.get(&conn).map_or(0, |c| c.outbox.written());
         if !self.send_publish(conn, key, &out, Send::First, now) {
             // Dropped as too large or expired: as if delivered [MQTT-3.1.2-25].
             return self.forget_delivery(key, &out);
@@ -264,18 +264,17 @@ impl Broker {
             self.dropped(key, msg, DropReason::TooLarge);
             return false;
         }
-        encode_routed_publish(
-            &mut c.tx,
-            c.version,
-            &header,
-            &msg.topic,
-            &msg.properties,
-            &msg.payload,
-        );
-        if !c.ready {
-            c.ready = true;
-            self.ready.push_back(conn);
-        }
+        c.outbox.write(conn, &mut self.ready, |tx| {
+            encode_routed_publish(
+                tx,
+                c.version,
+                &header,
+                &msg.topic,
+                &msg.properties,
+                &msg.payload,
+            );
+            true
+        });
         self.counters.messages_sent += 1;
         true
     }

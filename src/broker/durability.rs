@@ -1,49 +1,100 @@
 //! Strict durability on the way out: what a client is told must not run
 //! ahead of what storage holds.
 //!
-//! Acknowledgements of inbound messages wait for their batch (`ack` with
-//! `hold`). The outbound QoS 2 exchange with a stored session needs the same
-//! care, because the client keeps state from it: a client that received
-//! PUBLISH with packet identifier X holds X until PUBREL [MQTT-4.3.3-9 on its
-//! side], and forgets it on PUBREL. If a crash lost the broker's record of X
-//! after the client saw that PUBLISH, the restarted broker would later give X
-//! to another message, which the client would take for a duplicate and drop
-//! after acknowledging it. If a crash lost the broker's record of PUBREC
-//! after the client saw PUBREL, the broker would resend the PUBLISH and the
-//! client would deliver it twice. So, under `Durability::Strict`, the bytes
-//! of a QoS 2 PUBLISH or PUBREL to a stored session, and everything written
-//! to that connection after them, are gated until the batch recording the
-//! new delivery state is persisted.
+//! Under `Durability::Strict`, output that tells a client about state the
+//! broker keeps waits until the storage batch recording that state is
+//! persisted (`handle_persisted`), because the client acts on it at once and
+//! for good:
 //!
-//! The same goes for a CONNACK with Session Present 0 while the deletion of
-//! the client's stored session (by this Clean Start, an earlier one, expiry
-//! or a DISCONNECT) is not yet persisted: the client then drops its own
-//! session state for good, so the deletion must be durable first, or a crash
-//! would bring back the old session with the QoS 2 state the client forgot
-//! (resending messages it already delivered, or taking its next message
-//! with a reused packet id for a duplicate).
+//! - Acknowledgements of inbound messages. A PUBACK or PUBREC tells the
+//!   client the broker has the message, and the client stops resending it:
+//!   if a crash lost the batch recording the message (the retained copy, the
+//!   deliveries to stored sessions, the QoS 2 identifier), the message would
+//!   be lost for good. A PUBCOMP frees the packet identifier for reuse by the
+//!   client: if a crash lost the deletion of the identifier's record, the
+//!   restarted broker would take the next message with that identifier for
+//!   a duplicate and drop it (see `handle_pubrel`). So these wait for the
+//!   batch (`ack` with `hold`). Acknowledgements leave in the order their
+//!   PUBLISHes came [MQTT-4.6.0-2], so one behind a held one waits too.
+//!
+//! - The outbound QoS 2 exchange with a stored session, because the client
+//!   keeps state from it: a client that received PUBLISH with packet
+//!   identifier X holds X until PUBREL, answering a resent X with PUBREC and
+//!   not delivering it again [MQTT-4.3.3-10], and takes X for a new message
+//!   once it has sent PUBCOMP [MQTT-4.3.3-12]. If a crash lost the broker's
+//!   record of X after the client saw that PUBLISH, the restarted broker
+//!   would later give X to another message, which the client would take for
+//!   a duplicate and drop after acknowledging it. If a crash lost the
+//!   broker's record of PUBREC after the client saw PUBREL, the broker would
+//!   resend the PUBLISH and the client would deliver it twice. So the bytes
+//!   of a QoS 2 PUBLISH or PUBREL to a stored session, and everything written
+//!   to that connection after them, are gated until the batch recording the
+//!   new delivery state is persisted (`gate_qos2`).
+//!
+//! - A CONNACK with Session Present 0 while the deletion of the client's
+//!   stored session (by this Clean Start, an earlier one, expiry or a
+//!   DISCONNECT) is not yet persisted: the client then drops its own session
+//!   state for good, so the deletion must be durable first, or a crash would
+//!   bring back the old session with the QoS 2 state the client forgot
+//!   (resending messages it already delivered, or taking its next message
+//!   with a reused packet id for a duplicate). The CONNACK and what follows
+//!   it are gated (`gate_from`) while `deletion_pending`.
+//!
+//! Each connection's `Outbox` (outbox.rs) keeps both kinds of wait with its
+//! output: held acknowledgements apart from it until released, gates as
+//! offsets into it. `Broker.waiting` lists the connections whose outbox
+//! waits, and `handle_persisted` releases what the persisted batches cover
+//! (`release_persisted`). Under `Relaxed` and `Memory`, nothing waits.
 
-use super::{Broker, Conn, ConnId, Durability, SessionKey};
-use crate::codec::QoS;
+use super::{Broker, ClientLimits, ConnId, Durability, SessionKey};
+use crate::codec::{Packet, QoS};
 use crate::store::{StorageOp, Ticket};
 use std::rc::Rc;
 
 impl Broker {
+    /// The newest storage batch holding what happened so far: the pending
+    /// ops are the next batch; without any, the last one given out.
+    fn newest_ticket(&self) -> Ticket {
+        self.next_ticket - u64::from(self.ops.is_empty())
+    }
+
     /// The newest storage batch holding what happened so far, if it is not
-    /// persisted yet (Strict only): pending ops are the next batch.
+    /// persisted yet (Strict only).
     pub(super) fn unpersisted_ticket(&self) -> Option<Ticket> {
         if self.cfg.durability != Durability::Strict {
             return None;
         }
-        let newest = self.next_ticket - u64::from(self.ops.is_empty());
+        let newest = self.newest_ticket();
         (newest > self.persisted).then_some(newest)
+    }
+
+    /// Sends an acknowledgement of an inbound PUBLISH or PUBREL, or, with
+    /// `hold`, holds it until everything that happened so far is persisted.
+    /// One behind a held acknowledgement is held too [MQTT-4.6.0-2].
+    pub(super) fn ack(&mut self, conn: ConnId, packet: Packet, hold: bool) {
+        let ticket = hold.then(|| self.newest_ticket());
+        // Whether this acknowledgement ends an exchange (for the Receive
+        // Maximum count): a PUBREC does only when it refuses the message.
+        let ending = match &packet {
+            Packet::PubAck(_) | Packet::PubComp(_) => true,
+            Packet::PubRec(r) => r.reason.is_error(),
+            _ => false,
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let limits = ClientLimits::of(c);
+        let encode = |out: &mut Vec<u8>| limits.encode(packet, out);
+        if c.outbox.ack(conn, &mut self.ready, ticket, ending, encode) {
+            self.waiting.insert(conn);
+        }
     }
 
     /// Bytes written to the connection from now on wait until everything
     /// that happened so far is persisted, if this is a QoS 2 exchange with a
     /// session storage holds.
     pub(super) fn gate_qos2(&mut self, conn: ConnId, key: SessionKey, qos: QoS) {
-        let from = self.conns.get(&conn).map_or(0, |c| c.tx.len());
+        let from = self.conns.get(&conn).map_or(0, |c| c.outbox.written());
         self.gate_qos2_from(conn, key, qos, from);
     }
 
@@ -65,16 +116,14 @@ impl Broker {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        // Tickets only grow, so a gate with this ticket or a later one
-        // already holds back everything after it.
-        if !matches!(c.gates.back(), Some(&(_, last)) if last >= ticket) {
-            c.gates.push_back((from.min(c.tx.len()), ticket));
-            self.gated.insert(conn);
-        }
+        c.outbox.gate(from, ticket);
+        self.waiting.insert(conn);
     }
 
-    /// Called for every op stored: remembers session deletions until they
-    /// are persisted (Strict only).
+    /// Called for every op stored: under Strict durability, a session
+    /// deletion is remembered, by client id, with the batch it goes in,
+    /// until that batch is persisted. A client id, not a connection: the
+    /// client may connect again, on any connection, before it is.
     pub(super) fn note_deletion(&mut self, op: &StorageOp) {
         if let (StorageOp::DeleteSession { client_id }, Durability::Strict) =
             (op, self.cfg.durability)
@@ -91,47 +140,16 @@ impl Broker {
             .is_some_and(|&t| t > self.persisted)
     }
 
-    /// After `handle_persisted`: connections whose gated output may go.
-    pub(super) fn release_gates(&mut self) {
+    /// After `handle_persisted`: each waiting outbox releases what the
+    /// persisted batches cover, and persisted deletions are forgotten.
+    pub(super) fn release_persisted(&mut self) {
         let persisted = self.persisted;
         self.deleting.retain(|_, t| *t > persisted);
-        let gated: Vec<ConnId> = self.gated.iter().copied().collect();
-        for conn in gated {
-            let Some(c) = self.conns.get_mut(&conn) else {
-                self.gated.remove(&conn);
-                continue;
-            };
-            let before = c.gates.len();
-            while c.gates.front().is_some_and(|&(_, t)| t <= persisted) {
-                c.gates.pop_front();
-            }
-            if c.gates.is_empty() {
-                self.gated.remove(&conn);
-            }
-            if c.gates.len() != before && !c.ready {
-                c.ready = true;
-                self.ready.push_back(conn);
-            }
-        }
+        let (conns, ready) = (&mut self.conns, &mut self.ready);
+        self.waiting.retain(|&conn| {
+            conns
+                .get_mut(&conn)
+                .is_some_and(|c| c.outbox.release(persisted, conn, ready))
+        });
     }
-}
-
-/// Takes the connection's output that may leave now (all of it, unless a
-/// gate holds part back) and whether the connection may close after it.
-pub(super) fn take_releasable(c: &mut Conn, persisted: Ticket) -> (Vec<u8>, bool) {
-    while c.gates.front().is_some_and(|&(_, t)| t <= persisted) {
-        c.gates.pop_front();
-    }
-    let close = !c.is_open() && c.gates.is_empty();
-    let data = match c.gates.front() {
-        None => std::mem::take(&mut c.tx),
-        Some(&(at, _)) => {
-            let rest = c.tx.split_off(at);
-            for gate in c.gates.iter_mut() {
-                gate.0 -= at;
-            }
-            std::mem::replace(&mut c.tx, rest)
-        }
-    };
-    (data, close)
 }

@@ -114,7 +114,7 @@ impl Broker {
         let Some(c) = self.conns.get(&conn) else {
             return 0;
         };
-        c.held_ending_count + c.qos2_here.len()
+        c.outbox.held_ending() + c.qos2_here.len()
     }
 
     /// Why a well-formed PUBLISH is not accepted, if it is not.
@@ -234,59 +234,6 @@ impl Broker {
         let id = self.next_message_id;
         self.next_message_id += 1;
         id
-    }
-
-    /// Sends an acknowledgement, or holds it until the storage batch it
-    /// depends on is persisted. Acknowledgements leave in the order their
-    /// PUBLISHes came [MQTT-4.6.0-2], so one behind a held one waits too.
-    pub(super) fn ack(&mut self, conn: ConnId, packet: Packet, hold: bool) {
-        // The newest batch holding what happened so far.
-        let next_ticket = self.next_ticket - u64::from(self.ops.is_empty());
-        // Whether this acknowledgement ends an exchange (for the Receive
-        // Maximum count): a PUBREC does only when it refuses the message.
-        let ending = match &packet {
-            Packet::PubAck(_) | Packet::PubComp(_) => true,
-            Packet::PubRec(r) => r.reason.is_error(),
-            _ => false,
-        };
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if !hold && c.held.is_empty() {
-            return self.send(conn, packet);
-        }
-        let ticket = if hold {
-            next_ticket
-        } else {
-            c.held.back().map_or(0, |h| h.0)
-        };
-        let mut bytes = Vec::new();
-        if super::ClientLimits::of(c).encode(packet, &mut bytes) {
-            c.held.push_back((ticket, bytes, ending));
-            c.held_ending_count += usize::from(ending);
-            self.holding.insert(conn);
-        }
-    }
-
-    pub(super) fn release_held(&mut self, conn: ConnId) {
-        let persisted = self.persisted;
-        let Some(c) = self.conns.get_mut(&conn) else {
-            self.holding.remove(&conn);
-            return;
-        };
-        let mut out = Vec::new();
-        while c.held.front().is_some_and(|(t, _, _)| *t <= persisted) {
-            if let Some((_, bytes, ending)) = c.held.pop_front() {
-                c.held_ending_count -= usize::from(ending);
-                out.extend_from_slice(&bytes);
-            }
-        }
-        if c.held.is_empty() {
-            self.holding.remove(&conn);
-        }
-        if !out.is_empty() {
-            self.write(conn, &out);
-        }
     }
 
     /// PUBREL: the QoS 2 message may be forgotten; PUBCOMP [MQTT-4.3.3-11].

@@ -91,14 +91,9 @@ impl Broker {
         }
         let was_connected = matches!(c.state, ConnState::Connected);
         c.state = ConnState::Closing;
-        c.held.clear();
-        c.held_ending_count = 0;
+        c.outbox.close(conn, &mut self.ready);
         c.rx = Vec::new();
         let session = c.session.take();
-        if !c.ready {
-            c.ready = true;
-            self.ready.push_back(conn);
-        }
         let client_id = session.map(|k| self.session(k).client_id.clone());
         if let Some(key) = session {
             self.detach(key, with_will, now);
@@ -129,7 +124,9 @@ impl Broker {
             }
         }
         if expiry == 0 {
-            return self.end_session(key, now); // [MQTT-3.1.2-23 region]
+            // The session is kept only with an expiry interval above 0
+            // [MQTT-3.1.2-23]; at 0 it ends with the connection (spec 3.1.2.11.2).
+            return self.end_session(key, now);
         }
         let s = self.session(key);
         let record = s.stored.then(|| session_record(s));

@@ -16,6 +16,7 @@ mod expiry;
 mod hooks;
 mod inbound;
 mod lifecycle;
+mod outbox;
 mod restore;
 mod session;
 mod sys;
@@ -29,6 +30,7 @@ pub use topic_tree::SessionKey;
 use crate::codec::{self, Connect, Packet, PacketType, ProtocolVersion};
 use crate::store::{Message, StorageBatch, StorageOp, Ticket};
 use crate::time::Millis;
+use outbox::Outbox;
 use session::Session;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -63,9 +65,8 @@ enum ConnState {
 struct Conn {
     state: ConnState,
     rx: Vec<u8>,
-    tx: Vec<u8>,
-    /// In the `ready` queue.
-    ready: bool,
+    /// What is sent to the connection, and what of it waits for storage.
+    outbox: Outbox,
     version: ProtocolVersion,
     session: Option<SessionKey>,
     /// 1.5 times the keep alive, in ms [MQTT-3.1.2-24]; 0 when off.
@@ -81,19 +82,9 @@ struct Conn {
     problem_info: bool,
     username: Option<Rc<str>>,
     auth_method: Option<String>,
-    /// Acknowledgements waiting for their storage ticket, in order.
-    /// Each with whether it ends an inbound QoS 1/2 exchange (PUBACK,
-    /// PUBCOMP, refusing PUBREC), which the Receive Maximum counts.
-    held: VecDeque<(Ticket, Vec<u8>, bool)>,
-    /// How many of `held` end an exchange: the Receive Maximum check is
-    /// O(1) per PUBLISH.
-    held_ending_count: usize,
     /// QoS 2 identifiers received on this connection and not yet released:
     /// the Receive Maximum quota starts afresh with each connection (spec 4.9).
     qos2_here: HashSet<codec::PacketId>,
-    /// Strict durability: `tx` from this offset on waits for this ticket
-    /// (see `durability.rs`). Offsets and tickets increase.
-    gates: VecDeque<(usize, Ticket)>,
 }
 
 impl Conn {
@@ -101,8 +92,7 @@ impl Conn {
         Conn {
             state: ConnState::AwaitingConnect,
             rx: Vec::new(),
-            tx: Vec::new(),
-            ready: false,
+            outbox: Outbox::default(),
             version: ProtocolVersion::V5,
             session: None,
             keep_alive_ms: 0,
@@ -113,10 +103,7 @@ impl Conn {
             problem_info: true,
             username: None,
             auth_method: None,
-            held: VecDeque::new(),
-            held_ending_count: 0,
             qos2_here: HashSet::new(),
-            gates: VecDeque::new(),
         }
     }
 
@@ -156,15 +143,15 @@ pub struct Broker {
     tree: TopicTree,
     retained: HashMap<Rc<str>, Rc<Message>>,
     timers: BinaryHeap<Reverse<(Millis, Timer)>>,
+    /// Connections with output to take, each once (see `Outbox::mark_ready`).
     ready: VecDeque<ConnId>,
     ops: Vec<StorageOp>,
     /// The ticket the next storage batch will carry.
     next_ticket: Ticket,
     persisted: Ticket,
-    /// Connections with held acknowledgements.
-    holding: HashSet<ConnId>,
-    /// Connections with gated output.
-    gated: BTreeSet<ConnId>,
+    /// Connections whose outbox waits for storage: held acknowledgements or
+    /// gated output (see `durability.rs`).
+    waiting: BTreeSet<ConnId>,
     /// Strict: client ids whose stored session's deletion is in this
     /// not yet persisted batch (see `durability.rs`).
     deleting: HashMap<Rc<str>, Ticket>,
@@ -196,8 +183,7 @@ impl Broker {
             ops: Vec::new(),
             next_ticket: 1,
             persisted: 0,
-            holding: HashSet::new(),
-            gated: BTreeSet::new(),
+            waiting: BTreeSet::new(),
             deleting: HashMap::new(),
             events: VecDeque::new(),
             next_message_id: 1,
@@ -230,8 +216,9 @@ impl Broker {
         );
     }
 
-    /// Bytes received on a connection: any number of packets, or part of one
-    /// [MQTT-6.0.0-2 region: a WebSocket message may hold several packets].
+    /// Bytes received on a connection: any number of packets, or part of one.
+    /// Over WebSocket as well: a message need not hold whole packets
+    /// [MQTT-6.0.0-2].
     pub fn handle_bytes(&mut self, conn: ConnId, bytes: &[u8], now: Millis) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -341,14 +328,10 @@ impl Broker {
     }
 
     /// Storage batches up to and including `ticket` are durable: release the
-    /// acknowledgements that waited for them.
+    /// output that waited for them.
     pub fn handle_persisted(&mut self, ticket: Ticket) {
         self.persisted = self.persisted.max(ticket);
-        let holding: Vec<ConnId> = self.holding.iter().copied().collect();
-        for conn in holding {
-            self.release_held(conn);
-        }
-        self.release_gates();
+        self.release_persisted();
     }
 
     /// The broker is stopping: every connection is closed, MQTT 5 clients
@@ -375,12 +358,10 @@ impl Broker {
             let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
             };
-            c.ready = false;
-            let (data, close) = durability::take_releasable(c, self.persisted);
+            let (data, close) = c.outbox.take(self.persisted);
             if close {
                 self.conns.remove(&conn);
-                self.holding.remove(&conn);
-                self.gated.remove(&conn);
+                self.waiting.remove(&conn);
             } else if data.is_empty() {
                 continue;
             }
@@ -435,7 +416,7 @@ impl Broker {
             queued_messages: live().map(|s| s.queue.len()).sum(),
             inflight_messages: live().map(|s| s.inflight.len()).sum(),
             storage_ops: self.counters.storage_ops,
-            pending_acks: self.conns.values().map(|c| c.held.len()).sum(),
+            pending_acks: self.conns.values().map(|c| c.outbox.held_acks()).sum(),
             uptime_secs: self.started_at.map_or(0, |s| (now - s) / 1000),
         }
     }
@@ -519,17 +500,6 @@ impl Broker {
         }
     }
 
-    /// Appends encoded bytes to a connection's output.
-    fn write(&mut self, conn: ConnId, bytes: &[u8]) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.tx.extend_from_slice(bytes);
-            if !c.ready {
-                c.ready = true;
-                self.ready.push_back(conn);
-            }
-        }
-    }
-
     /// Encodes and queues a control packet (not a routed PUBLISH) straight
     /// into the connection's output.
     fn send(&mut self, conn: ConnId, packet: Packet) {
@@ -537,10 +507,8 @@ impl Broker {
             return;
         };
         let limits = ClientLimits::of(c);
-        if limits.encode(packet, &mut c.tx) && !c.ready {
-            c.ready = true;
-            self.ready.push_back(conn);
-        }
+        c.outbox
+            .write(conn, &mut self.ready, |tx| limits.encode(packet, tx));
     }
 
     fn client_info(&self, conn: ConnId) -> Option<(Rc<str>, Option<Rc<str>>, ProtocolVersion)> {

@@ -104,9 +104,11 @@ impl Session {
         }
     }
 
-    /// A packet identifier no in-flight message uses [MQTT-2.2.1-3]; reused
-    /// only once its exchange has completed [MQTT-4.3.3-?]. `None` if all are
-    /// taken (the window is always far smaller).
+    /// A packet identifier no in-flight message uses [MQTT-2.2.1-4],
+    /// [MQTT-4.3.2-1], [MQTT-4.3.3-1]. An identifier is in use until the
+    /// acknowledgement that ends its exchange (PUBACK, PUBCOMP, or a PUBREC
+    /// with an error; spec 2.2.1). `None` if all are taken (the window is
+    /// always far smaller).
     pub fn allocate_packet_id(&mut self) -> Option<PacketId> {
         for _ in 0..u16::MAX {
             let candidate = PacketId::new(self.next_packet_id)?;
@@ -135,7 +137,9 @@ impl Session {
         self.expiry_interval > 0
     }
 
-    /// When a disconnected session ends [MQTT-3.1.2-23 region: Session Expiry Interval].
+    /// When a disconnected session ends: its Session Expiry Interval after
+    /// the disconnection (spec 3.1.2.11.2, [MQTT-3.1.2-23]). `None` while
+    /// connected, and for 0xFFFFFFFF, which never expires.
     pub fn expires_at(&self) -> Option<Millis> {
         let at = self.disconnected_at?;
         if self.expiry_interval == u32::MAX {
