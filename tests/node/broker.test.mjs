@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { TabmqError } from '../../www/node/index.js';
 import { collect, connect, createBroker, endAll, packet, rawConnect, testBroker, urlOf, within } from './helpers.mjs';
 
 describe('options', () => {
@@ -50,6 +51,17 @@ describe('options', () => {
       });
     });
   }
+
+  test('an option the core refuses is a TabmqError, as the host\'s own checks are', async () => {
+    for (const limits of [{ maxConnections: 0 }, { maxConections: 5 }]) {
+      await assert.rejects(createBroker({ tcp: 0, limits }), (err) => {
+        assert.ok(err instanceof TabmqError, `${err.name}: ${err.message}`);
+        assert.equal(err.name, 'TabmqError');
+        assert.equal(err.code, 'ERR_TABMQ_OPTION');
+        return true;
+      });
+    }
+  });
 });
 
 describe('listeners', () => {
