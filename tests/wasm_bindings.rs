@@ -3,7 +3,7 @@
 //! Uint8Array, options checked with coded Errors, JS hooks called.
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use js_sys::{Function, Object, Reflect, Uint8Array};
 use tabmq::wasm::WasmBroker;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
@@ -19,14 +19,31 @@ fn options(json: &str) -> JsValue {
     js_sys::JSON::parse(json).unwrap()
 }
 
-fn drain_bytes(b: &mut WasmBroker) -> Vec<(u32, Vec<u8>, bool)> {
-    let out: Array = b.drain();
-    (0..out.length())
-        .step_by(3)
+/// `pollTransmit()`'s packed output, read as `readTransmits()` in
+/// www/shared/host.js reads it: `(conns, ends, closes, data)`.
+fn read_transmits(packed: &Uint8Array) -> (Vec<u32>, Vec<u32>, Vec<u8>, Vec<u8>) {
+    let bytes = packed.to_vec();
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+    let n = u32_at(0) as usize;
+    let conns = (0..n).map(|i| u32_at(4 + 4 * i)).collect();
+    let ends = (0..n).map(|i| u32_at(4 + 4 * n + 4 * i)).collect();
+    let closes = bytes[4 + 8 * n..4 + 9 * n].to_vec();
+    (conns, ends, closes, bytes[4 + 9 * n..].to_vec())
+}
+
+/// `pollTransmit()` as `(conn, bytes, close)` per connection.
+fn poll_transmit(b: &mut WasmBroker) -> Vec<(u32, Vec<u8>, bool)> {
+    let Some(packed) = b.poll_transmit() else {
+        return Vec::new();
+    };
+    let (conns, ends, closes, data) = read_transmits(&packed);
+    let mut start = 0;
+    (0..conns.len())
         .map(|i| {
-            let conn = out.get(i).as_f64().unwrap() as u32;
-            let bytes = out.get(i + 1).dyn_into::<Uint8Array>().unwrap().to_vec();
-            (conn, bytes, out.get(i + 2).as_bool().unwrap())
+            let end = ends[i] as usize;
+            let bytes = data[start..end].to_vec();
+            start = end;
+            (conns[i], bytes, closes[i] == 1)
         })
         .collect()
 }
@@ -38,9 +55,9 @@ fn connect_gets_connack_as_uint8array() {
         JsValue::UNDEFINED,
     )
     .unwrap();
-    b.open(1, 1000.0);
-    b.bytes(1, &CONNECT_V5, 1000.0);
-    let out = drain_bytes(&mut b);
+    b.handle_open(1, 1000.0);
+    b.handle_bytes(1, &CONNECT_V5, 1000.0);
+    let out = poll_transmit(&mut b);
     assert_eq!(out.len(), 1);
     let (conn, bytes, close) = &out[0];
     assert_eq!((*conn, *close), (1, false));
@@ -49,7 +66,7 @@ fn connect_gets_connack_as_uint8array() {
         &[0x20, bytes[1], 0x00, 0x00],
         "CONNACK, session absent, success"
     );
-    let events = b.events().unwrap();
+    let events = b.poll_events().unwrap();
     let first = events.get(0);
     assert_eq!(Reflect::get(&first, &"type".into()).unwrap(), "connected");
     assert_eq!(Reflect::get(&first, &"clientId".into()).unwrap(), "c");
@@ -88,9 +105,9 @@ fn js_authenticate_hook_refuses_with_its_reason_code() {
         hooks.into(),
     )
     .unwrap();
-    b.open(7, 1.0);
-    b.bytes(7, &CONNECT_V5, 1.0);
-    let out = drain_bytes(&mut b);
+    b.handle_open(7, 1.0);
+    b.handle_bytes(7, &CONNECT_V5, 1.0);
+    let out = poll_transmit(&mut b);
     let (_, bytes, close) = &out[0];
     assert_eq!(bytes[3], 0x87, "CONNACK not authorized");
     assert!(close);
@@ -103,9 +120,9 @@ fn stats_cross_as_a_plain_object() {
         JsValue::UNDEFINED,
     )
     .unwrap();
-    b.open(1, 5.0);
-    b.bytes(1, &CONNECT_V5, 5.0);
-    drain_bytes(&mut b);
+    b.handle_open(1, 5.0);
+    b.handle_bytes(1, &CONNECT_V5, 5.0);
+    poll_transmit(&mut b);
     let stats = b.stats(5.0).unwrap();
     assert_eq!(Reflect::get(&stats, &"connections".into()).unwrap(), 1);
     assert!(
@@ -124,19 +141,84 @@ fn the_timer_deadline_follows_keep_alive() {
         JsValue::UNDEFINED,
     )
     .unwrap();
-    b.open(1, 1000.0);
-    b.bytes(1, &CONNECT_V5, 1000.0);
-    drain_bytes(&mut b);
+    b.handle_open(1, 1000.0);
+    b.handle_bytes(1, &CONNECT_V5, 1000.0);
+    poll_transmit(&mut b);
     // 1.5 x 60 s after the CONNECT, the keep alive check is due (the connect
     // timeout, earlier, has nothing left to do once CONNECT arrived).
-    b.timeout(20_000.0);
-    assert_eq!(b.next_timeout(), Some(91_000.0));
-    b.timeout(91_000.0);
-    let out = drain_bytes(&mut b);
+    b.handle_timeout(20_000.0);
+    assert_eq!(b.poll_timeout(), Some(91_000.0));
+    b.handle_timeout(91_000.0);
+    let out = poll_transmit(&mut b);
     assert_eq!(
         out[0].1,
         vec![0xE0, 1, 0x8D],
         "DISCONNECT keep alive timeout"
     );
     assert!(out[0].2);
+}
+
+#[wasm_bindgen_test]
+fn one_poll_carries_every_connection_in_one_buffer() {
+    let mut b = WasmBroker::new(
+        options(r#"{"durability":"memory","sysInterval":0}"#),
+        JsValue::UNDEFINED,
+    )
+    .unwrap();
+    let mut connect_d = CONNECT_V5;
+    connect_d[15] = b'd';
+    b.handle_open(1, 1.0);
+    b.handle_open(2, 1.0);
+    b.handle_bytes(1, &CONNECT_V5, 1.0);
+    b.handle_bytes(2, &connect_d, 1.0);
+    let packed = b.poll_transmit().expect("two CONNACKs");
+    let (conns, ends, closes, data) = read_transmits(&packed);
+    let mut sorted = conns.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [1, 2]);
+    assert_eq!(closes, [0, 0]);
+    assert_eq!(
+        ends[1] as usize,
+        data.len(),
+        "the bytes of both, back to back"
+    );
+    assert_eq!(data[0], 0x20);
+    assert_eq!(data[ends[0] as usize], 0x20);
+    assert!(b.poll_transmit().is_none(), "nothing left: undefined");
+    assert_eq!(b.poll_events().map(|e| e.length()), Some(2));
+    assert!(b.poll_events().is_none(), "no events left: undefined");
+}
+
+#[wasm_bindgen_test]
+fn errors_are_made_with_the_class_the_host_registers() {
+    let class: Function = Function::new_no_args(
+        "return class TabmqError extends Error { \
+           constructor(message, code) { super(message); this.name = 'TabmqError'; this.code = code; } }",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap()
+    .dyn_into()
+    .unwrap();
+    tabmq::wasm::set_error_class(class.clone().into());
+    let err = WasmBroker::new(
+        options(r#"{"limits":{"maxInflight":0}}"#),
+        JsValue::UNDEFINED,
+    )
+    .err()
+    .unwrap();
+    tabmq::wasm::set_error_class(JsValue::UNDEFINED);
+    assert!(err.is_instance_of::<js_sys::Error>());
+    assert!(err.dyn_ref::<js_sys::Object>().unwrap().constructor() == class);
+    assert_eq!(Reflect::get(&err, &"name".into()).unwrap(), "TabmqError");
+    assert_eq!(
+        Reflect::get(&err, &"code".into()).unwrap(),
+        "ERR_TABMQ_OPTION"
+    );
+    let message = String::from(err.dyn_into::<js_sys::Error>().unwrap().message());
+    assert!(message.contains("limits.maxInflight"), "{message}");
+    // Unset, errors are plain Errors with a code again.
+    let err = WasmBroker::new(options(r#"{"durability":"sometimes"}"#), JsValue::UNDEFINED)
+        .err()
+        .unwrap();
+    assert_eq!(Reflect::get(&err, &"name".into()).unwrap(), "Error");
 }

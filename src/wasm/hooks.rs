@@ -3,7 +3,7 @@
 //! `authenticate(request)` returns `true` (accept), `false` (0x86 bad user
 //! name or password), a reason code number, `{ reasonCode }`,
 //! `{ continue: Uint8Array }` (enhanced authentication: send AUTH 0x18), or
-//! `'pending'` when the host will call `Broker.authDecision` later (the JS
+//! `'pending'` when the host will call `Broker.handleAuthDecision` later (the JS
 //! host turns a returned Promise into that). `authorize(request)` returns a
 //! boolean, synchronously, for each publish and subscribe.
 

@@ -18,11 +18,14 @@
 //!   existing store would need the versionchange transaction, which
 //!   indexed_db_futures 0.6 does not expose.)
 
+use crate::codec::PacketId;
 use crate::store::records::{self, CorruptRecord};
 use crate::store::{Snapshot, StorageOp};
+use crate::time::Millis;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
+use indexed_db_futures::KeyRange;
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -151,11 +154,21 @@ fn client_range(client_id: &str) -> (JsValue, JsValue) {
     )
 }
 
+/// Every key `[client_id, ...]` of one client, as a key range.
+fn client_keys(client_id: &str) -> KeyRange<JsValue> {
+    let (lo, hi) = client_range(client_id);
+    KeyRange::Bound(lo, false, hi, false)
+}
+
 /// Applies `ops` in one transaction and waits for it to commit. Returns the
 /// number of bytes of record values written.
 /// `flush`: ask for IndexedDB's strict durability (the commit completes once
 /// the data is flushed to disk, so an OS crash or power loss cannot take back
 /// an acknowledgement); otherwise relaxed, as current browsers default to.
+///
+/// Each operation is a put of one record (store, key, record bytes) or a
+/// delete of keys in one store; requests go out as they are built, and only
+/// the commit is awaited.
 pub async fn commit(db: &Database, ops: &[StorageOp], flush: bool) -> Result<usize, JsValue> {
     use indexed_db_futures::transaction::{TransactionDurability, TransactionOptions};
     let durability = if flush {
@@ -169,136 +182,88 @@ pub async fn commit(db: &Database, ops: &[StorageOp], flush: bool) -> Result<usi
         .with_options(TransactionOptions::new().with_durability(durability))
         .build()
         .map_err(js_err)?;
-    let store = |name| tx.object_store(name).map_err(js_err);
-    let (sessions, subscriptions, messages) =
-        (store(SESSIONS)?, store(SUBSCRIPTIONS)?, store(MESSAGES)?);
-    let (deliveries, retained, incoming) = (store(DELIVERIES)?, store(RETAINED)?, store(INCOMING)?);
+    let mut stores = Vec::with_capacity(STORES.len());
+    for name in STORES {
+        stores.push(tx.object_store(name).map_err(js_err)?);
+    }
+    let store = |name: &str| {
+        let i = STORES.iter().position(|s| *s == name);
+        &stores[i.expect("every store of STORES is in the transaction")]
+    };
     let mut written = 0;
+    // `expires_at`: kept beside a message's record as `x`.
+    let mut put = |name: &str, key: JsValue, record: &[u8], expires_at: Option<Millis>| {
+        written += record.len();
+        let value = record_value(record);
+        if let Some(at) = expires_at {
+            let _ = Reflect::set(&value, &"x".into(), &(at.0 as f64).into());
+        }
+        let request = store(name).put(JsValue::from(value)).with_key(key);
+        request.primitive().map(drop).map_err(js_err)
+    };
+    let delete = |name: &str, keys: KeyRange<JsValue>| {
+        let request = store(name).delete::<JsValue, _>(keys);
+        request.primitive().map(drop).map_err(js_err)
+    };
+    let key = |k: JsValue| KeyRange::Only(k);
+    let id = |n: u64| JsValue::from(n as f64);
+    let pid = |p: PacketId| JsValue::from(p.get());
     for op in ops {
-        // Requests go out as they are built; only the commit is awaited.
         match op {
-            StorageOp::PutSession(s) => {
-                let bytes = records::encode_session(s);
-                written += bytes.len();
-                let key = JsValue::from_str(&s.client_id);
-                drop(
-                    sessions
-                        .put(JsValue::from(record_value(&bytes)))
-                        .with_key(key)
-                        .primitive()
-                        .map_err(js_err)?,
-                );
-            }
+            StorageOp::PutSession(s) => put(
+                SESSIONS,
+                s.client_id.as_ref().into(),
+                &records::encode_session(s),
+                None,
+            )?,
             StorageOp::DeleteSession { client_id } => {
-                drop(
-                    sessions
-                        .delete(JsValue::from_str(client_id))
-                        .primitive()
-                        .map_err(js_err)?,
-                );
-                for s in [&subscriptions, &deliveries, &incoming] {
-                    let (lo, hi) = client_range(client_id);
-                    let range: indexed_db_futures::KeyRange<JsValue> =
-                        indexed_db_futures::KeyRange::Bound(lo, false, hi, false);
-                    drop(s.delete::<JsValue, _>(range).primitive().map_err(js_err)?);
+                // The session, and everything keyed by its client id.
+                delete(SESSIONS, key(client_id.as_ref().into()))?;
+                for name in [SUBSCRIPTIONS, DELIVERIES, INCOMING] {
+                    delete(name, client_keys(client_id))?;
                 }
             }
-            StorageOp::PutSubscription(s) => {
-                let bytes = records::encode_subscription(s);
-                written += bytes.len();
-                let key = key2(&s.client_id, s.filter.as_str().into());
-                drop(
-                    subscriptions
-                        .put(JsValue::from(record_value(&bytes)))
-                        .with_key(key)
-                        .primitive()
-                        .map_err(js_err)?,
-                );
-            }
+            StorageOp::PutSubscription(s) => put(
+                SUBSCRIPTIONS,
+                key2(&s.client_id, s.filter.as_str().into()),
+                &records::encode_subscription(s),
+                None,
+            )?,
             StorageOp::DeleteSubscription { client_id, filter } => {
-                let key = key2(client_id, filter.as_str().into());
-                drop(subscriptions.delete(key).primitive().map_err(js_err)?);
+                delete(SUBSCRIPTIONS, key(key2(client_id, filter.as_str().into())))?
             }
-            StorageOp::PutMessage(m) => {
-                let bytes = records::encode_message(m);
-                written += bytes.len();
-                let value = record_value(&bytes);
-                if let Some(at) = m.expires_at {
-                    let _ = Reflect::set(&value, &"x".into(), &(at.0 as f64).into());
-                }
-                let key = JsValue::from(m.id as f64);
-                drop(
-                    messages
-                        .put(JsValue::from(value))
-                        .with_key(key)
-                        .primitive()
-                        .map_err(js_err)?,
-                );
-            }
-            StorageOp::DeleteMessage { id } => {
-                drop(
-                    messages
-                        .delete(JsValue::from(*id as f64))
-                        .primitive()
-                        .map_err(js_err)?,
-                );
-            }
-            StorageOp::PutDelivery(d) => {
-                let bytes = records::encode_delivery(d);
-                written += bytes.len();
-                let key = key2(&d.client_id, (d.seq as f64).into());
-                drop(
-                    deliveries
-                        .put(JsValue::from(record_value(&bytes)))
-                        .with_key(key)
-                        .primitive()
-                        .map_err(js_err)?,
-                );
-            }
+            StorageOp::PutMessage(m) => put(
+                MESSAGES,
+                id(m.id),
+                &records::encode_message(m),
+                m.expires_at,
+            )?,
+            StorageOp::DeleteMessage { id: n } => delete(MESSAGES, key(id(*n)))?,
+            StorageOp::PutDelivery(d) => put(
+                DELIVERIES,
+                key2(&d.client_id, id(d.seq)),
+                &records::encode_delivery(d),
+                None,
+            )?,
             StorageOp::DeleteDelivery { client_id, seq } => {
-                let key = key2(client_id, (*seq as f64).into());
-                drop(deliveries.delete(key).primitive().map_err(js_err)?);
+                delete(DELIVERIES, key(key2(client_id, id(*seq))))?
             }
-            StorageOp::PutRetained(m) => {
-                let bytes = records::encode_message(m);
-                written += bytes.len();
-                let key = JsValue::from_str(&m.topic);
-                drop(
-                    retained
-                        .put(JsValue::from(record_value(&bytes)))
-                        .with_key(key)
-                        .primitive()
-                        .map_err(js_err)?,
-                );
-            }
-            StorageOp::DeleteRetained { topic } => {
-                drop(
-                    retained
-                        .delete(JsValue::from_str(topic))
-                        .primitive()
-                        .map_err(js_err)?,
-                );
-            }
+            StorageOp::PutRetained(m) => put(
+                RETAINED,
+                m.topic.as_ref().into(),
+                &records::encode_message(m),
+                None,
+            )?,
+            StorageOp::DeleteRetained { topic } => delete(RETAINED, key(topic.as_ref().into()))?,
+            // The state is the key alone: the record is empty.
             StorageOp::PutIncomingQos2 {
                 client_id,
                 packet_id,
-            } => {
-                let key = key2(client_id, f64::from(packet_id.get()).into());
-                drop(
-                    incoming
-                        .put(JsValue::from(record_value(&[])))
-                        .with_key(key)
-                        .primitive()
-                        .map_err(js_err)?,
-                );
-            }
+            } => put(INCOMING, key2(client_id, pid(*packet_id)), &[], None)?,
             StorageOp::DeleteIncomingQos2 {
                 client_id,
                 packet_id,
-            } => {
-                let key = key2(client_id, f64::from(packet_id.get()).into());
-                drop(incoming.delete(key).primitive().map_err(js_err)?);
-            }
+            } => delete(INCOMING, key(key2(client_id, pid(*packet_id))))?,
         }
     }
     tx.commit().await.map_err(transaction_error)?;
@@ -407,7 +372,7 @@ pub async fn load(db: &Database) -> Result<Loaded, JsValue> {
 }
 
 /// The incoming QoS 2 state lives in the keys alone.
-async fn incoming_keys(db: &Database) -> Result<Vec<(Rc<str>, crate::codec::PacketId)>, JsValue> {
+async fn incoming_keys(db: &Database) -> Result<Vec<(Rc<str>, PacketId)>, JsValue> {
     let tx = db.transaction(INCOMING).build().map_err(js_err)?;
     let s = tx.object_store(INCOMING).map_err(js_err)?;
     let keys = s
@@ -421,10 +386,7 @@ async fn incoming_keys(db: &Database) -> Result<Vec<(Rc<str>, crate::codec::Pack
         let key = key.map_err(js_err)?;
         let arr: Array = key.unchecked_into();
         let client = arr.get(0).as_string();
-        let pid = arr
-            .get(1)
-            .as_f64()
-            .and_then(|p| crate::codec::PacketId::new(p as u16));
+        let pid = arr.get(1).as_f64().and_then(|p| PacketId::new(p as u16));
         if let (Some(c), Some(p)) = (client, pid) {
             out.push((Rc::from(c), p));
         }

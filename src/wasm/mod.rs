@@ -1,6 +1,15 @@
-//! The thin wasm-bindgen layer: a `Broker` class for JS. Frames cross as
-//! `Uint8Array`s, drained in one call per turn of the host loop (no serde
+//! The thin wasm-bindgen layer: a `Broker` class for JS, named after the
+//! core it wraps. Inputs are `handle*`, outputs `poll*`, one binding per
+//! operation of the core (`handle_bytes` is `handleBytes`, `poll_transmit`
+//! is `pollTransmit`, ...). Frames cross as bytes: everything one poll
+//! sends, packed in one `Uint8Array` (no serde, no allocation per message
 //! on the hot path); options and stats cross through serde-wasm-bindgen.
+//!
+//! `WasmBroker` owns the core alone and is its storage host: storage
+//! batches never reach JS. `pollTransmit` first applies the tickets the
+//! IndexedDB persister reported finished, then hands it the new batches (or,
+//! without a store, counts them persisted at once), so that whatever that
+//! releases leaves in the same call.
 
 mod errors;
 mod hooks;
@@ -8,11 +17,12 @@ pub mod idb;
 mod options;
 mod persist;
 
-use crate::broker::{Broker, ConnId, Durability, Event};
+pub use errors::set_error_class;
+
+use crate::broker::{Broker, ConnId, Durability, Event, Transmit};
 use crate::time::Millis;
-use js_sys::{Array, Function, Reflect, Uint8Array};
-use persist::{Persister, Sinks};
-use std::cell::RefCell;
+use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use persist::{Persister, Reports};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
@@ -24,16 +34,63 @@ fn millis(now: f64) -> Millis {
     })
 }
 
+/// What one poll sends, packed into one buffer (the layout is in
+/// `WasmBroker::poll_transmit`'s doc). Both vectors are kept from poll to
+/// poll.
+#[derive(Default)]
+struct Outbox {
+    transmits: Vec<Transmit>,
+    packed: Vec<u8>,
+}
+
+/// A packed buffer above this keeps no capacity after the poll (a burst of
+/// large messages should not pin its memory for the broker's life).
+const OUTBOX_KEEP: usize = 1 << 20;
+
+impl Outbox {
+    /// `[n][conns][ends][closes][data]`, copied out to JS; `None` when there
+    /// is nothing to send.
+    fn pack(&mut self) -> Option<Uint8Array> {
+        let n = self.transmits.len();
+        if n == 0 {
+            return None;
+        }
+        let data: usize = self.transmits.iter().map(|t| t.data.len()).sum();
+        let p = &mut self.packed;
+        p.clear();
+        p.reserve(4 + 9 * n + data);
+        p.extend_from_slice(&(n as u32).to_le_bytes());
+        for t in &self.transmits {
+            p.extend_from_slice(&(t.conn.0 as u32).to_le_bytes());
+        }
+        let mut end = 0u32;
+        for t in &self.transmits {
+            end += t.data.len() as u32;
+            p.extend_from_slice(&end.to_le_bytes());
+        }
+        p.extend(self.transmits.iter().map(|t| u8::from(t.close)));
+        for t in self.transmits.drain(..) {
+            p.extend_from_slice(&t.data);
+        }
+        let out = Uint8Array::from(&p[..]);
+        if p.capacity() > OUTBOX_KEEP {
+            *p = Vec::new();
+        }
+        Some(out)
+    }
+}
+
 /// The broker core, for a JS host to drive.
 #[wasm_bindgen(js_name = Broker)]
 pub struct WasmBroker {
-    core: Rc<RefCell<Broker>>,
+    core: Broker,
     /// The IndexedDB store, unless durability is 'memory' (or storage
     /// could not be opened): then every batch counts as persisted at once.
     persister: Option<Rc<Persister>>,
-    sinks: Option<Sinks>,
-    /// Events from outside the core (storage errors and warnings).
-    extra_events: Rc<RefCell<Vec<JsValue>>>,
+    /// Finished tickets and storage events from the persister (and events
+    /// from start-up), for this owner to apply and hand out.
+    reports: Rc<Reports>,
+    outbox: Outbox,
 }
 
 #[wasm_bindgen(js_class = Broker)]
@@ -44,18 +101,18 @@ impl WasmBroker {
     pub fn new(options: JsValue, hooks: JsValue) -> Result<WasmBroker, JsValue> {
         let cfg = options::parse(options)?;
         let hooks = hooks::JsHooks::from_js(&hooks)?;
-        Ok(WasmBroker {
-            core: Rc::new(RefCell::new(Broker::new(cfg, Box::new(hooks)))),
-            persister: None,
-            sinks: None,
-            extra_events: Rc::default(),
-        })
+        Ok(WasmBroker::with_core(
+            Broker::new(cfg, Box::new(hooks)),
+            None,
+            Rc::default(),
+        ))
     }
 
     /// A broker restored from its IndexedDB database `tabmq:<name>` (created
-    /// or upgraded as needed). `notify` is called when a commit completed
-    /// (the host should pump); `on_blocked` if an older version of the
-    /// database is held open elsewhere. Rejects with an Error whose code is
+    /// or upgraded as needed). `notify` is called when a commit finished:
+    /// the host should call `pollTransmit` (its `poll()`), which applies it.
+    /// `on_blocked` is called if an older version of the database is held
+    /// open elsewhere. Rejects with an Error whose code is
     /// ERR_TABMQ_STORAGE if the database cannot be opened or read.
     #[wasm_bindgen(js_name = openDurable)]
     pub async fn open_durable(
@@ -69,12 +126,11 @@ impl WasmBroker {
         let hooks = hooks::JsHooks::from_js(&hooks)?;
         let durability = cfg.durability;
         if cfg.durability == Durability::Memory {
-            return Ok(WasmBroker {
-                core: Rc::new(RefCell::new(Broker::new(cfg, Box::new(hooks)))),
-                persister: None,
-                sinks: None,
-                extra_events: Rc::default(),
-            });
+            return Ok(WasmBroker::with_core(
+                Broker::new(cfg, Box::new(hooks)),
+                None,
+                Rc::default(),
+            ));
         }
         let storage_error = |e: JsValue| {
             let why = e.as_string().unwrap_or_else(|| format!("{e:?}"));
@@ -90,128 +146,135 @@ impl WasmBroker {
             .await
             .map_err(storage_error)?;
         let loaded = idb::load(&db).await.map_err(storage_error)?;
-        let extra_events: Rc<RefCell<Vec<JsValue>>> = Rc::default();
+        let reports: Rc<Reports> = Rc::default();
         for c in &loaded.corrupt {
             let message = format!("tabmq: skipped a stored record of broker '{name}': {c}");
-            extra_events
-                .borrow_mut()
-                .push(persist::error_event("ERR_TABMQ_CORRUPT_RECORD", &message));
+            reports.push_event(persist::error_event("ERR_TABMQ_CORRUPT_RECORD", &message));
         }
+        let persister = Persister::new(
+            db,
+            &name,
+            &loaded,
+            (idb::SCHEMA_VERSION, old),
+            durability == Durability::Strict,
+            reports.clone(),
+            notify,
+        );
         let core = Broker::restore(
             cfg,
             Box::new(hooks),
             loaded.snapshot,
             millis(js_sys::Date::now()),
         );
-        let persister = Persister::new(
-            db,
-            &name,
-            loaded.records,
-            loaded.corrupt.len(),
-            (idb::SCHEMA_VERSION, old),
-            durability == Durability::Strict,
-        );
-        let core = Rc::new(RefCell::new(core));
-        let sinks = Sinks {
-            core: core.clone(),
-            events: extra_events.clone(),
-            notify,
-        };
-        Ok(WasmBroker {
+        Ok(WasmBroker::with_core(
             core,
-            persister: Some(Rc::new(persister)),
-            sinks: Some(sinks),
-            extra_events,
-        })
+            Some(Rc::new(persister)),
+            reports,
+        ))
     }
 
-    pub fn open(&mut self, conn: u32, now: f64) {
-        self.core
-            .borrow_mut()
-            .handle_open(ConnId(conn.into()), millis(now));
+    /// A new connection `conn` (the host's id for it).
+    #[wasm_bindgen(js_name = handleOpen)]
+    pub fn handle_open(&mut self, conn: u32, now: f64) {
+        self.core.handle_open(ConnId(conn.into()), millis(now));
     }
 
-    pub fn bytes(&mut self, conn: u32, data: &[u8], now: f64) {
+    /// Bytes from the client of `conn`, as they came (any split).
+    #[wasm_bindgen(js_name = handleBytes)]
+    pub fn handle_bytes(&mut self, conn: u32, data: &[u8], now: f64) {
         self.core
-            .borrow_mut()
             .handle_bytes(ConnId(conn.into()), data, millis(now));
     }
 
-    pub fn closed(&mut self, conn: u32, now: f64) {
-        self.core
-            .borrow_mut()
-            .handle_closed(ConnId(conn.into()), millis(now));
+    /// The network side of `conn` ended.
+    #[wasm_bindgen(js_name = handleClosed)]
+    pub fn handle_closed(&mut self, conn: u32, now: f64) {
+        self.core.handle_closed(ConnId(conn.into()), millis(now));
+    }
+
+    /// The deadline `pollTimeout` gave has passed.
+    #[wasm_bindgen(js_name = handleTimeout)]
+    pub fn handle_timeout(&mut self, now: f64) {
+        self.core.handle_timeout(millis(now));
     }
 
     /// Closes every connection (DISCONNECT 0x8B to MQTT 5 clients).
-    pub fn shutdown(&mut self, now: f64) {
-        self.core.borrow_mut().handle_shutdown(millis(now));
-    }
-
-    pub fn timeout(&mut self, now: f64) {
-        self.core.borrow_mut().handle_timeout(millis(now));
+    #[wasm_bindgen(js_name = handleShutdown)]
+    pub fn handle_shutdown(&mut self, now: f64) {
+        self.core.handle_shutdown(millis(now));
     }
 
     /// The host's answer to an authenticate hook that returned a Promise.
-    #[wasm_bindgen(js_name = authDecision)]
-    pub fn auth_decision(&mut self, conn: u32, decision: JsValue, now: f64) -> Result<(), JsValue> {
+    #[wasm_bindgen(js_name = handleAuthDecision)]
+    pub fn handle_auth_decision(
+        &mut self,
+        conn: u32,
+        decision: JsValue,
+        now: f64,
+    ) -> Result<(), JsValue> {
         let decision = hooks::decision_from_js(&decision)?;
         self.core
-            .borrow_mut()
             .handle_auth_decision(ConnId(conn.into()), decision, millis(now));
         Ok(())
     }
 
-    /// Everything to send, as a flat array: `[conn, bytes, close, conn, ...]`.
-    /// Storage goes first: new batches are handed to the store (and, with
-    /// no store or after a storage failure, count as persisted at once), so
-    /// whatever that releases leaves in this same call.
-    pub fn drain(&mut self) -> Array {
-        {
-            let mut core = self.core.borrow_mut();
-            match (&self.persister, &self.sinks) {
-                (Some(p), Some(sinks)) => {
-                    while let Some(batch) = core.poll_storage() {
-                        p.enqueue(batch);
-                    }
-                    drop(core);
-                    p.kick(sinks);
-                }
-                _ => {
-                    while let Some(batch) = core.poll_storage() {
-                        core.handle_persisted(batch.ticket);
-                    }
-                }
-            }
+    /// Everything to send now, in one crossing: one `Uint8Array`, or
+    /// `undefined` when there is nothing. For `n` connections it holds, in
+    /// order (u32s little-endian, as in wasm memory; the array starts its
+    /// own buffer, so they are 4-byte aligned):
+    ///
+    /// | bytes          | what                                            |
+    /// |----------------|-------------------------------------------------|
+    /// | 4              | `n`                                             |
+    /// | 4 × n          | `conns`: u32 connection ids                     |
+    /// | 4 × n          | `ends`: u32 end of each one's bytes in `data`   |
+    /// | n              | `closes`: 1 if the connection is closed after   |
+    /// | rest           | `data`: every connection's bytes, back to back  |
+    ///
+    /// Connection `conns[i]` gets `data[ends[i - 1] .. ends[i]]` (from 0 for
+    /// `i = 0`; possibly empty), then is closed if `closes[i]`. The host
+    /// reads it with `readTransmits()` (`www/shared/host.js`) as `{ conns:
+    /// Uint32Array, ends: Uint32Array, closes: Uint8Array, data: Uint8Array }`
+    /// views. One buffer, not an object of four arrays: building an object
+    /// costs a dozen wasm-to-JS calls per poll, and a poll that sends one
+    /// message is a common case (measured: 0.6x the polls per second).
+    /// The buffer is a fresh copy each call, so views of it may be kept;
+    /// they share it, so a host that transfers a connection's bytes must
+    /// copy them first.
+    ///
+    /// Storage goes first: tickets the store reported finished are applied,
+    /// and new batches are handed to the store (with no store, or after a
+    /// storage failure, they count as persisted at once), so whatever that
+    /// releases leaves in this same call.
+    #[wasm_bindgen(js_name = pollTransmit)]
+    pub fn poll_transmit(&mut self) -> Option<Uint8Array> {
+        self.host_storage();
+        while let Some(t) = self.core.poll_transmit() {
+            self.outbox.transmits.push(t);
         }
-        let out = Array::new();
-        let mut core = self.core.borrow_mut();
-        while let Some(t) = core.poll_transmit() {
-            out.push(&JsValue::from(t.conn.0 as u32));
-            out.push(&Uint8Array::from(&t.data[..]).into());
-            out.push(&JsValue::from(t.close));
+        self.outbox.pack()
+    }
+
+    /// When to call `handleTimeout` next (ms since the epoch), or undefined.
+    #[wasm_bindgen(js_name = pollTimeout)]
+    pub fn poll_timeout(&self) -> Option<f64> {
+        self.core.poll_timeout().map(|m| m.0 as f64)
+    }
+
+    /// Every event since the last call, in one Array (oldest first), or
+    /// `undefined` when there is none: connects, disconnects, rejections,
+    /// drops, and `error` events (storage trouble; `code` and `message`).
+    #[wasm_bindgen(js_name = pollEvents)]
+    pub fn poll_events(&mut self) -> Option<Array> {
+        let mut out: Option<Array> = None;
+        let mut push = |e: &JsValue| out.get_or_insert_with(Array::new).push(e);
+        for e in self.reports.take_events() {
+            push(&e);
+        }
+        while let Some(e) = self.core.poll_event() {
+            push(&event_to_js(&e));
         }
         out
-    }
-
-    /// When to call `timeout` next (ms since the epoch), or undefined.
-    #[wasm_bindgen(js_name = nextTimeout)]
-    pub fn next_timeout(&self) -> Option<f64> {
-        self.core.borrow().poll_timeout().map(|m| m.0 as f64)
-    }
-
-    /// Connects, disconnects, rejections, drops and storage errors since the
-    /// last call.
-    pub fn events(&mut self) -> Result<Array, JsValue> {
-        let out = Array::new();
-        for e in self.extra_events.borrow_mut().drain(..) {
-            out.push(&e);
-        }
-        let mut core = self.core.borrow_mut();
-        while let Some(e) = core.poll_event() {
-            out.push(&event_to_js(&e)?);
-        }
-        Ok(out)
     }
 
     /// Sessions and retained messages, for an inspector (cold path):
@@ -219,23 +282,23 @@ impl WasmBroker {
     /// subscriptions: [{ filter, qos }], inflight, queued }], retained:
     /// [{ topic, payload: Uint8Array, qos }] }` (at most `retained_limit`).
     pub fn inspect(&self, retained_limit: u32) -> Result<JsValue, JsValue> {
-        let core = self.core.borrow();
         options::inspect_to_js(
-            &core.clients(),
-            &core.retained_messages(retained_limit as usize),
+            &self.core.clients(),
+            &self.core.retained_messages(retained_limit as usize),
         )
     }
 
     /// Counters, plus `storage` figures when IndexedDB is attached.
     pub fn stats(&self, now: f64) -> Result<JsValue, JsValue> {
-        let stats = options::stats_to_js(&self.core.borrow().stats(millis(now)))?;
+        let stats = options::stats_to_js(&self.core.stats(millis(now)))?;
         if let Some(p) = &self.persister {
             Reflect::set(&stats, &"storage".into(), &p.figures())?;
         }
         Ok(stats)
     }
 
-    /// Closes the database connection (after `shutdown` and a last drain).
+    /// Closes the database connection (after `handleShutdown` and a last
+    /// poll).
     #[wasm_bindgen(js_name = closeStorage)]
     pub fn close_storage(&mut self) {
         if let Some(p) = self.persister.take() {
@@ -244,9 +307,47 @@ impl WasmBroker {
     }
 }
 
-fn event_to_js(e: &Event) -> Result<JsValue, JsValue> {
-    let obj = js_sys::Object::new();
-    let set = |k: &str, v: JsValue| js_sys::Reflect::set(&obj, &k.into(), &v).map(|_| ());
+impl WasmBroker {
+    fn with_core(core: Broker, persister: Option<Rc<Persister>>, reports: Rc<Reports>) -> Self {
+        WasmBroker {
+            core,
+            persister,
+            reports,
+            outbox: Outbox::default(),
+        }
+    }
+
+    /// The storage host's turn: finished tickets in, new batches out.
+    fn host_storage(&mut self) {
+        let core = &mut self.core;
+        if let Some(ticket) = self.reports.take_finished() {
+            core.handle_persisted(ticket);
+        }
+        match &self.persister {
+            Some(p) => {
+                while let Some(batch) = core.poll_storage() {
+                    p.enqueue(batch);
+                }
+                if let Some(ticket) = p.kick() {
+                    // The store has failed: serving from memory.
+                    core.handle_persisted(ticket);
+                }
+            }
+            None => {
+                while let Some(batch) = core.poll_storage() {
+                    core.handle_persisted(batch.ticket);
+                }
+            }
+        }
+    }
+}
+
+fn event_to_js(e: &Event) -> JsValue {
+    let obj = Object::new();
+    // Setting a property on a plain new object cannot fail.
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&obj, &k.into(), &v);
+    };
     match e {
         Event::Connected {
             conn,
@@ -254,16 +355,16 @@ fn event_to_js(e: &Event) -> Result<JsValue, JsValue> {
             protocol,
             session_present,
         } => {
-            set("type", "connected".into())?;
-            set("conn", (conn.0 as u32).into())?;
-            set("clientId", (&**client_id).into())?;
-            set("protocolVersion", (*protocol as u8).into())?;
-            set("sessionPresent", (*session_present).into())?;
+            set("type", "connected".into());
+            set("conn", (conn.0 as u32).into());
+            set("clientId", (&**client_id).into());
+            set("protocolVersion", (*protocol as u8).into());
+            set("sessionPresent", (*session_present).into());
         }
         Event::Rejected { conn, reason } => {
-            set("type", "rejected".into())?;
-            set("conn", (conn.0 as u32).into())?;
-            set("reasonCode", (*reason as u8).into())?;
+            set("type", "rejected".into());
+            set("conn", (conn.0 as u32).into());
+            set("reasonCode", (*reason as u8).into());
         }
         Event::Disconnected {
             conn,
@@ -271,35 +372,35 @@ fn event_to_js(e: &Event) -> Result<JsValue, JsValue> {
             reason,
             detail,
         } => {
-            set("type", "disconnected".into())?;
-            set("conn", (conn.0 as u32).into())?;
+            set("type", "disconnected".into());
+            set("conn", (conn.0 as u32).into());
             set(
                 "clientId",
                 client_id
                     .as_deref()
                     .map_or(JsValue::UNDEFINED, JsValue::from),
-            )?;
+            );
             set(
                 "reasonCode",
                 reason.map_or(JsValue::UNDEFINED, |r| (r as u8).into()),
-            )?;
+            );
             set(
                 "detail",
                 detail.as_deref().map_or(JsValue::UNDEFINED, JsValue::from),
-            )?;
+            );
         }
         Event::Dropped {
             client_id,
             topic,
             why,
         } => {
-            set("type", "dropped".into())?;
-            set("clientId", (&**client_id).into())?;
-            set("topic", (&**topic).into())?;
-            set("why", format!("{why:?}").into())?;
+            set("type", "dropped".into());
+            set("clientId", (&**client_id).into());
+            set("topic", (&**topic).into());
+            set("why", format!("{why:?}").into());
         }
     }
-    Ok(obj.into())
+    obj.into()
 }
 
 /// Checks broker options without starting a broker: throws the same coded

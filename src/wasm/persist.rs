@@ -1,16 +1,19 @@
 //! Group commit between the core and IndexedDB. Batches from
 //! `Broker::poll_storage` queue up here; at most one transaction is in
 //! flight, and everything queued while it runs goes out together in the
-//! next one. When a transaction commits, the core is told the newest ticket
-//! it held is persisted (releasing acknowledgements held under 'strict'),
-//! and the host is asked to pump so those acknowledgements leave.
+//! next one. The persister never touches the core: when a transaction
+//! commits, it writes the newest ticket the transaction held into
+//! `Reports` and calls the host's `notify`, so that the host polls; the
+//! broker's owner (`WasmBroker`) then tells the core with
+//! `handle_persisted` (releasing acknowledgements held under 'strict') and
+//! sends what that releases in the same poll.
 //!
 //! If IndexedDB fails (quota exceeded, the database closed under us), the
 //! failure is reported once as an `error` event and the broker keeps serving
-//! from memory: later batches are acknowledged without being written.
+//! from memory: later batches count as persisted at once, without being
+//! written.
 
 use super::idb;
-use crate::broker::Broker;
 use crate::store::{StorageBatch, StorageOp, Ticket};
 use indexed_db_futures::database::Database;
 use js_sys::{Function, Object, Reflect};
@@ -48,6 +51,38 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
+/// What the persister reports to the broker's owner, which reads it when
+/// the host next polls. Shared between the two; only the owner acts on it.
+#[derive(Default)]
+pub struct Reports {
+    /// The newest ticket whose transaction has finished (0: none since the
+    /// last `take_finished`).
+    finished: Cell<Ticket>,
+    /// `error` events for the broker handle (storage failures, records
+    /// skipped at start-up).
+    events: RefCell<Vec<JsValue>>,
+}
+
+impl Reports {
+    /// The newest finished ticket since the last call, if any.
+    pub fn take_finished(&self) -> Option<Ticket> {
+        Some(self.finished.replace(0)).filter(|&t| t != 0)
+    }
+
+    fn finished(&self, ticket: Ticket) {
+        self.finished.set(self.finished.get().max(ticket));
+    }
+
+    pub fn push_event(&self, event: JsValue) {
+        self.events.borrow_mut().push(event);
+    }
+
+    /// Every queued event, oldest first.
+    pub fn take_events(&self) -> Vec<JsValue> {
+        std::mem::take(&mut *self.events.borrow_mut())
+    }
+}
+
 pub struct Persister {
     db: Database,
     name: String,
@@ -59,15 +94,10 @@ pub struct Persister {
     schema: (u32, u32),
     /// Commit with IndexedDB's strict durability (for `Durability::Strict`).
     flush: bool,
-}
-
-/// Where the persister reports to: the core it acknowledges, events for the
-/// host, and the host's pump.
-#[derive(Clone)]
-pub struct Sinks {
-    pub core: Rc<RefCell<Broker>>,
-    pub events: Rc<RefCell<Vec<JsValue>>>,
-    pub notify: Function,
+    reports: Rc<Reports>,
+    /// The host's `notify`: called when a transaction finished, so that the
+    /// host polls.
+    notify: Function,
 }
 
 fn set(obj: &Object, key: &str, value: JsValue) {
@@ -88,14 +118,15 @@ impl Persister {
     pub fn new(
         db: Database,
         name: &str,
-        records: usize,
-        corrupt: usize,
+        loaded: &idb::Loaded,
         schema: (u32, u32),
         flush: bool,
+        reports: Rc<Reports>,
+        notify: Function,
     ) -> Persister {
         let figures = Figures {
-            records,
-            corrupt_skipped: corrupt,
+            records: loaded.records,
+            corrupt_skipped: loaded.corrupt.len(),
             ..Figures::default()
         };
         Persister {
@@ -108,6 +139,8 @@ impl Persister {
             figures: RefCell::new(figures),
             schema,
             flush,
+            reports,
+            notify,
         }
     }
 
@@ -117,33 +150,36 @@ impl Persister {
     }
 
     /// Starts a transaction for what is queued, unless one is in flight.
-    pub fn kick(self: &Rc<Self>, sinks: &Sinks) {
+    /// After a storage failure nothing is written: returns the ticket of
+    /// what was queued, for the caller to count as persisted at once.
+    #[must_use]
+    pub fn kick(self: &Rc<Self>) -> Option<Ticket> {
         if self.busy.get() || self.queued_ticket.get() == 0 {
-            return;
+            return None;
         }
         let ticket = self.queued_ticket.replace(0);
         let ops = std::mem::take(&mut *self.queue.borrow_mut());
         if self.failed.borrow().is_some() {
             // Serving from memory since the failure: nothing to write.
-            sinks.core.borrow_mut().handle_persisted(ticket);
-            return;
+            return Some(ticket);
         }
         self.busy.set(true);
         let me = self.clone();
-        let sinks = sinks.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let started = js_sys::Date::now();
             let result = idb::commit(&me.db, &ops, me.flush).await;
-            me.finish(result, ops.len(), started, &sinks);
-            sinks.core.borrow_mut().handle_persisted(ticket);
+            me.finish(result, ops.len(), started);
+            me.reports.finished(ticket);
             me.busy.set(false);
-            // The host pumps: held acknowledgements leave, and whatever was
-            // queued meanwhile goes out in the next transaction.
-            let _ = sinks.notify.call0(&JsValue::NULL);
+            // The host polls: the owner applies the ticket, held
+            // acknowledgements leave, and whatever was queued meanwhile
+            // goes out in the next transaction.
+            let _ = me.notify.call0(&JsValue::NULL);
         });
+        None
     }
 
-    fn finish(&self, result: Result<usize, JsValue>, ops: usize, started: f64, sinks: &Sinks) {
+    fn finish(&self, result: Result<usize, JsValue>, ops: usize, started: f64) {
         let now = js_sys::Date::now();
         match result {
             Ok(bytes) => {
@@ -168,10 +204,8 @@ impl Persister {
                      what the broker holds now is not kept across a reload",
                     self.name
                 );
-                sinks
-                    .events
-                    .borrow_mut()
-                    .push(error_event("ERR_TABMQ_STORAGE", &message));
+                self.reports
+                    .push_event(error_event("ERR_TABMQ_STORAGE", &message));
                 *self.failed.borrow_mut() = Some(why);
                 // Best effort: deletes need next to no quota.
                 let db = self.db.clone();

@@ -264,6 +264,27 @@ describe('page API', () => {
     });
   });
 
+  test('an option the core refuses is a TabmqError in every mode', async () => {
+    const p = await page();
+    const errs = await p.evaluate(async () => {
+      const out = [];
+      for (const mode of ['inline', 'worker']) {
+        try {
+          await tabmq.startBroker({ mode, durability: 'memory', limits: { maxPacketSize: 0 } });
+          out.push('no error');
+        } catch (e) {
+          out.push({ mode, isTabmqError: e instanceof tabmq.TabmqError, name: e.name, code: e.code });
+        }
+      }
+      return out;
+    });
+    for (const e of errs) {
+      assert.equal(e.isTabmqError, true, `mode ${e.mode}: ${e.name}`);
+      assert.equal(e.name, 'TabmqError');
+      assert.equal(e.code, 'ERR_TABMQ_OPTION');
+    }
+  });
+
   test('Paho JS connects through installWebSocket() and talks to MQTT.js', async () => {
     const p = await page();
     await p.addScriptTag({ url: '/node_modules/paho-mqtt/paho-mqtt.js' });

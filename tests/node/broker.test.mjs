@@ -53,6 +53,17 @@ describe('options', () => {
       });
     });
   }
+
+  test('an option the core refuses is a TabmqError, as the host\'s own checks are', async () => {
+    for (const limits of [{ maxConnections: 0 }, { maxConections: 5 }]) {
+      await assert.rejects(createBroker({ tcp: 0, limits }), (err) => {
+        assert.ok(err instanceof TabmqError, `${err.name}: ${err.message}`);
+        assert.equal(err.name, 'TabmqError');
+        assert.equal(err.code, 'ERR_TABMQ_OPTION');
+        return true;
+      });
+    }
+  });
 });
 
 describe('listeners', () => {

@@ -100,9 +100,9 @@ class NodeBroker extends EventEmitter {
     const closed = () => this.#closed;
     return {
       host: {
-        open: (link, owner) => (closed() ? 0 : host.open(link, owner)),
-        receive: (id, bytes) => closed() || host.receive(id, bytes),
-        hangup: (id) => closed() || host.hangup(id),
+        handleOpen: (link, owner) => (closed() ? 0 : host.handleOpen(link, owner)),
+        handleBytes: (id, bytes) => closed() || host.handleBytes(id, bytes),
+        handleClosed: (id) => closed() || host.handleClosed(id),
       },
       maxWriteBuffer,
       maxPayload: Math.max(65_536, 2 * limits.maxPacketSize),

@@ -1,5 +1,5 @@
 // The Node host's transports: MQTT over TCP (node:net) and over WebSocket
-// (the `ws` package), each connection a `link` for BrokerHost.open().
+// (the `ws` package), each connection a `link` for BrokerHost.handleOpen().
 //
 // Backpressure: when a socket cannot take more output (socket.write()
 // returns false, or a WebSocket's bufferedAmount passes HIGH_WATER), the
@@ -59,7 +59,7 @@ class Connection {
 
   /** Hands the connection to the broker; false if the broker is closed. */
   open() {
-    this.id = this.ctx.host.open(this.link, null);
+    this.id = this.ctx.host.handleOpen(this.link, null);
     if (this.id === 0) return false;
     this.ctx.add(this);
     return true;
@@ -80,7 +80,7 @@ class Connection {
     if (this.#linger) clearTimeout(this.#linger);
     this.#linger = null;
     this.closing = true;
-    this.ctx.host.hangup(this.id);
+    this.ctx.host.handleClosed(this.id);
     this.ctx.remove(this);
   }
 
@@ -97,7 +97,7 @@ class TcpConnection extends Connection {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    socket.on('data', (bytes) => this.ctx.host.receive(this.id, bytes));
+    socket.on('data', (bytes) => this.ctx.host.handleBytes(this.id, bytes));
     socket.on('drain', () => this.#drained());
     socket.on('error', noop); // 'close' follows
     socket.once('close', () => this.gone());
@@ -147,7 +147,7 @@ class WsConnection extends Connection {
       }
     };
     ws.on('message', (data, isBinary) => {
-      if (isBinary) this.ctx.host.receive(this.id, data);
+      if (isBinary) this.ctx.host.handleBytes(this.id, data);
       else this.#textFrame();
     });
     ws.on('error', noop); // 'close' follows
@@ -169,7 +169,7 @@ class WsConnection extends Connection {
   /** [MQTT-6.0.0-1]: MQTT travels in binary frames; any other data frame closes the connection. */
   #textFrame() {
     if (this.closing) return;
-    this.ctx.host.hangup(this.id);
+    this.ctx.host.handleClosed(this.id);
     this.end(1003, 'MQTT needs binary frames');
   }
 

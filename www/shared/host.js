@@ -1,17 +1,43 @@
-// BrokerHost: runs the wasm broker core and is its IO. It feeds bytes from
-// connection ports into the core, drains what the core has to send, and arms
-// one timer from the core's next deadline. It runs in a SharedWorker, a
-// Worker or the page itself; in Node the Node host wraps the same core.
+// BrokerHost: runs the wasm broker core and is its IO. It speaks the core's
+// grammar: inputs are handle* (handleOpen, handleBytes, handleClosed), and
+// one poll() sends what the core has produced (pollTransmit), hands out its
+// events (pollEvents) and arms one timer from its next deadline
+// (pollTimeout). It runs in a SharedWorker, a Worker or the page itself; in
+// Node the Node host wraps the same core.
 
-import init, { Broker } from '../pkg/tabmq.js';
+import init, { Broker, setErrorClass } from '../pkg/tabmq.js';
+import { TabmqError } from './errors.js';
 
 let wasmReady = null;
 
 /** Loads the wasm module once. `source` may be a URL, a Response or bytes
- *  (Node reads the file and passes its bytes). */
+ *  (Node reads the file and passes its bytes). Errors the module throws are
+ *  TabmqErrors from then on. */
 export function loadWasm(source) {
-  wasmReady ??= init(source === undefined ? undefined : { module_or_path: source });
+  wasmReady ??= init(source === undefined ? undefined : { module_or_path: source }).then((wasm) => {
+    setErrorClass(TabmqError);
+    return wasm;
+  });
   return wasmReady;
+}
+
+/**
+ * Reads what `Broker.pollTransmit()` returns (one Uint8Array, laid out as
+ * its doc in src/wasm/mod.rs says) as views: connection `conns[i]` gets
+ * `data.subarray(i === 0 ? 0 : ends[i - 1], ends[i])`, then is closed if
+ * `closes[i]` is 1.
+ * @param {Uint8Array} packed
+ * @returns {{ conns: Uint32Array, ends: Uint32Array, closes: Uint8Array, data: Uint8Array }}
+ */
+export function readTransmits(packed) {
+  const { buffer, byteOffset: at } = packed;
+  const n = new Uint32Array(buffer, at, 1)[0];
+  return {
+    conns: new Uint32Array(buffer, at + 4, n),
+    ends: new Uint32Array(buffer, at + 4 + 4 * n, n),
+    closes: packed.subarray(4 + 8 * n, 4 + 9 * n),
+    data: packed.subarray(4 + 9 * n),
+  };
 }
 
 export class BrokerHost {
@@ -42,7 +68,7 @@ export class BrokerHost {
     await loadWasm(wasmSource);
     const host = new BrokerHost(null);
     host.#broker = await host.#openBroker(name, options ?? {}, host.#wrapHooks(hooks));
-    host.#schedule();
+    host.#armTimer();
     return host;
   }
 
@@ -79,16 +105,18 @@ export class BrokerHost {
     // 'worker' mode, or a SharedWorker left from an older deployment) would
     // hand out the same message ids and restore each other's sessions.
     if (!(await this.#lockDatabase(name))) {
-      return memory(Object.assign(new Error(
+      return memory(new TabmqError(
         `tabmq: another broker (in another tab or worker) holds IndexedDB database 'tabmq:${name}'`,
-      ), { code: 'ERR_TABMQ_STORAGE_LOCKED' }));
+        'ERR_TABMQ_STORAGE_LOCKED',
+      ));
     }
     let onBlocked;
-    const blocked = new Promise((_, fail) => (onBlocked = () => fail(Object.assign(
-      new Error(`tabmq: IndexedDB database 'tabmq:${name}' is held open at an older version by another tab or worker, which blocks its upgrade`),
-      { code: 'ERR_TABMQ_STORAGE_BLOCKED' },
+    const blocked = new Promise((_, fail) => (onBlocked = () => fail(new TabmqError(
+      `tabmq: IndexedDB database 'tabmq:${name}' is held open at an older version by another tab or worker, which blocks its upgrade`,
+      'ERR_TABMQ_STORAGE_BLOCKED',
     ))));
-    const opening = Broker.openDurable(name, options, hooks, () => { this.pump(); }, () => onBlocked());
+    // A commit finished: the next poll applies it and sends what it releases.
+    const opening = Broker.openDurable(name, options, hooks, () => { this.poll(); }, () => onBlocked());
     try {
       return await Promise.race([opening, blocked]);
     } catch (err) {
@@ -100,7 +128,7 @@ export class BrokerHost {
   }
 
   /** Lets an authenticate hook return a Promise: the core is told the
-   *  decision is pending and gets it later through authDecision. */
+   *  decision is pending and gets it later through handleAuthDecision. */
   #wrapHooks(hooks) {
     const { authenticate, authorize } = hooks ?? {};
     const wrapped = {};
@@ -125,12 +153,12 @@ export class BrokerHost {
   #decide(conn, decision) {
     if (this.#closed) return;
     try {
-      this.#broker.authDecision(conn, decision, Date.now());
+      this.#broker.handleAuthDecision(conn, decision, Date.now());
     } catch (err) {
       console.error(err);
-      this.#broker.authDecision(conn, 0x83, Date.now());
+      this.#broker.handleAuthDecision(conn, 0x83, Date.now());
     }
-    this.pump();
+    this.poll();
   }
 
   /** Calls `fn(event)` for each broker event: connected, disconnected,
@@ -142,62 +170,64 @@ export class BrokerHost {
 
   /**
    * Opens a connection to the broker. `link.send(bytes)` carries the
-   * broker's bytes (a Uint8Array the link may keep) to the client;
-   * `link.close()` ends the connection when the broker closes it. The
-   * client's bytes come in through `receive(id, bytes)`, and the end of the
-   * network side through `hangup(id)`. `owner` groups connections (per page)
-   * so they can be ended together. Returns the connection id.
+   * broker's bytes to the client: a Uint8Array the link may keep, but a
+   * view that shares its buffer with other connections' bytes (a link that
+   * transfers the buffer copies first). `link.close()` ends the connection
+   * when the broker closes it. The client's bytes come in through
+   * `handleBytes(id, bytes)`, and the end of the network side through
+   * `handleClosed(id)`. `owner` groups connections (per page) so they can
+   * be ended together. Returns the connection id.
    */
-  open(link, owner = null) {
+  handleOpen(link, owner = null) {
     if (this.#closed || this.#closing) {
       link.close(1001, 'broker closed');
       return 0;
     }
     const id = this.#nextConn++;
     this.#conns.set(id, { link, owner });
-    this.#broker.open(id, Date.now());
-    this.pump();
+    this.#broker.handleOpen(id, Date.now());
+    this.poll();
     return id;
   }
 
   /** Bytes from the client of connection `id`. */
-  receive(id, bytes) {
+  handleBytes(id, bytes) {
     if (this.#closed || !this.#conns.has(id)) return;
-    this.#broker.bytes(id, bytes, Date.now());
-    this.#pumpSoon();
+    this.#broker.handleBytes(id, bytes, Date.now());
+    this.#pollSoon();
   }
 
-  // One pump per burst of input: the pump runs once the inputs already
+  // One poll per burst of input: the poll runs once the inputs already
   // queued (port messages, socket reads of this turn) are fed, so a fan-in
   // of many connections sends its subscriber one batch, not one message per
   // input (measured: bench/results/compare-*.md, up to 2.3x in the browser).
-  #pumpQueued = false;
-  #pumpChannel = null;
-  #pumpSoon() {
-    if (this.#pumpQueued) return;
-    this.#pumpQueued = true;
+  #pollQueued = false;
+  #pollChannel = null;
+  #pollSoon() {
+    if (this.#pollQueued) return;
+    this.#pollQueued = true;
     if (typeof setImmediate === 'function') {
       setImmediate(() => {
-        this.#pumpQueued = false;
-        this.pump();
+        this.#pollQueued = false;
+        this.poll();
       });
       return;
     }
-    if (!this.#pumpChannel) {
-      this.#pumpChannel = new MessageChannel();
-      this.#pumpChannel.port1.onmessage = () => {
-        this.#pumpQueued = false;
-        this.pump();
+    if (!this.#pollChannel) {
+      this.#pollChannel = new MessageChannel();
+      this.#pollChannel.port1.onmessage = () => {
+        this.#pollQueued = false;
+        this.poll();
       };
     }
-    this.#pumpChannel.port2.postMessage(0);
+    this.#pollChannel.port2.postMessage(0);
   }
 
   /** The network side of connection `id` ended (socket closed, page gone). */
-  hangup(id) {
+  handleClosed(id) {
     if (!this.#conns.delete(id)) return;
-    this.#broker.closed(id, Date.now());
-    this.pump();
+    this.#broker.handleClosed(id, Date.now());
+    this.poll();
   }
 
   /** Serves one MQTT connection over a MessagePort: ArrayBuffers both ways
@@ -205,22 +235,26 @@ export class BrokerHost {
    *  broker has it. */
   connectPort(port, owner = null) {
     const link = {
-      send: (bytes) => port.postMessage(bytes.buffer, [bytes.buffer]),
+      send: (bytes) => {
+        // A buffer of its own to transfer: one poll's bytes share a buffer.
+        const own = bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+        port.postMessage(own.buffer, [own.buffer]);
+      },
       close: (code = 1000, reason = '') => {
         port.postMessage({ close: true, code, reason });
         port.onmessage = null;
         port.close();
       },
     };
-    const id = this.open(link, owner);
+    const id = this.handleOpen(link, owner);
     if (id === 0) return 0;
     port.onmessage = (e) => {
       const data = e.data;
-      if (data instanceof ArrayBuffer) this.receive(id, new Uint8Array(data));
+      if (data instanceof ArrayBuffer) this.handleBytes(id, new Uint8Array(data));
       else if (data && data.close) {
         port.onmessage = null;
         port.close();
-        this.hangup(id);
+        this.handleClosed(id);
       }
     };
     port.postMessage({ open: true });
@@ -234,36 +268,48 @@ export class BrokerHost {
       if (conn.owner !== owner) continue;
       conn.link.close(1001, 'page gone');
       this.#conns.delete(id);
-      this.#broker.closed(id, Date.now());
+      this.#broker.handleClosed(id, Date.now());
     }
-    this.pump();
+    this.poll();
   }
 
-  /** Sends what the core has produced and re-arms the timer. */
-  pump() {
+  /**
+   * The host's turn: sends what the core has produced (storage goes first,
+   * inside pollTransmit, so what a finished commit releases leaves now),
+   * hands out its events, and re-arms the timer.
+   */
+  poll() {
     if (this.#closed) return;
-    const out = this.#broker.drain();
-    for (let i = 0; i < out.length; i += 3) {
-      const conn = this.#conns.get(out[i]);
-      if (!conn) continue;
-      const bytes = out[i + 1];
-      if (bytes.byteLength > 0) conn.link.send(bytes);
-      if (out[i + 2]) {
-        this.#conns.delete(out[i]);
-        conn.link.close(1000, '');
-        this.#broker.closed(out[i], Date.now());
-      }
-    }
-    if (this.#listeners.size > 0) {
-      for (const event of this.#broker.events()) for (const fn of this.#listeners) fn(event);
-    } else {
-      this.#broker.events();
-    }
-    this.#schedule();
+    const out = this.#broker.pollTransmit();
+    if (out !== undefined) this.#transmit(readTransmits(out));
+    const events = this.#broker.pollEvents();
+    if (events !== undefined) for (const event of events) for (const fn of this.#listeners) fn(event);
+    this.#armTimer();
   }
 
-  #schedule() {
-    const at = this.#broker.nextTimeout();
+  /** One poll's output: entry i is connection conns[i], its bytes
+   *  data[ends[i - 1] .. ends[i]], then a close if closes[i]. */
+  #transmit({ conns, ends, closes, data }) {
+    let start = 0;
+    for (let i = 0; i < conns.length; i++) {
+      const id = conns[i];
+      const end = ends[i];
+      const conn = this.#conns.get(id);
+      if (conn) {
+        if (end > start) conn.link.send(data.subarray(start, end));
+        if (closes[i]) {
+          this.#conns.delete(id);
+          conn.link.close(1000, '');
+          this.#broker.handleClosed(id, Date.now());
+        }
+      }
+      start = end;
+    }
+  }
+
+  /** One timer, at the core's next deadline (pollTimeout). */
+  #armTimer() {
+    const at = this.#broker.pollTimeout();
     if (at === undefined) return;
     if (this.#timer !== null && at >= this.#timerAt) return;
     if (this.#timer !== null) clearTimeout(this.#timer);
@@ -272,8 +318,8 @@ export class BrokerHost {
       this.#timer = null;
       this.#timerAt = Infinity;
       if (this.#closed) return;
-      this.#broker.timeout(Date.now());
-      this.pump();
+      this.#broker.handleTimeout(Date.now());
+      this.poll();
     }, Math.max(0, at - Date.now()));
   }
 
@@ -312,14 +358,14 @@ export class BrokerHost {
   async close() {
     if (this.#closed || this.#closing) return;
     this.#closing = true;
-    this.#broker.shutdown(Date.now());
-    this.pump();
+    this.#broker.handleShutdown(Date.now());
+    this.poll();
     // Let the last commit (sessions left by the shutdown) finish.
     for (let i = 0; i < 100; i++) {
       const s = this.#broker.stats(Date.now()).storage;
       if (!s || (s.pendingOps === 0 && !s.commitInFlight)) break;
       await new Promise((ok) => setTimeout(ok, 10));
-      this.pump();
+      this.poll();
     }
     // Whatever is still open (output gated behind a commit that never
     // came) is closed now: no port is left waiting.
