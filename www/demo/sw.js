@@ -14,7 +14,7 @@
 // the server is gone. (Asked from the page, a failed probe would also log a
 // network error on the page's console.)
 
-const CACHE = 'tabmq-demo-v1';
+const CACHE = 'tabmq-demo-v2';
 const PROBE = '/__tabmq-demo/online';
 
 const SHELL = [
@@ -38,6 +38,7 @@ const SHELL = [
   '/www/demo/devices/device.js',
   '/www/demo/devices/flash.js',
   '/www/demo/devices/models.js',
+  '/www/browser/control.js',
   '/www/browser/index.js',
   '/www/browser/frames.js',
   '/www/browser/options.js',
