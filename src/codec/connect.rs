@@ -27,7 +27,7 @@ pub struct Connect {
     pub protocol: ProtocolVersion,
     /// Clean Session (3.1.1) or Clean Start (5.0).
     pub clean_start: bool,
-    /// Seconds; 0 turns keep alive off [MQTT-3.1.2-21 region].
+    /// Seconds; 0 turns keep alive off (spec 3.1.2.10).
     pub keep_alive: u16,
     pub properties: Properties,
     pub client_id: String,

@@ -52,7 +52,8 @@ pub enum DecodeError {
     NoTopicFilters,
     /// Subscription options reserved bits set [MQTT-3.8.3-5].
     ReservedSubscriptionBits,
-    /// Retain handling 3 [MQTT-3.8.3-4 region: "It is a Protocol Error to send a Retain Handling value of 3"].
+    /// Retain handling 3: "It is a Protocol Error to send a Retain Handling
+    /// value of 3" (spec 3.8.3.1).
     InvalidRetainHandling,
     /// Maximum QoS 3 in MQTT 5 subscription options: "It is a Protocol Error if
     /// the Maximum QoS field has the value 3" (spec 3.8.3.1). In 3.1.1 the same
