@@ -38,16 +38,16 @@ fn millis(now: f64) -> Millis {
 /// `WasmBroker::poll_transmit`'s doc). Both vectors are kept from poll to
 /// poll.
 #[derive(Default)]
-struct Outbox {
+struct PackedTransmits {
     transmits: Vec<Transmit>,
     packed: Vec<u8>,
 }
 
 /// A packed buffer above this keeps no capacity after the poll (a burst of
 /// large messages should not pin its memory for the broker's life).
-const OUTBOX_KEEP: usize = 1 << 20;
+const PACKED_KEEP: usize = 1 << 20;
 
-impl Outbox {
+impl PackedTransmits {
     /// `[n][conns][ends][closes][data]`, copied out to JS; `None` when there
     /// is nothing to send.
     fn pack(&mut self) -> Option<Uint8Array> {
@@ -73,7 +73,7 @@ impl Outbox {
             p.extend_from_slice(&t.data);
         }
         let out = Uint8Array::from(&p[..]);
-        if p.capacity() > OUTBOX_KEEP {
+        if p.capacity() > PACKED_KEEP {
             *p = Vec::new();
         }
         Some(out)
@@ -90,7 +90,7 @@ pub struct WasmBroker {
     /// Finished tickets and storage events from the persister (and events
     /// from start-up), for this owner to apply and hand out.
     reports: Rc<Reports>,
-    outbox: Outbox,
+    packed: PackedTransmits,
 }
 
 #[wasm_bindgen(js_class = Broker)]
@@ -250,9 +250,9 @@ impl WasmBroker {
     pub fn poll_transmit(&mut self) -> Option<Uint8Array> {
         self.host_storage();
         while let Some(t) = self.core.poll_transmit() {
-            self.outbox.transmits.push(t);
+            self.packed.transmits.push(t);
         }
-        self.outbox.pack()
+        self.packed.pack()
     }
 
     /// When to call `handleTimeout` next (ms since the epoch), or undefined.
@@ -313,7 +313,7 @@ impl WasmBroker {
             core,
             persister,
             reports,
-            outbox: Outbox::default(),
+            packed: PackedTransmits::default(),
         }
     }
 
