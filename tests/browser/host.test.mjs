@@ -252,8 +252,17 @@ describe('page API', () => {
           out.push({ isError: e instanceof Error, isTabmqError: e instanceof tabmq.TabmqError, name: e.name, code: e.code, message: e.message });
         }
       }
+      // A refused start holds nothing: the same name starts with good
+      // options, its database neither locked nor blocked.
+      const good = await tabmq.startBroker({ mode: 'shared', name: 'bad-limits' });
+      const errors = [];
+      good.addEventListener('error', (e) => errors.push(e.code));
+      await new Promise((ok) => setTimeout(ok, 100));
+      out.push({ restarted: (await good.stats()).storage?.enabled === true, errors });
+      await good.close();
       return out;
     });
+    assert.deepEqual(errs.pop(), { restarted: true, errors: [] }, 'a broker name refused for bad options starts afterwards with IndexedDB');
     const names = ['mode', 'durability', 'name', 'colour', 'authorize', 'limits.maxPacketSize', 'limits.maxInflight', 'maxThings',
       'limits.maxThings', 'limits.maxInflight', 'limits', 'durability'];
     errs.forEach((e, i) => {

@@ -5,7 +5,7 @@
 // (pollTimeout). It runs in a SharedWorker, a Worker or the page itself; in
 // Node the Node host wraps the same core.
 
-import init, { Broker, setErrorClass } from '../pkg/tabmq.js';
+import init, { Broker, setErrorClass, validateOptions } from '../pkg/tabmq.js';
 import { TabmqError } from './errors.js';
 
 let wasmReady = null;
@@ -92,6 +92,8 @@ export class BrokerHost {
   }
 
   async #openBroker(name, options, hooks) {
+    // Bad options fail here, before the database is locked or opened.
+    validateOptions(options);
     const durability = options.durability ?? 'strict';
     if (durability === 'memory') return new Broker(options, hooks);
     const memory = (why) => {
