@@ -235,9 +235,10 @@ impl WasmBroker {
     /// `i = 0`; possibly empty), then is closed if `closes[i]`. The host
     /// reads it with `readTransmits()` (`www/shared/host.js`) as `{ conns:
     /// Uint32Array, ends: Uint32Array, closes: Uint8Array, data: Uint8Array }`
-    /// views. One buffer, not an object of four arrays: building an object
-    /// costs a dozen wasm-to-JS calls per poll, and a poll that sends one
-    /// message is a common case (measured: 0.6x the polls per second).
+    /// views. One buffer, not an object of four typed arrays: building
+    /// that object in Rust takes a dozen wasm-to-JS calls per poll, and
+    /// measured slower (the packed buffer: 1.08-1.31x the messages per
+    /// second through the host, docs/performance.md).
     /// The buffer is a fresh copy each call, so views of it may be kept;
     /// they share it, so a host that transfers a connection's bytes must
     /// copy them first.
