@@ -26,9 +26,10 @@ export const MQTT_SUBPROTOCOLS = ['mqtt', 'mqttv3.1'];
 const noop = () => {};
 
 /**
- * What the transports need from the broker (see NodeBroker in node.js):
+ * What the transports need from the broker (see NodeBroker in index.js):
  * @typedef {object} Context
- * @property {import('../shared/host.js').BrokerHost} host
+ * @property {Pick<import('../shared/host.js').BrokerHost, 'handleOpen' | 'handleBytes' | 'handleClosed'>} host
+ *   the host's inputs (refused once the broker is closed)
  * @property {number} maxWriteBuffer
  * @property {number} maxPayload        largest WebSocket message accepted
  * @property {number} connectTimeout    ms for an HTTP upgrade request to arrive
