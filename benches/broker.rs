@@ -16,6 +16,11 @@
 //! `Memory` and `Strict`. Allocations per routed message are counted in
 //! `tests/broker_alloc.rs`.
 //!
+//! - `subscribe`: SUBSCRIBE → SUBACK of a persistent session, one filter,
+//!   under `Memory` and `Strict` (where the SUBACK waits for the batch
+//!   holding the subscription, reported persisted at once): the core's cost
+//!   of holding it. It also prints p50/p99 of single round trips.
+//!
 //! `cargo bench --bench broker` measures; `cargo bench --bench broker --
 //! --test` runs each case once.
 
@@ -270,6 +275,84 @@ fn match_100k(c: &mut Criterion) {
     group.finish();
 }
 
+/// SUBSCRIBE → SUBACK of a persistent 3.1.1 session, one filter, each
+/// iteration a new filter (a new subscription record under Strict).
+fn subscribe(c: &mut Criterion) {
+    let mut group = c.benchmark_group("subscribe");
+    group.throughput(Throughput::Elements(1));
+    for (name, durability) in [
+        ("memory", Durability::Memory),
+        ("strict", Durability::Strict),
+    ] {
+        let mut h = Host::new(durability, false);
+        let conn = h.connect(1, "sub", false);
+        h.drain();
+        let filters: Vec<Vec<u8>> = (0..1024)
+            .map(|i| {
+                encode(&Packet::Subscribe(Subscribe {
+                    packet_id: PacketId::new(1).unwrap(),
+                    properties: Properties::default(),
+                    subscriptions: vec![Subscription {
+                        filter: format!("sensors/{i}/+"),
+                        options: SubscriptionOptions::qos(QoS::AtLeastOnce),
+                    }],
+                }))
+            })
+            .collect();
+        let mut i = 0usize;
+        let mut round_trip = |h: &mut Host| {
+            h.b.handle_bytes(conn, &filters[i % filters.len()], NOW);
+            i += 1;
+            let got = suback_round(h);
+            assert!(got, "{name}: no SUBACK");
+        };
+        // Warm up (every filter subscribed once) before taking samples.
+        for _ in 0..20_000 {
+            round_trip(&mut h);
+        }
+        let mut samples: Vec<std::time::Duration> = (0..20_000)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                round_trip(&mut h);
+                t.elapsed()
+            })
+            .collect();
+        samples.sort();
+        let pct = |p: usize| samples[samples.len() * p / 100];
+        eprintln!(
+            "subscribe/{name}: SUBSCRIBE -> SUBACK p50 {:?}, p99 {:?} (20,000 round trips)",
+            pct(50),
+            pct(99)
+        );
+        group.bench_function(name, |b| b.iter(|| round_trip(&mut h)));
+    }
+    group.finish();
+}
+
+/// Drains one SUBSCRIBE's output as a host does (storage reported persisted
+/// at once); returns whether a SUBACK left.
+fn suback_round(h: &mut Host) -> bool {
+    let mut suback = false;
+    loop {
+        let mut progressed = false;
+        while let Some(t) = h.b.poll_transmit() {
+            progressed = true;
+            suback |= t.data.first() == Some(&0x90);
+        }
+        let mut last = None;
+        while let Some(batch) = h.b.poll_storage() {
+            last = Some(batch.ticket);
+        }
+        if let Some(t) = last {
+            progressed = true;
+            h.b.handle_persisted(t);
+        }
+        if !progressed {
+            return suback;
+        }
+    }
+}
+
 /// Nothing piled up while measuring: every delivery was made.
 fn check_steady(h: &Host, name: &str) {
     let st = h.b.stats(NOW);
@@ -294,6 +377,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = fan_out, fan_in, match_100k
+    targets = fan_out, fan_in, match_100k, subscribe
 }
 criterion_main!(benches);

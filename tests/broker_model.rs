@@ -49,6 +49,8 @@ const TOPICS: [&str; 5] = ["a", "a/b", "a/c", "b/x", "a/b/c"];
 const FILTERS: [&str; 7] = ["a", "a/+", "a/#", "#", "+/x", "a/b/c", "+/+"];
 /// Session Expiry Interval of persistent 5.0 sessions, in seconds.
 const EXPIRY: u32 = 300;
+/// The intervals a `Reconnect` may ask for instead.
+const EXPIRIES: [u32; 3] = [EXPIRY, 60, 0];
 
 #[derive(Debug, Clone, Copy)]
 struct ClientCfg {
@@ -61,6 +63,12 @@ enum Op {
     Connect {
         c: usize,
         clean: bool,
+    },
+    /// A 5.0 client with a persistent session reconnects (Clean Start 0)
+    /// asking for another Session Expiry Interval (`EXPIRIES`).
+    Reconnect {
+        c: usize,
+        expiry: usize,
     },
     Subscribe {
         c: usize,
@@ -106,8 +114,9 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     let c = 0..5usize;
     prop_oneof![
         4 => (c.clone(), prop::bool::weighted(0.15)).prop_map(|(c, clean)| Op::Connect { c, clean }),
+        2 => (c.clone(), 0..EXPIRIES.len()).prop_map(|(c, expiry)| Op::Reconnect { c, expiry }),
         3 => (c.clone(), 0..FILTERS.len(), 0..3u8).prop_map(|(c, f, qos)| Op::Subscribe { c, f, qos }),
-        1 => (c.clone(), 0..FILTERS.len()).prop_map(|(c, f)| Op::Unsubscribe { c, f }),
+        2 => (c.clone(), 0..FILTERS.len()).prop_map(|(c, f)| Op::Unsubscribe { c, f }),
         8 => (
             c.clone(),
             0..TOPICS.len(),
@@ -229,6 +238,19 @@ struct VClient {
     /// Acknowledgements owed to the broker, not yet sent.
     to_ack: Vec<Packet>,
     pseq: u64,
+    /// The session (epoch) whose state the broker acknowledged to this
+    /// client by CONNACK, SUBACK and UNSUBACK, and that state: the expiry
+    /// interval, and per filter subscribed (granted QoS) or not (`None`).
+    acked_epoch: u64,
+    /// `None` while a CONNECT is unanswered: it may have changed it.
+    acked_expiry: Option<u32>,
+    acked_subs: BTreeMap<usize, Option<u8>>,
+    /// SUBSCRIBE (`Some(qos)`) and UNSUBSCRIBE (`None`) sent on this
+    /// connection and not yet acknowledged: (packet id, filter, request).
+    requests: Vec<(u16, usize, Option<u8>)>,
+    /// Filters of requests left unanswered when their connection ended:
+    /// their state is unknown until a later request is acknowledged.
+    uncertain: BTreeSet<usize>,
 }
 
 impl VClient {
@@ -247,6 +269,13 @@ impl VClient {
         (1..=u16::MAX)
             .find(|pid| !self.out.iter().any(|o| o.pid == *pid))
             .expect("a free packet id")
+    }
+
+    /// The connection ended: requests still unanswered leave their filters
+    /// in an unknown state.
+    fn forget_requests(&mut self) {
+        let filters = self.requests.drain(..).map(|(_, f, _)| f);
+        self.uncertain.extend(filters);
     }
 
     fn discard_session_state(&mut self) {
@@ -296,6 +325,11 @@ impl World {
                 awaiting_pubrel: BTreeSet::new(),
                 to_ack: Vec::new(),
                 pseq: 0,
+                acked_epoch: 0,
+                acked_expiry: None,
+                acked_subs: BTreeMap::new(),
+                requests: Vec::new(),
+                uncertain: BTreeSet::new(),
             })
             .collect();
         World {
@@ -323,7 +357,13 @@ impl World {
         let n = self.clients.len();
         self.log.push(format!("{op:?}"));
         match *op {
-            Op::Connect { c, clean } => self.connect(c % n, clean),
+            Op::Connect { c, clean } => self.connect(c % n, clean, None),
+            Op::Reconnect { c, expiry } => {
+                let c = c % n;
+                if self.clients[c].cfg.v5 && self.clients[c].cfg.persistent {
+                    self.connect(c, false, Some(EXPIRIES[expiry]));
+                }
+            }
             Op::Subscribe { c, f, qos } => self.subscribe(c % n, f, qos),
             Op::Unsubscribe { c, f } => self.unsubscribe(c % n, f),
             Op::Publish {
@@ -471,7 +511,7 @@ impl World {
 
     // ---- operations ----
 
-    fn connect(&mut self, c: usize, clean_requested: bool) {
+    fn connect(&mut self, c: usize, clean_requested: bool, expiry: Option<u32>) {
         let cl = &self.clients[c];
         if !matches!(cl.state, CState::Disconnected) {
             return;
@@ -480,7 +520,7 @@ impl World {
         let persistent = cl.cfg.persistent;
         let clean = clean_requested || cl.pending_clean || !persistent;
         let expiry = match (v5, persistent, clean) {
-            (true, true, _) => EXPIRY,
+            (true, true, _) => expiry.unwrap_or(EXPIRY),
             (true, false, _) => 0,
             (false, _, true) => 0,
             (false, _, false) => u32::MAX,
@@ -530,6 +570,8 @@ impl World {
         };
         cl.epoch = epoch;
         cl.to_ack.clear();
+        cl.forget_requests();
+        cl.acked_expiry = None;
         let conn = self.s.open();
         self.s.clients.get_mut(&conn).expect("open").version = Some(cl.version());
         cl.conn = Some(conn);
@@ -539,7 +581,7 @@ impl World {
     /// Connected (connecting first if needed); false if not possible now.
     fn ensure_connected(&mut self, c: usize) -> bool {
         if matches!(self.clients[c].state, CState::Disconnected) {
-            self.connect(c, false);
+            self.connect(c, false, None);
             self.pump();
         }
         matches!(self.clients[c].state, CState::Connected)
@@ -557,6 +599,7 @@ impl World {
             .subs
             .insert(f, qos);
         let pid = self.clients[c].alloc_pid();
+        self.clients[c].requests.push((pid, f, Some(qos)));
         let sub = Subscribe {
             packet_id: tabmq::codec::PacketId::new(pid).expect("non-zero"),
             properties: Properties::default(),
@@ -580,6 +623,7 @@ impl World {
             .subs
             .remove(&f);
         let pid = self.clients[c].alloc_pid();
+        self.clients[c].requests.push((pid, f, None));
         let u = Unsubscribe {
             packet_id: tabmq::codec::PacketId::new(pid).expect("non-zero"),
             properties: Properties::default(),
@@ -643,6 +687,106 @@ impl World {
         }
     }
 
+    /// SUBACK or UNSUBACK for packet id `pid`: under Strict, storage holds
+    /// what it acknowledges (unless a later request for the same filter is
+    /// still unanswered), and the client now knows that state.
+    fn on_sub_ack(&mut self, c: usize, pid: u16, what: &str) {
+        let cl = &mut self.clients[c];
+        let Some(i) = cl.requests.iter().position(|r| r.0 == pid) else {
+            self.fail(format!("c{c}: {what} for unknown packet id {pid}"));
+        };
+        let (_, f, state) = cl.requests.remove(i);
+        if cl.requests.iter().any(|r| r.1 == f) {
+            return;
+        }
+        cl.acked_subs.insert(f, state);
+        cl.uncertain.remove(&f);
+        let stored = self.live.sessions.get(&c).is_some_and(|s| s.expiry > 0);
+        if !stored {
+            return;
+        }
+        let id = self.clients[c].id.clone();
+        let in_store = self
+            .s
+            .store
+            .snapshot()
+            .subscriptions
+            .into_iter()
+            .find(|r| *r.client_id == *id && r.filter == FILTERS[f])
+            .map(|r| r.options.qos as u8);
+        if in_store != state {
+            self.fail(format!(
+                "c{c}: {what} for {} ({state:?}) received while storage holds {in_store:?}",
+                FILTERS[f]
+            ));
+        }
+    }
+
+    /// CONNACK: under Strict, storage holds the session it acknowledges
+    /// with the expiry interval granted, or holds none if it does not
+    /// outlive the connection.
+    fn check_connack_durable(&mut self, c: usize) {
+        let id = &self.clients[c].id;
+        let expiry = self.live.sessions.get(&c).map_or(0, |s| s.expiry);
+        let in_store = self
+            .s
+            .store
+            .snapshot()
+            .sessions
+            .into_iter()
+            .find(|r| *r.client_id == **id)
+            .map(|r| r.expiry_interval);
+        let expected = (expiry > 0).then_some(expiry);
+        if in_store != expected {
+            self.fail(format!(
+                "c{c}: CONNACK for expiry {expiry} received while storage holds {in_store:?}"
+            ));
+        }
+    }
+
+    /// After a restart: every session state a client was told about (its
+    /// expiry interval, each subscription made or removed) is there, for the
+    /// sessions the model says survive; only what an unanswered request
+    /// asked for may differ.
+    fn check_acknowledged_state_restored(&mut self) {
+        let views = self.s.broker.clients();
+        for (c, cl) in self.clients.iter().enumerate() {
+            let survives = self
+                .live
+                .sessions
+                .get(&c)
+                .is_some_and(|s| s.epoch == cl.acked_epoch);
+            if !survives {
+                continue;
+            }
+            let Some(view) = views.iter().find(|v| *v.client_id == *cl.id) else {
+                self.fail(format!("c{c}: acknowledged session gone after restart"));
+            };
+            if cl.acked_expiry.is_some_and(|e| e != view.session_expiry) {
+                self.fail(format!(
+                    "c{c}: expiry {} after restart, {:?} acknowledged",
+                    view.session_expiry, cl.acked_expiry
+                ));
+            }
+            for (&f, &state) in &cl.acked_subs {
+                if cl.uncertain.contains(&f) {
+                    continue;
+                }
+                let there = view
+                    .subscriptions
+                    .iter()
+                    .find(|(filter, _)| filter == FILTERS[f])
+                    .map(|&(_, q)| q);
+                if there != state {
+                    self.fail(format!(
+                        "c{c}: {} is {there:?} after restart, {state:?} acknowledged",
+                        FILTERS[f]
+                    ));
+                }
+            }
+        }
+    }
+
     fn disconnect(&mut self, c: usize, normal: bool) {
         let Some(conn) = self.clients[c].conn else {
             return;
@@ -663,15 +807,19 @@ impl World {
         cl.conn = None;
         cl.state = CState::Disconnected;
         cl.to_ack.clear();
+        cl.forget_requests();
         self.model_detach(c);
     }
 
     fn crash(&mut self) {
         self.s.crash_and_restart();
+        // Requests never answered: what they asked for may or may not be
+        // there after the restart.
         for cl in &mut self.clients {
             cl.conn = None;
             cl.state = CState::Disconnected;
             cl.to_ack.clear();
+            cl.forget_requests();
         }
         let now = self.s.now;
         self.live = self.durable.clone();
@@ -686,6 +834,7 @@ impl World {
         self.obligations
             .retain(|&(s, e, _)| live.sessions.get(&s).is_some_and(|x| x.epoch == e));
         self.expire_sessions();
+        self.check_acknowledged_state_restored();
     }
 
     fn advance(&mut self, ms: u64) {
@@ -804,8 +953,9 @@ impl World {
                 if a.reasons.iter().any(|r| r.is_error()) {
                     self.fail(format!("c{c}: SUBACK {a:?}"));
                 }
+                self.on_sub_ack(c, a.packet_id.get(), "SUBACK");
             }
-            Packet::UnsubAck(_) => {}
+            Packet::UnsubAck(a) => self.on_sub_ack(c, a.packet_id.get(), "UNSUBACK"),
             other => self.fail(format!("c{c} got unexpected {other:?}")),
         }
     }
@@ -827,11 +977,19 @@ impl World {
                 a.session_present
             ));
         }
+        self.check_connack_durable(c);
+        let expiry = self.live.sessions.get(&c).map_or(0, |s| s.expiry);
         let cl = &mut self.clients[c];
         cl.state = CState::Connected;
         if clean {
             cl.pending_clean = false;
         }
+        if !a.session_present || cl.acked_epoch != cl.epoch {
+            cl.acked_subs.clear();
+            cl.uncertain.clear();
+        }
+        cl.acked_epoch = cl.epoch;
+        cl.acked_expiry = Some(expiry);
         if !a.session_present {
             // [MQTT-3.2.2-4 region]: no session on the server, so none here.
             cl.discard_session_state();

@@ -748,12 +748,15 @@ fn strict_resent_qos2_is_not_acknowledged_before_its_state_is_durable() {
     let (sub, _) = connect5(&mut s, "sub", true, 3600);
     s.subscribe(sub, "t", QoS::AtLeastOnce);
     s.drop_conn(sub);
-    let (p, _) = connect5(&mut s, "pub", true, 3600);
+    // A session that never expires, without a will: resuming it is not held
+    // for storage (see `Durability::Strict`), so the resend below reaches
+    // the broker while the message's state is not yet durable.
+    let (p, _) = connect5(&mut s, "pub", true, u32::MAX);
     s.auto_persist = false;
     s.publish(p, "t", b"m", QoS::ExactlyOnce, false, 1);
     // The publisher loses its connection before the PUBREC and resends.
     s.drop_conn(p);
-    let (p, _) = s.connect_with(v5_connect("pub", false, 3600));
+    let (p, _) = s.connect_with(v5_connect("pub", false, u32::MAX));
     let mut again = publish("t", b"m", QoS::ExactlyOnce, false, 1);
     again.dup = true;
     s.send(p, Packet::Publish(again));
@@ -985,47 +988,173 @@ fn strict_pubrel_is_not_seen_before_the_pubrec_state_is_durable() {
     assert_eq!(s.store.record_count(), 2);
 }
 
-/// Subscriptions are not held to Strict: SUBACK leaves at once (as
-/// `Durability::Strict` documents: it holds PUBACK, PUBREC and the ack of a
-/// retained change). What a crash may lose is a subscription made since the
-/// last persisted batch, with Session Present still 1. No acknowledged
-/// message is lost through it: a message routed to that subscription is in
-/// a later batch, so its PUBACK waits for the subscription's batch too.
+/// A SUBACK tells the client the subscription is part of its session state
+/// (spec 4.1: the Server's session state includes the client's
+/// subscriptions) [MQTT-3.8.4-1]. Under Strict it leaves only once the
+/// subscription's batch is persisted, so a crash cannot undo a subscription
+/// the client saw acknowledged, and the retained message sent for it does
+/// not overtake it [MQTT-3.8.4-3].
 #[test]
-fn strict_unpersisted_subscription_may_be_lost_but_no_acknowledged_message() {
+fn strict_suback_waits_until_the_subscription_is_durable_mqtt_3_8_4_1() {
     let mut s = Sim::new(cfg());
+    let p = s.connect("pub", V5, true);
+    s.publish(p, "kept", b"r", QoS::AtLeastOnce, true, 1);
+    s.recv_all(p);
     let (sub, _) = connect5(&mut s, "sub", true, 3600);
     s.auto_persist = false;
-    s.subscribe(sub, "lost", QoS::AtLeastOnce);
-    s.subscribe(sub, "kept", QoS::AtLeastOnce);
-    let p = s.connect("pub", V5, true);
-    s.publish(p, "kept", b"m", QoS::AtLeastOnce, false, 1);
-    assert!(s.recv_all(p).is_empty());
-    // The host writes all but the last batch (the message's), then dies.
-    let n = s.unpersisted.len();
-    persist_n(&mut s, n - 1);
-    assert!(s.recv_all(p).is_empty(), "PUBACK needs the message's batch");
+    let subscribe = |s: &mut Sim, sub: ConnId, filter: &str| {
+        let sub_packet = tabmq::codec::Subscribe {
+            packet_id: pid(1),
+            properties: Properties::default(),
+            subscriptions: vec![tabmq::codec::Subscription {
+                filter: filter.into(),
+                options: SubscriptionOptions::qos(QoS::AtLeastOnce),
+            }],
+        };
+        s.send(sub, Packet::Subscribe(sub_packet));
+    };
+    // Not persisted: no SUBACK, and a crash loses the subscription, which
+    // the client never saw acknowledged.
+    subscribe(&mut s, sub, "lost");
+    assert!(s.recv_all(sub).is_empty(), "SUBACK waits for storage");
     s.crash_and_restart();
     s.auto_persist = true;
     let (sub, present) = connect5(&mut s, "sub", false, 3600);
     assert!(present);
-    assert_eq!(s.broker.stats(s.now).subscriptions, 2);
-    assert!(
-        take_and_ack(&mut s, sub).is_empty(),
-        "m was never acknowledged"
-    );
+    assert_eq!(s.broker.stats(s.now).subscriptions, 0);
 
-    // Now lose the subscription batch itself.
-    s.drop_conn(sub);
-    crash_for(&mut s, 0);
-    let (sub, _) = connect5(&mut s, "sub", false, 3600);
+    // Persisted: the SUBACK, then the retained message behind it; the
+    // subscription survives the crash that follows.
     s.auto_persist = false;
-    s.subscribe(sub, "gone", QoS::AtLeastOnce);
+    subscribe(&mut s, sub, "kept");
+    assert!(s.recv_all(sub).is_empty(), "neither SUBACK nor retained");
+    persist_n(&mut s, usize::MAX);
+    let got = s.recv_all(sub);
+    assert!(matches!(got[0], Packet::SubAck(_)), "{got:?}");
+    assert!(matches!(&got[1], Packet::Publish(m) if m.retain), "{got:?}");
+    assert_eq!(got.len(), 2, "{got:?}");
+    s.crash_and_restart();
+    s.auto_persist = true;
+    let (sub, present) = connect5(&mut s, "sub", false, 3600);
+    assert!(present);
+    assert_eq!(s.broker.stats(s.now).subscriptions, 1);
+    take_and_ack(&mut s, sub);
+    let p = s.connect("pub", V5, true);
+    s.publish(p, "kept", b"m", QoS::AtLeastOnce, false, 1);
+    assert_eq!(payloads(&take_and_ack(&mut s, sub)), ["m"]);
+}
+
+/// An UNSUBACK tells the client the subscription is gone [MQTT-3.10.4-4]:
+/// under Strict it waits until the deletion is persisted, so a crash cannot
+/// bring back a subscription the client saw removed.
+#[test]
+fn strict_unsuback_waits_until_the_unsubscription_is_durable_mqtt_3_10_4_4() {
+    let mut s = Sim::new(cfg());
+    let (sub, _) = connect5(&mut s, "sub", true, 3600);
+    s.subscribe(sub, "t", QoS::AtLeastOnce);
+    s.auto_persist = false;
+    let unsubscribe = tabmq::codec::Unsubscribe {
+        packet_id: pid(2),
+        properties: Properties::default(),
+        filters: vec!["t".into()],
+    };
+    s.send(sub, Packet::Unsubscribe(unsubscribe));
+    assert!(s.recv_all(sub).is_empty(), "UNSUBACK waits for storage");
+    persist_n(&mut s, usize::MAX);
+    assert!(matches!(s.recv_all(sub)[..], [Packet::UnsubAck(_)]));
     s.crash_and_restart();
     s.auto_persist = true;
     let (_sub, present) = connect5(&mut s, "sub", false, 3600);
     assert!(present);
-    assert_eq!(s.broker.stats(s.now).subscriptions, 2, "\"gone\" was lost");
+    assert_eq!(s.broker.stats(s.now).subscriptions, 0);
+}
+
+/// Under Strict, a SUBSCRIBE or UNSUBSCRIBE of a clean session (nothing
+/// stored) is acknowledged at once, even while other batches are pending.
+#[test]
+fn strict_clean_session_suback_and_unsuback_are_not_held() {
+    let mut s = Sim::new(cfg());
+    let (stored, _) = connect5(&mut s, "stored", true, 3600);
+    let clean = s.connect("clean", V5, true);
+    s.auto_persist = false;
+    s.send(
+        stored,
+        Packet::Subscribe(tabmq::codec::Subscribe {
+            packet_id: pid(1),
+            properties: Properties::default(),
+            subscriptions: vec![tabmq::codec::Subscription {
+                filter: "x".into(),
+                options: SubscriptionOptions::qos(QoS::AtLeastOnce),
+            }],
+        }),
+    );
+    assert!(!s.unpersisted.is_empty());
+    s.subscribe(clean, "t", QoS::AtLeastOnce);
+    assert_eq!(s.unsubscribe(clean, &["t"]), [ReasonCode::Success]);
+}
+
+/// A CONNACK that creates a stored session, or resumes one with an expiry
+/// interval or a will, waits under Strict until the session record is
+/// persisted [MQTT-3.2.2-2]: a crash cannot undo a session the client was
+/// told it has, nor the settings it was granted, nor restart its expiry
+/// from an earlier disconnection [MQTT-3.1.2-23]. Resuming a session that
+/// never expires, without a will, leaves nothing at stake and is not held.
+#[test]
+fn strict_connack_waits_until_a_created_or_changed_session_is_durable_mqtt_3_2_2_2() {
+    let mut s = Sim::new(cfg());
+    s.auto_persist = false;
+    let open = |s: &mut Sim, c: Connect| {
+        let conn = s.open();
+        s.clients.get_mut(&conn).unwrap().version = Some(V5);
+        s.send(conn, Packet::Connect(Box::new(c)));
+        conn
+    };
+    // Created: held until persisted.
+    let c = open(&mut s, v5_connect("c", true, 3600));
+    assert!(s.recv_all(c).is_empty(), "CONNACK of a new stored session");
+    persist_n(&mut s, usize::MAX);
+    assert!(!connack(s.recv(c).unwrap()).session_present);
+    s.drop_conn(c);
+    // Resumed with an expiry: held (the record says when it disconnected).
+    let c = open(&mut s, v5_connect("c", false, 3600));
+    assert!(
+        s.recv_all(c).is_empty(),
+        "CONNACK of a session that expires"
+    );
+    persist_n(&mut s, usize::MAX);
+    assert!(connack(s.recv(c).unwrap()).session_present);
+    s.drop_conn(c);
+    // A new will, or a new expiry interval: held; lost with a crash.
+    let c = open(
+        &mut s,
+        with_will(v5_connect("c", false, 3600), "w", b"x", 0),
+    );
+    assert!(s.recv_all(c).is_empty(), "CONNACK with a new will");
+    s.drop_conn(c);
+    let c = open(&mut s, v5_connect("c", false, 60));
+    assert!(s.recv_all(c).is_empty(), "CONNACK with a new expiry");
+    s.crash_and_restart();
+    s.auto_persist = true;
+    assert!(s.recv_all(c).is_empty());
+    let (c, present) = connect5(&mut s, "c", false, 60);
+    assert!(present);
+    s.drop_conn(c);
+    // Persisted: the expiry granted is the one in storage after a crash.
+    crash_for(&mut s, 61_000);
+    let (_, present) = connect5(&mut s, "c", false, 60);
+    assert!(!present, "expired after the 60 s acknowledged");
+    // Never expires, no will: resumed at once once it exists durably.
+    let (n, _) = connect5(&mut s, "n", true, u32::MAX);
+    s.drop_conn(n);
+    s.auto_persist = false;
+    let n = open(&mut s, v5_connect("n", false, u32::MAX));
+    assert!(connack(s.recv(n).expect("at once")).session_present);
+    // A clean session is never held, even with batches pending.
+    let k = open(&mut s, v5_connect("k", true, 3600));
+    assert!(s.recv_all(k).is_empty(), "held");
+    assert!(!s.unpersisted.is_empty());
+    let clean = open(&mut s, v5_connect("clean", true, 0));
+    assert!(!connack(s.recv(clean).expect("at once")).session_present);
 }
 
 // ---- Relaxed durability ----

@@ -35,10 +35,15 @@ fn pair(s: &mut Sim, version: ProtocolVersion, topic: &str, qos: QoS) -> (ConnId
 }
 
 /// A persistent subscriber to `topic` that has gone offline.
+/// A persistent session subscribed to `topic`, offline. Its setup is
+/// persisted whatever `auto_persist` says: under Strict its CONNACK and
+/// SUBACK wait for storage.
 fn offline_subscriber(s: &mut Sim, id: &str, version: ProtocolVersion, topic: &str, qos: QoS) {
+    let auto_persist = std::mem::replace(&mut s.auto_persist, true);
     let (c, _) = s.connect_persistent(id, version);
     s.subscribe(c, topic, qos);
     s.disconnect(c);
+    s.auto_persist = auto_persist;
 }
 
 fn with_props(mut p: Publish, properties: Properties) -> Publish {

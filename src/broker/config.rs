@@ -3,15 +3,21 @@
 /// How storage relates to acknowledgements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// PUBACK/PUBREC (and the ack of a retained change) wait until the host
-    /// reports the storage batch holding the message persisted. So do the
+    /// Every acknowledgement that tells a client its stored state changed
+    /// waits until the host reports the storage batch holding the change
+    /// persisted: PUBACK/PUBREC (and the ack of a retained change), SUBACK
+    /// and UNSUBACK of a stored session, and a CONNACK that created,
+    /// resumed, changed (expiry interval, will) or ended a stored session. So do the
     /// answers that let a client forget state: PUBCOMP, a QoS 2 PUBLISH or
     /// PUBREL to a stored session, a CONNACK with Session Present 0 while
     /// the deletion of the client's stored session is pending (see
-    /// `durability.rs`). A crash loses no acknowledged message, and QoS 2
-    /// stays exactly once across it. SUBACK and UNSUBACK are not held: a
-    /// crash may undo a subscription change made since the last persisted
-    /// batch (never one a later acknowledged message was routed by).
+    /// `durability.rs`). What follows a held SUBACK or CONNACK on that
+    /// connection waits behind it. A crash loses no acknowledged message,
+    /// subscription or session setting, and QoS 2 stays exactly once across
+    /// it. Clean sessions store nothing and are never held. The one
+    /// exception: a CONNACK resuming a session that never expires, without
+    /// a will, on the same protocol level, is not held (a crash losing its
+    /// record's rewrite restores the same session).
     #[default]
     Strict,
     /// Storage operations are emitted, acknowledgements are not held: a crash

@@ -324,11 +324,12 @@ impl Broker {
             reason: ReasonCode::Success,
             properties,
         };
-        let from = self.conns.get(&conn).map_or(0, |c| c.outbox.written());
+        let from = self.written(conn);
         self.send(conn, Packet::ConnAck(connack));
-        if !session_present && self.deletion_pending(&client_id) {
-            // Strict: "no session" waits until the end of the stored one is
-            // persisted (see durability.rs).
+        if self.session_change_pending(&client_id) {
+            // Strict: a CONNACK acknowledging a stored session this or an
+            // earlier CONNECT created, changed or ended waits until storage
+            // holds that (see durability.rs).
             self.gate_from(conn, from);
         }
         self.events.push_back(Event::Connected {
@@ -396,6 +397,7 @@ impl Broker {
         }
         let durable = self.durable();
         let s = self.session_mut(key);
+        let before = s.stored.then(|| session_record(s));
         s.conn = Some(conn);
         s.protocol = connect.protocol;
         s.expiry_interval = granted;
@@ -406,13 +408,20 @@ impl Broker {
         let record = s.is_persistent().then(|| session_record(s));
         let was_stored = s.stored;
         s.stored = durable && record.is_some();
+        let changed = match (&before, &record) {
+            (Some(before), Some(after)) if s.stored => !resumes_unchanged(before, after),
+            _ => s.stored,
+        };
+        let client_id = s.client_id.clone();
         match record {
             Some(r) => self.store(StorageOp::PutSession(r)),
-            None if was_stored => {
-                let client_id = self.session(key).client_id.clone();
-                self.store(StorageOp::DeleteSession { client_id });
-            }
+            None if was_stored => self.store(StorageOp::DeleteSession {
+                client_id: client_id.clone(),
+            }),
             None => {}
+        }
+        if changed {
+            self.note_session_change(&client_id);
         }
         granted
     }
@@ -537,6 +546,22 @@ fn connect_header(bytes: &[u8]) -> Option<(&[u8], u8)> {
     let name_len = u16::from_be_bytes([*bytes.get(start)?, *bytes.get(start + 1)?]) as usize;
     let name = bytes.get(start + 2..start + 2 + name_len)?;
     Some((name, *bytes.get(start + 2 + name_len)?))
+}
+
+/// Whether a CONNECT resuming a stored session (record `before`) leaves
+/// nothing its CONNACK confirms at the mercy of a crash, so that the CONNACK
+/// need not wait for the rewritten record (`after`) to be persisted. Only
+/// for a session that never expires, with no will before or after, on the
+/// same protocol level: losing the rewrite then restores the same session
+/// the rewrite would (disconnected, no will; `disconnected_at` counts for
+/// nothing without an expiry). With an expiry, a lost rewrite would restore
+/// the previous `disconnected_at` and end the session early; with a will, a
+/// pending one would fire or a new one be missing.
+fn resumes_unchanged(before: &SessionRecord, after: &SessionRecord) -> bool {
+    let quiet = |r: &SessionRecord| {
+        r.expiry_interval == u32::MAX && r.will.is_none() && r.pending_will.is_none()
+    };
+    quiet(before) && quiet(after) && before.protocol == after.protocol
 }
 
 pub(super) fn session_record(s: &Session) -> SessionRecord {

@@ -40,6 +40,22 @@
 //!   with a reused packet id for a duplicate). The CONNACK and what follows
 //!   it are gated (`gate_from`) while `deletion_pending`.
 //!
+//! - Acknowledgements of session state: a SUBACK or UNSUBACK of a stored
+//!   session tells the client its subscriptions changed, and a CONNACK
+//!   whose CONNECT created, resumed, changed (expiry interval, will) or
+//!   ended a stored session tells it which session it has: the client
+//!   relies on that state (it does not subscribe again, it expects its
+//!   messages queued while offline). If a crash lost the batch, the
+//!   restarted broker would hold another session than the one acknowledged.
+//!   So the acknowledgement and everything written to that connection after
+//!   it (the retained messages sent for a new subscription first of all)
+//!   are gated until the batch is persisted (`gate_stored_changes`, and
+//!   `session_change_pending` in connect.rs). A gate, not a held ack: held
+//!   acks are overtaken by other output, and a retained message must not
+//!   overtake its SUBACK. Clean sessions store nothing and are never held;
+//!   nor is the CONNACK resuming a session that never expires and has no
+//!   will (`resumes_unchanged` in connect.rs says why).
+//!
 //! Each connection's `Outbox` (outbox.rs) keeps both kinds of wait with its
 //! output: held acknowledgements apart from it until released, gates as
 //! offsets into it. `Broker.waiting` lists the connections whose outbox
@@ -94,8 +110,24 @@ impl Broker {
     /// that happened so far is persisted, if this is a QoS 2 exchange with a
     /// session storage holds.
     pub(super) fn gate_qos2(&mut self, conn: ConnId, key: SessionKey, qos: QoS) {
-        let from = self.conns.get(&conn).map_or(0, |c| c.outbox.written());
+        let from = self.written(conn);
         self.gate_qos2_from(conn, key, qos, from);
+    }
+
+    /// How many bytes of output are pending for the connection: the offset
+    /// the next write starts at, for `gate_from`.
+    pub(super) fn written(&self, conn: ConnId) -> usize {
+        self.conns.get(&conn).map_or(0, |c| c.outbox.written())
+    }
+
+    /// Output written to the connection from offset `from` on (a SUBACK or
+    /// an UNSUBACK, and what follows it) waits until persisted, if storage
+    /// ops were emitted since there were `ops_before` pending: the
+    /// acknowledgement tells the client its stored state changed.
+    pub(super) fn gate_stored_changes(&mut self, conn: ConnId, from: usize, ops_before: usize) {
+        if self.ops.len() > ops_before {
+            self.gate_from(conn, from);
+        }
     }
 
     /// As `gate_qos2`, for bytes written from offset `from` of the
@@ -140,11 +172,33 @@ impl Broker {
             .is_some_and(|&t| t > self.persisted)
     }
 
+    /// Under Strict durability, a CONNECT created or changed this client's
+    /// stored session in the pending batch: remembered, by client id, until
+    /// that batch is persisted.
+    pub(super) fn note_session_change(&mut self, client_id: &Rc<str>) {
+        if self.cfg.durability == Durability::Strict && !self.ops.is_empty() {
+            self.changing.insert(client_id.clone(), self.next_ticket);
+        }
+    }
+
+    /// Whether a CONNACK for this client would acknowledge stored session
+    /// state that is not yet persisted: a creation or change of its stored
+    /// session by a CONNECT, or its deletion.
+    pub(super) fn session_change_pending(&self, client_id: &Rc<str>) -> bool {
+        self.deletion_pending(client_id)
+            || self
+                .changing
+                .get(client_id)
+                .is_some_and(|&t| t > self.persisted)
+    }
+
     /// After `handle_persisted`: each waiting outbox releases what the
-    /// persisted batches cover, and persisted deletions are forgotten.
+    /// persisted batches cover, and persisted deletions and session changes
+    /// are forgotten.
     pub(super) fn release_persisted(&mut self) {
         let persisted = self.persisted;
         self.deleting.retain(|_, t| *t > persisted);
+        self.changing.retain(|_, t| *t > persisted);
         let (conns, ready) = (&mut self.conns, &mut self.ready);
         self.waiting.retain(|&conn| {
             conns

@@ -280,6 +280,7 @@ impl Broker {
             return;
         };
         let identifier = sub.properties.subscription_identifiers.first().copied();
+        let ops_before = self.ops.len();
         let mut reasons = Vec::with_capacity(sub.subscriptions.len());
         let mut retained_for = Vec::new();
         for s in &sub.subscriptions {
@@ -325,7 +326,11 @@ impl Broker {
             properties: Default::default(),
             reasons,
         };
+        let from = self.written(conn);
         self.send(conn, Packet::SubAck(suback));
+        // Strict: the SUBACK, and the retained messages behind it, wait
+        // until the stored subscriptions are persisted (see durability.rs).
+        self.gate_stored_changes(conn, from, ops_before);
         for s in retained_for {
             self.send_retained(key, &s.filter, s.options.qos, identifier, now);
         }
@@ -404,6 +409,7 @@ impl Broker {
         let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
             return;
         };
+        let ops_before = self.ops.len();
         let mut reasons = Vec::with_capacity(u.filters.len());
         for filter in &u.filters {
             let s = self.session_mut(key);
@@ -432,7 +438,10 @@ impl Broker {
             properties: Default::default(),
             reasons,
         };
+        let from = self.written(conn);
         self.send(conn, Packet::UnsubAck(unsuback)); // [MQTT-3.10.4-4]
+                                                     // Strict: the UNSUBACK waits until the deletions are persisted.
+        self.gate_stored_changes(conn, from, ops_before);
     }
 
     fn handle_disconnect(&mut self, conn: ConnId, d: Disconnect, now: Millis) {

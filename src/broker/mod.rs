@@ -155,6 +155,10 @@ pub struct Broker {
     /// Strict: client ids whose stored session's deletion is in this
     /// not yet persisted batch (see `durability.rs`).
     deleting: HashMap<Rc<str>, Ticket>,
+    /// Strict: clients whose stored session a CONNECT created or changed
+    /// (expiry interval, will, protocol), with the batch holding the change,
+    /// until that batch is persisted (durability.rs).
+    changing: HashMap<Rc<str>, Ticket>,
     events: VecDeque<Event>,
     next_message_id: u64,
     /// Stored deliveries per stored message id; at zero the message is deleted.
@@ -185,6 +189,7 @@ impl Broker {
             persisted: 0,
             waiting: BTreeSet::new(),
             deleting: HashMap::new(),
+            changing: HashMap::new(),
             events: VecDeque::new(),
             next_message_id: 1,
             message_refs: HashMap::new(),

@@ -178,6 +178,37 @@ describe('crash', () => {
     });
   }
 
+  test('strict: a subscription survives a worker crash right after its SUBACK, and a message published while its client is offline is queued and delivered [MQTT-3.8.4-1]', { timeout: 60_000 }, async () => {
+    const ctx = await b.newContext();
+    const p = await page(ctx);
+    const name = uniqueName('crash-suback');
+    const r = await p.evaluate(async ({ name, PERSISTENT }) => {
+      const broker = await tabmq.startBroker({ name, mode: 'worker', durability: 'strict' });
+      // Keep IndexedDB busy: 3,000 messages queued for an offline session,
+      // so the subscription's batch is behind them.
+      const other = await h.connect(broker, { ...PERSISTENT, clientId: 'other' });
+      await other.subscribeAsync('bulk/#', { qos: 1 });
+      await other.endAsync();
+      const bulk = await h.connect(broker, { protocolVersion: 5, clientId: 'bulk' });
+      for (let i = 0; i < 3000; i++) bulk.publish('bulk/x', `${i}`, { qos: 1 });
+      const sub = await h.connect(broker, { ...PERSISTENT, clientId: 'sub' });
+      await sub.subscribeAsync('alerts/#', { qos: 1 });
+      broker.terminate();
+      bulk.end(true);
+      sub.end(true);
+      const again = await tabmq.startBroker({ name, mode: 'worker', durability: 'strict' });
+      const pub = await h.connect(again, { protocolVersion: 5, clientId: 'pub' });
+      await pub.publishAsync('alerts/fire', 'now', { qos: 1 });
+      const sub2 = await h.connect(again, { ...PERSISTENT, clientId: 'sub' });
+      const got = (await h.collect(sub2, 1, 10_000)).map(h.plain).map((m) => `${m.topic}=${m.payload}`);
+      await again.close();
+      return { present: sub2.connack.sessionPresent, got };
+    }, { name, PERSISTENT });
+    assert.equal(r.present, true, 'the session survived');
+    assert.deepEqual(r.got, ['alerts/fire=now'], 'the subscription survived: the message was queued');
+    await ctx.close();
+  });
+
   test('relaxed: what a crash loses is at most a tail of the acknowledged messages, never a hole', { timeout: 90_000 }, async () => {
     const { acked, got } = await crashRun('relaxed', 1500);
     // Relaxed acknowledges before the batch commits, so the messages acked
