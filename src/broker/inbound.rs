@@ -439,8 +439,9 @@ impl Broker {
             reasons,
         };
         let from = self.written(conn);
-        self.send(conn, Packet::UnsubAck(unsuback)); // [MQTT-3.10.4-4]
-                                                     // Strict: the UNSUBACK waits until the deletions are persisted.
+        // [MQTT-3.10.4-4]. Strict: the UNSUBACK waits until the deletions
+        // are persisted.
+        self.send(conn, Packet::UnsubAck(unsuback));
         self.gate_stored_changes(conn, from, ops_before);
     }
 
