@@ -38,7 +38,7 @@
 //!   bring back the old session with the QoS 2 state the client forgot
 //!   (resending messages it already delivered, or taking its next message
 //!   with a reused packet id for a duplicate). The CONNACK and what follows
-//!   it are gated (`gate_from`) while `deletion_pending`.
+//!   it are gated (`gate_from`) while `session_change_pending`.
 //!
 //! - Acknowledgements of session state: a SUBACK or UNSUBACK of a stored
 //!   session tells the client its subscriptions changed, and a CONNACK
@@ -64,7 +64,7 @@
 
 use super::{Broker, ClientLimits, ConnId, Durability, SessionKey};
 use crate::codec::{Packet, QoS};
-use crate::store::{StorageOp, Ticket};
+use crate::store::Ticket;
 use std::rc::Rc;
 
 impl Broker {
@@ -152,44 +152,26 @@ impl Broker {
         self.waiting.insert(conn);
     }
 
-    /// Called for every op stored: under Strict durability, a session
-    /// deletion is remembered, by client id, with the batch it goes in,
-    /// until that batch is persisted. A client id, not a connection: the
-    /// client may connect again, on any connection, before it is.
-    pub(super) fn note_deletion(&mut self, op: &StorageOp) {
-        if let (StorageOp::DeleteSession { client_id }, Durability::Strict) =
-            (op, self.cfg.durability)
-        {
-            self.deleting.insert(client_id.clone(), self.next_ticket);
-        }
-    }
-
-    /// Whether the deletion of this client's stored session is not yet
-    /// persisted.
-    pub(super) fn deletion_pending(&self, client_id: &Rc<str>) -> bool {
-        self.deleting
-            .get(client_id)
-            .is_some_and(|&t| t > self.persisted)
-    }
-
-    /// Under Strict durability, a CONNECT created or changed this client's
-    /// stored session in the pending batch: remembered, by client id, until
-    /// that batch is persisted.
+    /// Under Strict durability, this client's stored session was created,
+    /// changed or deleted in the pending batch: remembered, by client id,
+    /// with that batch, until it is persisted. A client id, not a
+    /// connection: the client may connect again, on any connection, before
+    /// it is. Tickets only grow, so the newest change's batch covers the
+    /// earlier ones.
     pub(super) fn note_session_change(&mut self, client_id: &Rc<str>) {
         if self.cfg.durability == Durability::Strict && !self.ops.is_empty() {
-            self.changing.insert(client_id.clone(), self.next_ticket);
+            self.session_changes
+                .insert(client_id.clone(), self.next_ticket);
         }
     }
 
     /// Whether a CONNACK for this client would acknowledge stored session
-    /// state that is not yet persisted: a creation or change of its stored
-    /// session by a CONNECT, or its deletion.
+    /// state that is not yet persisted: a creation, change or deletion of
+    /// its stored session.
     pub(super) fn session_change_pending(&self, client_id: &Rc<str>) -> bool {
-        self.deletion_pending(client_id)
-            || self
-                .changing
-                .get(client_id)
-                .is_some_and(|&t| t > self.persisted)
+        self.session_changes
+            .get(client_id)
+            .is_some_and(|&t| t > self.persisted)
     }
 
     /// After `handle_persisted`: each waiting outbox releases what the
@@ -197,8 +179,7 @@ impl Broker {
     /// are forgotten.
     pub(super) fn release_persisted(&mut self) {
         let persisted = self.persisted;
-        self.deleting.retain(|_, t| *t > persisted);
-        self.changing.retain(|_, t| *t > persisted);
+        self.session_changes.retain(|_, t| *t > persisted);
         let (conns, ready) = (&mut self.conns, &mut self.ready);
         self.waiting.retain(|&conn| {
             conns

@@ -152,13 +152,10 @@ pub struct Broker {
     /// Connections whose outbox waits for storage: held acknowledgements or
     /// gated output (see `durability.rs`).
     waiting: BTreeSet<ConnId>,
-    /// Strict: client ids whose stored session's deletion is in this
-    /// not yet persisted batch (see `durability.rs`).
-    deleting: HashMap<Rc<str>, Ticket>,
-    /// Strict: clients whose stored session a CONNECT created or changed
-    /// (expiry interval, will, protocol), with the batch holding the change,
-    /// until that batch is persisted (durability.rs).
-    changing: HashMap<Rc<str>, Ticket>,
+    /// Strict: clients whose stored session was created, changed (expiry
+    /// interval, will, protocol) or deleted, with the newest batch holding
+    /// such a change, until that batch is persisted (see `durability.rs`).
+    session_changes: HashMap<Rc<str>, Ticket>,
     events: VecDeque<Event>,
     next_message_id: u64,
     /// Stored deliveries per stored message id; at zero the message is deleted.
@@ -188,8 +185,7 @@ impl Broker {
             next_ticket: 1,
             persisted: 0,
             waiting: BTreeSet::new(),
-            deleting: HashMap::new(),
-            changing: HashMap::new(),
+            session_changes: HashMap::new(),
             events: VecDeque::new(),
             next_message_id: 1,
             message_refs: HashMap::new(),
@@ -500,8 +496,15 @@ impl Broker {
 
     fn store(&mut self, op: StorageOp) {
         if self.durable() {
-            self.note_deletion(&op);
+            let deleted = match &op {
+                StorageOp::DeleteSession { client_id } => Some(client_id.clone()),
+                _ => None,
+            };
             self.ops.push(op);
+            // A deletion is a session change (see `durability.rs`).
+            if let Some(client_id) = deleted {
+                self.note_session_change(&client_id);
+            }
         }
     }
 
