@@ -101,6 +101,7 @@ impl Host {
         self.b.handle_open(conn, NOW);
         let c = Connect {
             protocol: V,
+            bridge: false,
             clean_start: clean,
             keep_alive: 0,
             properties: Properties::default(),

@@ -82,6 +82,7 @@ fn mqtt_3_1_connect_with_will_user_name_and_password() {
     ]);
     let expected = Packet::Connect(Box::new(Connect {
         protocol: V311,
+        bridge: false,
         clean_start: true,
         keep_alive: 60,
         properties: Properties::default(),
@@ -113,6 +114,7 @@ fn mqtt_3_1_3_7_connect_empty_client_identifier() {
     ]);
     let expected = Packet::Connect(Box::new(Connect {
         protocol: V311,
+        bridge: false,
         clean_start: true,
         keep_alive: 0,
         properties: Properties::default(),
@@ -137,6 +139,7 @@ fn mqtt_3_1_connect_mqisdp_level_3() {
     ]);
     let expected = Packet::Connect(Box::new(Connect {
         protocol: ProtocolVersion::V3_1,
+        bridge: false,
         clean_start: true,
         keep_alive: 10,
         properties: Properties::default(),

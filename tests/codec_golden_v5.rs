@@ -110,6 +110,7 @@ fn v5_3_1_connect_with_will_and_will_properties() {
     ]);
     let expected = Packet::Connect(Box::new(Connect {
         protocol: V5,
+        bridge: false,
         clean_start: true,
         keep_alive: 10,
         properties: Properties {
@@ -163,6 +164,7 @@ fn v5_3_1_2_11_connect_properties() {
     ]);
     let expected = Packet::Connect(Box::new(Connect {
         protocol: V5,
+        bridge: false,
         clean_start: true,
         keep_alive: 60,
         properties: Properties {
@@ -201,6 +203,7 @@ fn v5_3_1_2_9_password_without_user_name_is_allowed() {
     ]);
     let expected = Packet::Connect(Box::new(Connect {
         protocol: V5,
+        bridge: false,
         clean_start: true,
         keep_alive: 0,
         properties: Properties::default(),
@@ -229,6 +232,7 @@ fn v5_3_1_2_6_will_qos_2_retained_without_will_properties() {
     ]);
     let expected = Packet::Connect(Box::new(Connect {
         protocol: V5,
+        bridge: false,
         clean_start: false,
         keep_alive: 5,
         properties: Properties::default(),

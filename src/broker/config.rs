@@ -74,9 +74,11 @@ pub struct Config {
     /// `$SYS/broker/...` refresh interval in seconds; 0 turns `$SYS` off.
     pub sys_interval_secs: u32,
     pub retain_available: bool,
-    /// Seed for the client identifiers the broker assigns (the core has no
-    /// randomness of its own).
+    /// Seed for the client identifiers the broker assigns and the jitter of
+    /// bridge reconnects (the core has no randomness of its own).
     pub client_id_seed: u64,
+    /// Remote brokers to bridge to (see `bridge/`).
+    pub bridges: Vec<super::BridgeConfig>,
 }
 
 impl Default for Config {
@@ -100,6 +102,7 @@ impl Default for Config {
             sys_interval_secs: 10,
             retain_available: true,
             client_id_seed: 0,
+            bridges: Vec::new(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::hooks::{AuthDecision, AuthRequest, ClientInfo};
 use super::session::Session;
-use super::{Broker, ConnId, ConnState, Event, SessionKey, Timer};
+use super::{bridge, Broker, ConnId, ConnState, Event, SessionKey, Timer};
 use crate::codec::{
     Auth, ConnAck, Connect, DecodeError, Disconnect, Packet, PacketType, Properties,
     ProtocolVersion, ReasonCode,
@@ -19,9 +19,15 @@ impl Broker {
         let version = connect.protocol;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.version = version;
+            c.bridge = connect.bridge;
         }
+        let internal = conn.is_internal();
         if let Err(reason) = self.check_client_id(&mut connect) {
             return self.refuse(conn, reason, now);
+        }
+        if connect.client_id.starts_with(bridge::SESSION_PREFIX) != internal {
+            // Bridge sessions are the broker's own.
+            return self.refuse(conn, ReasonCode::ClientIdentifierNotValid, now);
         }
         let connected = self
             .conns
@@ -34,7 +40,7 @@ impl Broker {
             .by_client_id
             .get(connect.client_id.as_str())
             .is_some_and(|&k| self.session(k).conn.is_some());
-        if connected >= self.cfg.max_connections && !takes_over {
+        if connected >= self.cfg.max_connections && !takes_over && !internal {
             let reason = match version {
                 ProtocolVersion::V5 => ReasonCode::QuotaExceeded,
                 _ => ReasonCode::ServerUnavailable,
@@ -55,7 +61,12 @@ impl Broker {
             data: connect.properties.authentication_data.as_deref(),
             reauthenticate: false,
         };
-        let decision = self.hooks.authenticate(&request);
+        // A bridge's own connection is the broker's, not a client to check.
+        let decision = if internal {
+            AuthDecision::Accept
+        } else {
+            self.hooks.authenticate(&request)
+        };
         if let Some(c) = self.conns.get_mut(&conn) {
             c.auth_method = connect.properties.authentication_method.clone();
             c.state = ConnState::Authenticating(connect);
@@ -436,6 +447,9 @@ impl Broker {
                 keep_alive = max;
                 server_keep_alive = Some(max); // [MQTT-3.2.2-21]
             }
+        }
+        if conn.is_internal() {
+            keep_alive = 0; // nothing between the broker and itself to time out
         }
         let ms = u64::from(keep_alive) * 1500;
         if let Some(c) = self.conns.get_mut(&conn) {

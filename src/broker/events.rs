@@ -22,6 +22,14 @@ pub enum Event {
         reason: Option<ReasonCode>,
         detail: Option<String>,
     },
+    /// A bridge changed state (see `bridge/`).
+    Bridge {
+        name: Rc<str>,
+        state: super::BridgeState,
+        /// Why the remote refused or closed, if it said.
+        reason: Option<ReasonCode>,
+        error: Option<String>,
+    },
     /// A message was not delivered to a session.
     Dropped {
         client_id: Rc<str>,
@@ -55,6 +63,7 @@ pub struct Stats {
     pub storage_ops: u64,
     pub pending_acks: usize,
     pub uptime_secs: u64,
+    pub bridges: Vec<super::BridgeView>,
 }
 
 /// One session as an inspector shows it.

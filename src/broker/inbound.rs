@@ -136,6 +136,13 @@ impl Broker {
         {
             return Some(ReasonCode::PayloadFormatInvalid);
         }
+        let from = self.conns.get(&conn)?.session?;
+        if p.qos != QoS::AtMostOnce && self.bridge_queue_full(&p.topic, p.payload.len(), from) {
+            return Some(ReasonCode::QuotaExceeded);
+        }
+        if conn.is_internal() {
+            return None; // a bridge: the broker's own connection
+        }
         let (client_id, username, protocol) = self.client_info(conn)?;
         let info = super::ClientInfo {
             client_id: &client_id,
@@ -272,13 +279,26 @@ impl Broker {
         );
     }
 
-    fn handle_subscribe(&mut self, conn: ConnId, sub: Subscribe, now: Millis) {
+    fn handle_subscribe(&mut self, conn: ConnId, mut sub: Subscribe, now: Millis) {
         let Some((client_id, username, protocol)) = self.client_info(conn) else {
             return;
         };
-        let Some(key) = self.conns.get(&conn).and_then(|c| c.session) else {
+        let Some(c) = self.conns.get(&conn) else {
             return;
         };
+        let Some(key) = c.session else {
+            return;
+        };
+        if c.bridge {
+            // A bridge (level 0x80 | version, Mosquitto's convention) gets
+            // No Local and Retain As Published on every subscription, so
+            // what it publishes does not go back to it: 3.1.1 has no
+            // subscription options to ask for that.
+            for s in &mut sub.subscriptions {
+                s.options.no_local = true;
+                s.options.retain_as_published = true;
+            }
+        }
         let identifier = sub.properties.subscription_identifiers.first().copied();
         let ops_before = self.ops.len();
         let mut reasons = Vec::with_capacity(sub.subscriptions.len());
@@ -296,9 +316,10 @@ impl Broker {
             } else if is_new && session.subscriptions.len() >= self.cfg.max_subscriptions_per_client
             {
                 ReasonCode::QuotaExceeded
-            } else if !self
-                .hooks
-                .authorize_subscribe(&info, &s.filter, s.options.qos)
+            } else if !conn.is_internal()
+                && !self
+                    .hooks
+                    .authorize_subscribe(&info, &s.filter, s.options.qos)
             {
                 ReasonCode::NotAuthorized
             } else {

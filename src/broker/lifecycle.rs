@@ -227,6 +227,8 @@ impl Broker {
                 self.sweep_armed = false;
                 self.sweep_expired(now);
             }
+            Timer::BridgeRetry(i) => self.bridge_retry(i, now),
+            Timer::BridgeTick(i, link) => self.bridge_tick(i, link, now),
         }
     }
 

@@ -2,11 +2,13 @@
 //! host feeds inputs (`handle_*`) and drains outputs (`poll_*`).
 //!
 //! - inputs: `handle_open`, `handle_bytes`, `handle_closed`, `handle_timeout`,
-//!   `handle_persisted`, `handle_auth_decision`
+//!   `handle_persisted`, `handle_auth_decision`, `handle_online`
 //! - outputs: `poll_transmit` (bytes for a connection, or its close),
 //!   `poll_storage` (storage batches, in order), `poll_timeout` (when to call
-//!   `handle_timeout` next), `poll_event` (connects, drops, rejections)
+//!   `handle_timeout` next), `poll_event` (connects, drops, rejections,
+//!   bridge states), `poll_dial` (connections to open for bridges)
 
+mod bridge;
 mod config;
 mod connect;
 mod delivery;
@@ -22,6 +24,7 @@ mod session;
 mod sys;
 mod topic_tree;
 
+pub use bridge::{BridgeConfig, BridgeState, BridgeView, Dial, TopicMap};
 pub use config::{limit, Config, Durability, Limit, LIMITS};
 pub use events::{ClientView, DropReason, Event, Stats};
 pub use hooks::{AllowAll, AuthDecision, AuthRequest, ClientInfo, Hooks};
@@ -41,6 +44,18 @@ use topic_tree::{Hit, TopicTree};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
+impl ConnId {
+    /// A bridge's own connection into the broker (never the host's).
+    pub fn is_internal(self) -> bool {
+        self.0 >= bridge::LOCAL_BASE
+    }
+
+    /// A connection the broker asked the host to dial (`poll_dial`).
+    fn is_dialed(self) -> bool {
+        (bridge::DIAL_BASE..bridge::LOCAL_BASE).contains(&self.0)
+    }
+}
+
 /// Bytes to write to a connection, and whether to close it afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
@@ -59,6 +74,9 @@ enum ConnState {
     Connected,
     /// The broker decided to close; remaining output is flushed, input ignored.
     Closing,
+    /// A bridge's connection to its remote broker (bridge index): the
+    /// broker is the client here (see `bridge/`).
+    Remote(usize),
 }
 
 #[derive(Debug)]
@@ -85,6 +103,8 @@ struct Conn {
     /// QoS 2 identifiers received on this connection and not yet released:
     /// the Receive Maximum quota starts afresh with each connection (spec 4.9).
     qos2_here: HashSet<codec::PacketId>,
+    /// CONNECT said the client is a bridge (protocol level 0x80 | version).
+    bridge: bool,
 }
 
 impl Conn {
@@ -104,6 +124,7 @@ impl Conn {
             username: None,
             auth_method: None,
             qos2_here: HashSet::new(),
+            bridge: false,
         }
     }
 
@@ -121,6 +142,10 @@ enum Timer {
     Sys,
     /// Periodic removal of expired messages (see `expiry.rs`).
     Sweep,
+    /// A bridge's next connection attempt.
+    BridgeRetry(usize),
+    /// A bridge link's CONNACK deadline, then its keep alive.
+    BridgeTick(usize, ConnId),
 }
 
 #[derive(Debug, Default)]
@@ -166,6 +191,12 @@ pub struct Broker {
     hits: Vec<Hit>,
     /// A `Timer::Sweep` is armed (only while expiring messages are held).
     sweep_armed: bool,
+    bridges: Vec<bridge::Bridge>,
+    /// Connections the host is asked to open, for bridges.
+    dials: VecDeque<Dial>,
+    dials_made: u64,
+    /// The latest time a host input gave (for work done while polling).
+    clock: Millis,
 }
 
 impl Broker {
@@ -194,7 +225,12 @@ impl Broker {
             assigned_ids: 0,
             hits: Vec::new(),
             sweep_armed: false,
+            bridges: Vec::new(),
+            dials: VecDeque::new(),
+            dials_made: 0,
+            clock: Millis(0),
         }
+        .with_bridges()
     }
 
     pub fn config(&self) -> &Config {
@@ -208,8 +244,13 @@ impl Broker {
     // ---- inputs ----
 
     /// A new network connection. It must send CONNECT within the connect timeout.
+    /// For a connection `poll_dial` asked for, the host's socket is open.
     pub fn handle_open(&mut self, conn: ConnId, now: Millis) {
         self.start(now);
+        self.clock = now;
+        if conn.is_dialed() {
+            return self.bridge_link_opened(conn, now);
+        }
         self.conns.insert(conn, Conn::new(now));
         self.arm(
             now + self.cfg.connect_timeout_ms,
@@ -227,8 +268,12 @@ impl Broker {
         if !c.is_open() {
             return;
         }
-        self.counters.bytes_received += bytes.len() as u64;
         let mut buf = std::mem::take(&mut c.rx);
+        self.clock = now;
+        self.counters.bytes_received += bytes.len() as u64;
+        if conn.is_dialed() {
+            self.bridge_received(conn, bytes.len());
+        }
         buf.extend_from_slice(bytes);
         let consumed = self.process(conn, &buf, now);
         buf.drain(..consumed);
@@ -250,6 +295,10 @@ impl Broker {
                 return pos;
             }
             let version = c.version;
+            let remote = match c.state {
+                ConnState::Remote(i) => Some(i),
+                _ => None,
+            };
             // [MQTT-3.1.0-1]: the first packet must be CONNECT; no need to
             // wait for the rest of something else (an HTTP request, noise).
             let first = buf.get(pos).copied();
@@ -273,7 +322,10 @@ impl Broker {
                 }
                 Ok(None) => return pos,
                 Err(e) => {
-                    self.decode_failed(conn, &buf[pos..], e, now);
+                    match remote {
+                        Some(i) => self.bridge_remote_malformed(i, e, now),
+                        None => self.decode_failed(conn, &buf[pos..], e, now),
+                    }
                     return pos;
                 }
             }
@@ -303,13 +355,17 @@ impl Broker {
                 now,
             ),
             (ConnState::Connected, packet) => self.handle_connected(conn, packet, now),
+            (&ConnState::Remote(i), packet) => self.handle_remote_packet(i, packet, now),
             (ConnState::Closing, _) => {}
         }
     }
 
     /// The host saw the connection end (socket closed or errored).
     pub fn handle_closed(&mut self, conn: ConnId, now: Millis) {
-        if self.conns.get(&conn).is_some_and(Conn::is_open) {
+        self.clock = now;
+        if conn.is_dialed() {
+            self.bridge_link_closed(conn, now);
+        } else if self.conns.get(&conn).is_some_and(Conn::is_open) {
             self.connection_lost(conn, None, None, now);
         }
         self.conns.remove(&conn);
@@ -317,6 +373,7 @@ impl Broker {
 
     /// Time has reached at least the deadline `poll_timeout` gave.
     pub fn handle_timeout(&mut self, now: Millis) {
+        self.clock = now;
         while let Some(Reverse((at, _))) = self.timers.peek() {
             if *at > now {
                 break;
@@ -339,11 +396,16 @@ impl Broker {
     /// first get DISCONNECT 0x8B (server shutting down). Sessions, and the
     /// wills of connections that end this way, follow the usual rules.
     pub fn handle_shutdown(&mut self, now: Millis) {
+        self.clock = now;
+        self.stop_bridges(now);
         let mut conns: Vec<ConnId> = self.conns.keys().copied().collect();
         conns.sort();
         let reason = codec::ReasonCode::ServerShuttingDown;
         for conn in conns {
             let c = &self.conns[&conn];
+            if conn.is_internal() {
+                continue;
+            }
             if matches!(c.state, ConnState::Connected) && c.version.is_v5() {
                 self.send(conn, Packet::Disconnect(codec::Disconnect::new(reason)));
             }
@@ -365,6 +427,14 @@ impl Broker {
                 self.waiting.remove(&conn);
             } else if data.is_empty() {
                 continue;
+            }
+            if conn.is_internal() {
+                // A bridge's session: its client is the bridge, not the host.
+                self.bridge_local_output(conn, &data, close);
+                continue;
+            }
+            if conn.is_dialed() {
+                self.bridge_sent(conn, data.len());
             }
             self.counters.bytes_sent += data.len() as u64;
             return Some(Transmit { conn, data, close });
@@ -419,6 +489,7 @@ impl Broker {
             storage_ops: self.counters.storage_ops,
             pending_acks: self.conns.values().map(|c| c.outbox.held_acks()).sum(),
             uptime_secs: self.started_at.map_or(0, |s| (now - s) / 1000),
+            bridges: self.bridge_views(),
         }
     }
 

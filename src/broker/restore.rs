@@ -112,6 +112,7 @@ impl Broker {
         }
         b.restore_deliveries(snapshot.deliveries, snapshot.messages, now);
         b.restore_timers(now);
+        b.forget_removed_bridges(now);
         if b.holds_expiring() {
             b.arm_sweep(now + super::expiry::SWEEP_INTERVAL_MS);
         }

@@ -28,25 +28,29 @@ impl Broker {
             ("retained messages/count", stats.retained.to_string()),
         ];
         for (name, value) in values {
-            let topic = format!("$SYS/broker/{name}");
-            if self
-                .retained
-                .get(topic.as_str())
-                .is_some_and(|m| m.payload == value.as_bytes())
-            {
-                continue;
-            }
-            let msg = Rc::new(Message {
-                id: self.take_message_id(),
-                topic: Rc::from(topic),
-                payload: Bytes::from(value),
-                qos: QoS::AtMostOnce,
-                retain: true,
-                properties: Properties::default(),
-                expires_at: None,
-            });
-            self.set_retained(&msg);
-            self.route(&msg, None, now);
+            self.publish_sys_value(format!("$SYS/broker/{name}"), value, now);
         }
+    }
+
+    /// Publishes one `$SYS` value as a retained message, if it changed.
+    pub(super) fn publish_sys_value(&mut self, topic: String, value: String, now: Millis) {
+        if self
+            .retained
+            .get(topic.as_str())
+            .is_some_and(|m| m.payload == value.as_bytes())
+        {
+            return;
+        }
+        let msg = Rc::new(Message {
+            id: self.take_message_id(),
+            topic: Rc::from(topic),
+            payload: Bytes::from(value),
+            qos: QoS::AtMostOnce,
+            retain: true,
+            properties: Properties::default(),
+            expires_at: None,
+        });
+        self.set_retained(&msg);
+        self.route(&msg, None, now);
     }
 }

@@ -25,6 +25,9 @@ pub struct Will {
 pub struct Connect {
     /// Protocol level; MQTT 3.1 uses protocol name "MQIsdp".
     pub protocol: ProtocolVersion,
+    /// The protocol level carries the 0x80 bit: the client is a bridge
+    /// (Mosquitto's `try_private` convention, not in the spec).
+    pub bridge: bool,
     /// Clean Session (3.1.1) or Clean Start (5.0).
     pub clean_start: bool,
     /// Seconds; 0 turns keep alive off (spec 3.1.2.10).
@@ -44,6 +47,8 @@ const WILL_QOS_SHIFT: u8 = 3;
 const WILL_RETAIN: u8 = 0b0010_0000;
 const PASSWORD: u8 = 0b0100_0000;
 const USERNAME: u8 = 0b1000_0000;
+/// Set in the protocol level byte by a bridge (Mosquitto's convention).
+const BRIDGE_BIT: u8 = 0x80;
 
 fn protocol_name(version: ProtocolVersion) -> &'static str {
     match version {
@@ -55,13 +60,16 @@ fn protocol_name(version: ProtocolVersion) -> &'static str {
 impl Connect {
     pub(crate) fn decode(r: &mut Reader) -> Result<Connect, DecodeError> {
         let name = r.string()?;
-        let level = r.u8()?;
+        let raw_level = r.u8()?;
+        // Mosquitto's bridges set the top bit of the level.
+        let bridge = matches!(raw_level, 0x83..=0x85);
+        let level = raw_level & !BRIDGE_BIT;
         let protocol = match level {
-            3 => ProtocolVersion::V3_1,
-            4 => ProtocolVersion::V3_1_1,
-            5 => ProtocolVersion::V5,
+            3 if bridge || raw_level == 3 => ProtocolVersion::V3_1,
+            4 if bridge || raw_level == 4 => ProtocolVersion::V3_1_1,
+            5 if bridge || raw_level == 5 => ProtocolVersion::V5,
             _ if name == "MQTT" || name == "MQIsdp" => {
-                return Err(DecodeError::UnsupportedProtocolVersion(level))
+                return Err(DecodeError::UnsupportedProtocolVersion(raw_level))
             }
             _ => return Err(DecodeError::InvalidProtocolName),
         };
@@ -113,6 +121,7 @@ impl Connect {
         };
         Ok(Connect {
             protocol,
+            bridge,
             clean_start: flags & CLEAN_START != 0,
             keep_alive,
             properties,
@@ -199,7 +208,7 @@ impl Encode for Connect {
     fn write_body(&self, _: ProtocolVersion, out: &mut Vec<u8>) {
         let v = self.protocol;
         wire::put_bytes(out, protocol_name(v).as_bytes());
-        out.push(v as u8);
+        out.push(v as u8 | if self.bridge { BRIDGE_BIT } else { 0 });
         out.push(self.flags());
         wire::put_u16(out, self.keep_alive);
         self.properties.encode_for(v, out);

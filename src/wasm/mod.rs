@@ -11,6 +11,7 @@
 //! without a store, counts them persisted at once), so that whatever that
 //! releases leaves in the same call.
 
+mod bridges;
 mod errors;
 mod hooks;
 pub mod idb;
@@ -198,6 +199,27 @@ impl WasmBroker {
         self.core.handle_timeout(millis(now));
     }
 
+    /// The network is back (the browser's `online` event): bridges waiting
+    /// to reconnect try at once.
+    #[wasm_bindgen(js_name = handleOnline)]
+    pub fn handle_online(&mut self, now: f64) {
+        self.core.handle_online(millis(now));
+    }
+
+    /// The next connection a bridge needs, or undefined: `{ conn, bridge,
+    /// url }`. The host opens it and reports it as any connection:
+    /// `handleOpen(conn)` once open (or `handleClosed(conn)` if it failed),
+    /// then `handleBytes`/`handleClosed`; its bytes come from `pollTransmit`.
+    #[wasm_bindgen(js_name = pollDial)]
+    pub fn poll_dial(&mut self) -> Option<Object> {
+        let d = self.core.poll_dial()?;
+        let obj = Object::new();
+        let _ = Reflect::set(&obj, &"conn".into(), &(d.conn.0 as u32).into());
+        let _ = Reflect::set(&obj, &"bridge".into(), &d.bridge.into());
+        let _ = Reflect::set(&obj, &"url".into(), &d.url.into());
+        Some(obj)
+    }
+
     /// Closes every connection (DISCONNECT 0x8B to MQTT 5 clients).
     #[wasm_bindgen(js_name = handleShutdown)]
     pub fn handle_shutdown(&mut self, now: f64) {
@@ -284,6 +306,7 @@ impl WasmBroker {
     /// [{ topic, payload: Uint8Array, qos }] }` (at most `retained_limit`).
     pub fn inspect(&self, retained_limit: u32) -> Result<JsValue, JsValue> {
         options::inspect_to_js(
+            &self.core.stats(Millis(0)).bridges,
             &self.core.clients(),
             &self.core.retained_messages(retained_limit as usize),
         )
@@ -388,6 +411,24 @@ fn event_to_js(e: &Event) -> JsValue {
             set(
                 "detail",
                 detail.as_deref().map_or(JsValue::UNDEFINED, JsValue::from),
+            );
+        }
+        Event::Bridge {
+            name,
+            state,
+            reason,
+            error,
+        } => {
+            set("type", "bridge".into());
+            set("name", (&**name).into());
+            set("state", state.name().into());
+            set(
+                "reasonCode",
+                reason.map_or(JsValue::UNDEFINED, |r| (r as u8).into()),
+            );
+            set(
+                "error",
+                error.as_deref().map_or(JsValue::UNDEFINED, JsValue::from),
             );
         }
         Event::Dropped {

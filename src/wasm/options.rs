@@ -2,7 +2,7 @@
 //! error), and stats back to JS.
 
 use super::errors::{coded_error, option_error};
-use crate::broker::{self, ClientView, Config, Durability, Stats, LIMITS};
+use crate::broker::{self, BridgeView, ClientView, Config, Durability, Stats, LIMITS};
 use crate::store::Message;
 use js_sys::{Array, Object, Reflect};
 use serde::de::IgnoredAny;
@@ -24,6 +24,8 @@ struct Options {
     client_id_seed: Option<f64>,
     /// Read from the object itself, against `LIMITS` (see `apply_limits`).
     limits: Option<IgnoredAny>,
+    /// Read from the object itself (see `bridges.rs`).
+    bridges: Option<IgnoredAny>,
 }
 
 /// Reads an optional integer option within `min..=max`.
@@ -72,6 +74,9 @@ pub fn parse(value: JsValue) -> Result<Config, JsValue> {
     }
     if o.limits.is_some() {
         apply_limits(&mut cfg, &Reflect::get(&value, &"limits".into())?)?;
+    }
+    if o.bridges.is_some() {
+        cfg.bridges = super::bridges::parse(&value)?;
     }
     Ok(cfg)
 }
@@ -144,7 +149,7 @@ pub fn resolve_limits(options: JsValue) -> Result<JsValue, JsValue> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct JsStats {
+struct JsStats<'a> {
     connections: usize,
     sessions: usize,
     subscriptions: usize,
@@ -159,6 +164,7 @@ struct JsStats {
     storage_ops: f64,
     pending_acks: usize,
     uptime_secs: f64,
+    bridges: Vec<super::bridges::JsBridgeView<'a>>,
 }
 
 pub fn stats_to_js(s: &Stats) -> Result<JsValue, JsValue> {
@@ -177,6 +183,7 @@ pub fn stats_to_js(s: &Stats) -> Result<JsValue, JsValue> {
         storage_ops: s.storage_ops as f64,
         pending_acks: s.pending_acks,
         uptime_secs: s.uptime_secs as f64,
+        bridges: s.bridges.iter().map(super::bridges::view).collect(),
     };
     serde_wasm_bindgen::to_value(&js).map_err(|e| coded_error("ERR_TABMQ_INTERNAL", &e.to_string()))
 }
@@ -216,12 +223,18 @@ mod serde_bytes_as_uint8array {
 
 #[derive(Serialize)]
 struct JsInspect<'a> {
+    bridges: Vec<super::bridges::JsBridgeView<'a>>,
     clients: Vec<JsClient<'a>>,
     retained: Vec<JsRetained<'a>>,
 }
 
-pub fn inspect_to_js(clients: &[ClientView], retained: &[Rc<Message>]) -> Result<JsValue, JsValue> {
+pub fn inspect_to_js(
+    bridges: &[BridgeView],
+    clients: &[ClientView],
+    retained: &[Rc<Message>],
+) -> Result<JsValue, JsValue> {
     let js = JsInspect {
+        bridges: bridges.iter().map(super::bridges::view).collect(),
         clients: clients
             .iter()
             .map(|c| JsClient {

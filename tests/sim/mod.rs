@@ -3,8 +3,9 @@
 //! that every broker behaviour can be scripted and checked exactly.
 #![allow(dead_code)]
 
+use std::collections::HashSet;
 use std::collections::{HashMap, VecDeque};
-use tabmq::broker::{Broker, Config, ConnId, Event, Hooks};
+use tabmq::broker::{Broker, Config, ConnId, Dial, Event, Hooks};
 use tabmq::codec::{self, Connect, Packet, Properties, ProtocolVersion};
 use tabmq::store::{MemoryStore, StorageBatch};
 use tabmq::time::Millis;
@@ -34,6 +35,13 @@ pub struct Sim {
     /// Batches emitted but not yet persisted (when `auto_persist` is off).
     pub unpersisted: VecDeque<StorageBatch>,
     pub events: Vec<Event>,
+    /// Connections the broker dialed (bridges): their bytes collect here
+    /// for a test to carry, instead of being decoded as a client's.
+    pub wires: HashMap<ConnId, Vec<u8>>,
+    /// Dialed connections the broker closed.
+    pub wires_closed: HashSet<ConnId>,
+    /// What `poll_dial` asked for, not yet taken by the test.
+    pub dials: Vec<Dial>,
 }
 
 impl Sim {
@@ -58,6 +66,9 @@ impl Sim {
             auto_persist: true,
             unpersisted: VecDeque::new(),
             events: Vec::new(),
+            wires: HashMap::new(),
+            wires_closed: HashSet::new(),
+            dials: Vec::new(),
         }
     }
 
@@ -121,6 +132,15 @@ impl Sim {
             let mut progressed = false;
             while let Some(t) = self.broker.poll_transmit() {
                 progressed = true;
+                if let Some(wire) = self.wires.get_mut(&t.conn) {
+                    wire.extend_from_slice(&t.data);
+                    if t.close {
+                        self.wires.remove(&t.conn);
+                        self.wires_closed.insert(t.conn);
+                        self.broker.handle_closed(t.conn, self.now);
+                    }
+                    continue;
+                }
                 let client = self
                     .clients
                     .get_mut(&t.conn)
@@ -150,6 +170,10 @@ impl Sim {
             }
             while let Some(e) = self.broker.poll_event() {
                 self.events.push(e);
+            }
+            while let Some(d) = self.broker.poll_dial() {
+                progressed = true;
+                self.dials.push(d);
             }
             if !progressed {
                 break;
@@ -278,6 +302,7 @@ impl Sim {
 pub fn connect_packet(client_id: &str, version: ProtocolVersion, clean: bool) -> Connect {
     Connect {
         protocol: version,
+        bridge: false,
         clean_start: clean,
         keep_alive: 0,
         properties: Properties::default(),
