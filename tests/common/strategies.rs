@@ -384,6 +384,7 @@ pub fn connect(protocol: ProtocolVersion) -> impl Strategy<Value = Connect> {
                 };
                 Connect {
                     protocol,
+                    bridge: false,
                     clean_start,
                     keep_alive,
                     properties,
@@ -693,6 +694,7 @@ fn any_connect() -> impl Strategy<Value = Connect> {
             )| {
                 Connect {
                     protocol,
+                    bridge: false,
                     clean_start,
                     keep_alive,
                     properties,
