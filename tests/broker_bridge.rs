@@ -602,3 +602,27 @@ fn the_bridge_connects_311_remotes_with_the_private_level() {
     w.pump();
     assert_eq!(payloads(&take_acking(&mut w.b, remote_sub)), ["v311"]);
 }
+
+#[test]
+fn a_paused_bridge_queues_and_resumes_where_it_left_off() {
+    let mut w = World::new(cloud(QoS::AtLeastOnce), Config::default());
+    let (remote_sub, _) = w.b.connect_persistent("remote-sub", V5);
+    w.b.subscribe(remote_sub, "site1/dev/#", QoS::AtLeastOnce);
+    assert!(w.a.broker.handle_bridge_pause("cloud", true, w.a.now));
+    w.pump();
+    assert_eq!(w.bridge_state(), BridgeState::Paused);
+    let (local, _) = w.a.connect_persistent("device", V5);
+    for n in 1..=20u16 {
+        w.a.publish(local, "dev/1", n.to_string().as_bytes(), QoS::AtLeastOnce, false, n);
+    }
+    w.advance(120_000);
+    assert_eq!(w.bridge_state(), BridgeState::Paused, "no retries while paused");
+    assert!(take_acking(&mut w.b, remote_sub).is_empty());
+    assert_eq!(w.a.broker.stats(w.a.now).bridges[0].queued, 20);
+    assert!(w.a.broker.handle_bridge_pause("cloud", false, w.a.now));
+    w.advance(1_000);
+    assert_eq!(w.bridge_state(), BridgeState::Connected);
+    let expected: Vec<String> = (1..=20).map(|n: u32| n.to_string()).collect();
+    assert_eq!(payloads(&take_acking(&mut w.b, remote_sub)), expected);
+    assert!(!w.a.broker.handle_bridge_pause("nope", true, w.a.now));
+}

@@ -206,6 +206,13 @@ impl WasmBroker {
         self.core.handle_online(millis(now));
     }
 
+    /// Takes bridge `name`'s link down (`paused` true) or brings it back;
+    /// false if there is no such bridge.
+    #[wasm_bindgen(js_name = handleBridgePause)]
+    pub fn handle_bridge_pause(&mut self, name: &str, paused: bool, now: f64) -> bool {
+        self.core.handle_bridge_pause(name, paused, millis(now))
+    }
+
     /// The next connection a bridge needs, or undefined: `{ conn, bridge,
     /// url }`. The host opens it and reports it as any connection:
     /// `handleOpen(conn)` once open (or `handleClosed(conn)` if it failed),

@@ -7,12 +7,14 @@
 //     core, hooks, wasmUrl }               { t: 'error', code, message }  (init failed)
 //   { t: 'connect', port }  (transferred)  { t: 'event', event }          (broker events)
 //   { t: 'stats' | 'inspect' | 'close',    { t: 'reply', id, value }
-//     id }
+//     id }                                 { t: 'reply', id, error: { code, message } }
+//   { t: 'bridge', id, name, paused }
 //
 // Each MQTT connection gets a MessagePort of its own ('connect'); the host
 // answers on that port ({ open: true }) once the broker has it.
 
 import { BrokerHost } from '../shared/host.js';
+import { browserDialer } from './dial.js';
 
 /**
  * Serves one page's control port. `start(init)` resolves to the BrokerHost
@@ -67,6 +69,14 @@ export function serveControl(control, { start, dedicated }) {
       case 'inspect':
         reply(msg.id, host.inspect());
         break;
+      case 'bridge':
+        try {
+          host.handleBridgePause(msg.name, msg.paused);
+          reply(msg.id);
+        } catch (err) {
+          control.postMessage({ t: 'reply', id: msg.id, error: { code: err.code, message: err.message } });
+        }
+        break;
       case 'close':
         if (dedicated) await host.close();
         else leave(host);
@@ -84,5 +94,10 @@ export async function startHost(init, callbacks = {}) {
     const mod = await import(init.hooks);
     hooks = { authenticate: mod.authenticate, authorize: mod.authorize };
   }
-  return BrokerHost.create(init.core, hooks, init.wasmUrl, init.name);
+  const host = await BrokerHost.create(init.core, hooks, init.wasmUrl, init.name);
+  // Bridges reach their remotes over WebSocket; a returning network is
+  // worth an immediate retry.
+  host.setDialer(browserDialer());
+  globalThis.addEventListener?.('online', () => host.handleOnline());
+  return host;
 }

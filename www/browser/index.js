@@ -159,14 +159,17 @@ class BrokerHandle extends EventTarget {
     } else if (msg.t === 'event') {
       this.#emit(msg.event);
     } else if (msg.t === 'reply') {
-      this.#requests.get(msg.id)?.resolve(msg.value);
+      const request = this.#requests.get(msg.id);
       this.#requests.delete(msg.id);
+      if (msg.error) request?.reject(new TabmqError(msg.error.message, msg.error.code));
+      else request?.resolve(msg.value);
     }
   }
 
   /** Broker events become DOM events on the handle: 'error' (with `error`,
    *  `code` and `message`; storage trouble), 'connected', 'disconnected',
-   *  'rejected' and 'dropped' (with the event's fields). */
+   *  'rejected', 'dropped' and 'bridge' (a bridge's state changed), with
+   *  the event's fields in `detail`. */
   #emit(event) {
     if (this.#early) {
       // Before startBroker() resolves nobody can listen yet: keep it.
@@ -196,13 +199,25 @@ class BrokerHandle extends EventTarget {
     }
   }
 
-  #request(t) {
+  #request(t, fields = {}) {
     if (this.#closed) return Promise.reject(new TabmqError('tabmq: broker handle is closed', 'ERR_TABMQ_CLOSED'));
     const id = this.#nextRequest++;
     return new Promise((resolve, reject) => {
       this.#requests.set(id, { resolve, reject });
-      this.#link.control.postMessage({ t, id });
+      this.#link.control.postMessage({ ...fields, t, id });
     });
+  }
+
+  /** Takes bridge `name`'s link down: messages for it queue (in its
+   *  session, stored like any other) until `resumeBridge(name)`. Rejects
+   *  with ERR_TABMQ_NO_BRIDGE for an unknown name. */
+  pauseBridge(name) {
+    return this.#request('bridge', { name, paused: true });
+  }
+
+  /** Brings a paused bridge back: it connects at once and drains its queue. */
+  resumeBridge(name) {
+    return this.#request('bridge', { name, paused: false });
   }
 
   /** A MessagePort connected to the broker, once the broker has accepted it. */

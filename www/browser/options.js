@@ -8,8 +8,24 @@ const MODES = ['shared', 'worker', 'inline'];
 const DURABILITIES = ['strict', 'relaxed', 'memory'];
 const KNOWN = new Set([
   'name', 'mode', 'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable',
-  'clientIdSeed', 'authenticate', 'authorize', 'hooks', 'workerUrl', 'wasmUrl',
+  'clientIdSeed', 'authenticate', 'authorize', 'hooks', 'workerUrl', 'wasmUrl', 'bridges',
 ]);
+
+/** What only a browser cannot do with a bridge: it dials WebSocket alone.
+ *  The rest (names, filters, prefixes, QoS) the core checks. */
+function checkBridges(bridges) {
+  if (!Array.isArray(bridges)) return;
+  bridges.forEach((b, i) => {
+    if (b === null || typeof b !== 'object') return;
+    if (b.tls !== undefined) {
+      throw optionError(`bridges[${i}].tls`, 'is for the Node host: a browser uses its own TLS for wss:// URLs');
+    }
+    const scheme = typeof b.url === 'string' ? b.url.split('://')[0].toLowerCase() : '';
+    if (['mqtt', 'mqtts', 'tcp', 'ssl', 'tls'].includes(scheme)) {
+      throw optionError(`bridges[${i}].url`, `is ${JSON.stringify(b.url)}, but a browser can only open WebSocket connections: use a ws:// or wss:// URL of the remote broker`);
+    }
+  });
+}
 
 /** Returns { name, mode, core, hooks, callbacks, workerUrl, wasmUrl } or throws a TabmqError. */
 export function checkOptions(options = {}) {
@@ -46,8 +62,9 @@ export function checkOptions(options = {}) {
     }
     hooks = new URL(options.hooks, globalThis.location?.href).href;
   }
+  checkBridges(options.bridges);
   const core = {};
-  for (const key of ['durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable', 'clientIdSeed']) {
+  for (const key of ['durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable', 'clientIdSeed', 'bridges']) {
     if (options[key] !== undefined) core[key] = options[key];
   }
   if (core.clientIdSeed === undefined) core.clientIdSeed = Math.floor(Math.random() * 2 ** 52);

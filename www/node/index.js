@@ -14,6 +14,7 @@ import { TabmqError } from '../shared/errors.js';
 import { checkNodeOptions, defaultWriteBuffer } from './options.js';
 import { resolveLimits } from '../pkg/tabmq.js';
 import { listenTcp, listenWs } from './transport.js';
+import { nodeDialer } from './dial.js';
 
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 
@@ -51,6 +52,7 @@ export async function createBroker(options = {}) {
   opts.limits = Object.fromEntries(resolveLimits(opts.core).map((l) => [l.name, l.value]));
   opts.maxWriteBuffer ??= defaultWriteBuffer(opts.limits);
   const broker = new NodeBroker(host, opts);
+  host.setDialer(nodeDialer(opts.tlsByBridge));
   try {
     await broker._listen(opts.listeners);
   } catch (err) {
@@ -62,7 +64,7 @@ export async function createBroker(options = {}) {
 
 /**
  * A running broker. Events: 'connected', 'disconnected', 'rejected',
- * 'dropped' (the core's events, with `transport`, `remoteAddress` and
+ * 'dropped', 'bridge' (the core's events, with `transport`, `remoteAddress` and
  * `remotePort` added where there is a connection), 'event' (all of those),
  * 'slowConsumer' (a connection closed because its unsent output passed
  * maxWriteBuffer), 'warning' (a listener error after start) and 'close'.
@@ -183,6 +185,19 @@ class NodeBroker extends EventEmitter {
       buffered += conn.buffered;
     }
     return { ...this.#host.stats(), sockets: this.#sockets, pausedSockets: paused, bufferedBytes: buffered };
+  }
+
+  /** Takes bridge `name`'s link down: messages for it queue until
+   *  `resumeBridge(name)`. Throws ERR_TABMQ_NO_BRIDGE for an unknown name. */
+  pauseBridge(name) {
+    this.#checkOpen();
+    this.#host.handleBridgePause(name, true);
+  }
+
+  /** Brings a paused bridge back: it connects at once and drains its queue. */
+  resumeBridge(name) {
+    this.#checkOpen();
+    this.#host.handleBridgePause(name, false);
   }
 
   /** Sessions and retained messages (at most `retainedLimit`), for an inspector. */

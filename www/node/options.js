@@ -17,7 +17,7 @@ const BROWSER_ONLY = {
 
 const KNOWN = [
   'tcp', 'ws', 'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable',
-  'clientIdSeed', 'authenticate', 'authorize', 'maxWriteBuffer',
+  'clientIdSeed', 'authenticate', 'authorize', 'maxWriteBuffer', 'bridges',
 ];
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -76,12 +76,37 @@ export function checkNodeOptions(options = {}) {
     if (options[key] !== undefined) core[key] = options[key];
   }
   core.clientIdSeed ??= Math.floor(Math.random() * 2 ** 52);
+  const { bridges, tlsByBridge } = splitBridges(options.bridges);
+  if (bridges) core.bridges = bridges;
   return {
     listeners,
     core,
+    tlsByBridge,
     callbacks: { authenticate: options.authenticate, authorize: options.authorize },
     maxWriteBuffer,
   };
+}
+
+/** `bridges` for the core (checked there, fields named), and each
+ *  bridge's `tls` (options for Node's tls.connect) for the dialer. */
+function splitBridges(list) {
+  if (list === undefined) return { bridges: undefined, tlsByBridge: {} };
+  if (!Array.isArray(list)) throw optionError('bridges', `must be an array of bridge objects, got ${describe(list)}`);
+  const tlsByBridge = {};
+  const bridges = list.map((b, i) => {
+    if (!isObject(b)) throw optionError(`bridges[${i}]`, `must be an object, got ${describe(b)}`);
+    const { tls, ...rest } = b;
+    if (tls !== undefined) {
+      if (!isObject(tls)) throw optionError(`bridges[${i}].tls`, 'must be an object of options for tls.connect (ca, cert, key, rejectUnauthorized, ...)');
+      const scheme = String(b.url).split('://')[0].toLowerCase();
+      if (!['mqtts', 'ssl', 'tls', 'wss'].includes(scheme)) {
+        throw optionError(`bridges[${i}].tls`, `is for mqtts:// or wss:// URLs, and the url is ${JSON.stringify(b.url)}`);
+      }
+      tlsByBridge[b.name] = tls;
+    }
+    return rest;
+  });
+  return { bridges, tlsByBridge };
 }
 
 function checkType(options, key, type) {

@@ -14,6 +14,7 @@ export const ERROR_CODES = Object.freeze({
   ERR_TABMQ_AUTH: 'an authenticate hook returned something that is not a decision',
   ERR_TABMQ_CLOSED: 'the broker (or this handle) is closed or was terminated',
   ERR_TABMQ_REFUSED: 'the broker refused a new connection (it is closing)',
+  ERR_TABMQ_NO_BRIDGE: 'pauseBridge/resumeBridge: the broker has no bridge of that name',
   ERR_TABMQ_WORKER: 'the broker\'s worker failed to load or crashed',
   ERR_TABMQ_START: 'the broker could not start for a reason not listed here',
   ERR_TABMQ_WASM: 'the broker\'s wasm module cannot be read',

@@ -49,6 +49,7 @@ export class BrokerHost {
   #listeners = new Set();
   #closed = false;
   #closing = false;
+  #dialer = null;
 
   constructor(broker) {
     this.#broker = broker;
@@ -163,8 +164,78 @@ export class BrokerHost {
     this.poll();
   }
 
+  /**
+   * Sets how bridges reach their remote brokers: `dialer({ url, bridge },
+   * handlers)` opens a connection and returns a link `{ send(bytes),
+   * close() }`; it calls `handlers.open()` once connected, `handlers.bytes(u8)`
+   * for what arrives and `handlers.closed(why?)` when the connection ends or
+   * could not be made (exactly once). Without a dialer, bridges stay in
+   * backoff.
+   */
+  setDialer(dialer) {
+    this.#dialer = dialer;
+    this.poll();
+  }
+
+  /** Takes bridge `name`'s link down (`paused`) or brings it back; throws
+   *  ERR_TABMQ_NO_BRIDGE if there is none of that name. */
+  handleBridgePause(name, paused) {
+    if (this.#closed) throw new TabmqError('tabmq: the broker is closed', 'ERR_TABMQ_CLOSED');
+    const known = this.#broker.handleBridgePause(String(name), Boolean(paused), Date.now());
+    this.poll();
+    if (!known) throw new TabmqError(`tabmq: the broker has no bridge named '${name}'`, 'ERR_TABMQ_NO_BRIDGE');
+  }
+
+  /** The network is back (an `online` event): bridges retry now. */
+  handleOnline() {
+    if (this.#closed) return;
+    this.#broker.handleOnline(Date.now());
+    this.poll();
+  }
+
+  /** Opens what the core asked for (`pollDial`): a connection to a remote
+   *  broker, which is then a connection like any other. */
+  #dial({ conn, bridge, url }) {
+    let opened = false;
+    let ended = false;
+    const fail = () => {
+      if (ended) return;
+      ended = true;
+      if (this.#closed) return;
+      if (opened) this.handleClosed(conn);
+      else {
+        this.#broker.handleClosed(conn, Date.now());
+        this.poll();
+      }
+    };
+    const handlers = {
+      open: () => {
+        if (ended || opened) return;
+        opened = true;
+        if (this.#closed || this.#closing) {
+          link.close();
+          return;
+        }
+        this.#conns.set(conn, { link, owner: null });
+        this.#broker.handleOpen(conn, Date.now());
+        this.poll();
+      },
+      bytes: (bytes) => this.handleBytes(conn, bytes),
+      closed: fail,
+    };
+    let link = { send() {}, close() {} };
+    if (!this.#dialer) return queueMicrotask(fail);
+    try {
+      link = this.#dialer({ url, bridge }, handlers);
+    } catch (err) {
+      console.warn(`tabmq: bridge '${bridge}' cannot dial ${url}: ${err?.message ?? err}`);
+      queueMicrotask(fail);
+    }
+  }
+
   /** Calls `fn(event)` for each broker event: connected, disconnected,
-   *  rejected, dropped, and error (storage trouble; `code` and `message`). */
+   *  rejected, dropped, bridge (a bridge's state changed), and error
+   *  (storage trouble; `code` and `message`). */
   onEvent(fn) {
     this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
@@ -284,6 +355,7 @@ export class BrokerHost {
     if (this.#closed) return;
     const out = this.#broker.pollTransmit();
     if (out !== undefined) this.#transmit(readTransmits(out));
+    for (let d = this.#broker.pollDial(); d !== undefined; d = this.#broker.pollDial()) this.#dial(d);
     const events = this.#broker.pollEvents();
     if (events !== undefined) for (const event of events) for (const fn of this.#listeners) fn(event);
     this.#armTimer();

@@ -212,6 +212,8 @@ pub enum BridgeState {
     Backoff,
     /// The remote refused CONNECT (the reason is kept); retrying later.
     Refused,
+    /// Taken down by the host (`handle_bridge_pause`) until resumed.
+    Paused,
     /// The broker shut down.
     Stopped,
 }
@@ -223,6 +225,7 @@ impl BridgeState {
             BridgeState::Connected => "connected",
             BridgeState::Backoff => "backoff",
             BridgeState::Refused => "refused",
+            BridgeState::Paused => "paused",
             BridgeState::Stopped => "stopped",
         }
     }

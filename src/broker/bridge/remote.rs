@@ -46,11 +46,44 @@ impl Broker {
         }
     }
 
+    /// Takes a bridge's link down (`paused`), or brings it back at once.
+    /// Messages for it queue meanwhile, as in any outage. Returns false if
+    /// no bridge has that name.
+    pub fn handle_bridge_pause(&mut self, name: &str, paused: bool, now: Millis) -> bool {
+        self.clock = now;
+        let Some(i) = self.bridges.iter().position(|b| b.cfg.name == name) else {
+            return false;
+        };
+        match (paused, self.bridges[i].state) {
+            (true, BridgeState::Paused | BridgeState::Stopped) => {}
+            (true, _) => {
+                if let Some(link) = self.bridges[i].link {
+                    if self.bridges[i].state == BridgeState::Connected {
+                        let bye = Disconnect::new(ReasonCode::Success);
+                        self.send(link, Packet::Disconnect(bye));
+                    }
+                }
+                self.set_bridge_state(i, BridgeState::Paused, now);
+                self.bridge_lost(i, None, "paused".into(), now);
+                self.bridges[i].last_error = None;
+            }
+            (false, BridgeState::Paused) => {
+                self.bridges[i].attempts = 0;
+                self.bridge_dial(i, now);
+            }
+            (false, _) => {}
+        }
+        true
+    }
+
     pub(in crate::broker) fn bridge_retry(&mut self, i: usize, now: Millis) {
         let b = &self.bridges[i];
         let due = b.link.is_none()
             && b.retry_at <= now
-            && !matches!(b.state, BridgeState::Connected | BridgeState::Stopped);
+            && !matches!(
+                b.state,
+                BridgeState::Connected | BridgeState::Stopped | BridgeState::Paused
+            );
         if due {
             if b.local_mode == LocalMode::Down && b.attempts == 0 {
                 // The session and its subscriptions exist from the start,
@@ -346,7 +379,7 @@ impl Broker {
         self.close_link(link);
         self.bridge_local_close(i, now);
         let b = &mut self.bridges[i];
-        if b.state == BridgeState::Stopped {
+        if matches!(b.state, BridgeState::Stopped | BridgeState::Paused) {
             return;
         }
         let refused = b.state == BridgeState::Connecting && reason.is_some_and(|r| r.is_error());
