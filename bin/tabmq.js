@@ -13,6 +13,8 @@ browser) on real TCP and WebSocket ports. Without --tcp or --ws it listens on
 TCP port 1883. Messages and sessions are kept in memory only.
 
 Options:
+  --config FILE         a JSON file of createBroker() options (tcp, ws,
+                        limits, bridges, ...); the flags below override it
   --tcp PORT            MQTT over TCP on PORT (0 picks a free one; repeatable)
   --ws PORT             MQTT over WebSocket on PORT (repeatable)
   --host HOST           address to listen on (default 127.0.0.1;
@@ -28,6 +30,7 @@ Options:
 Examples:
   npx tabmq --tcp 1883 --ws 8083
   npx tabmq --tcp 1883 --host 0.0.0.0 --log debug
+  npx tabmq --config tabmq.json      (e.g. bridges to a remote broker; see README)
 `;
 
 const LEVELS = { error: 0, info: 1, debug: 2 };
@@ -45,11 +48,12 @@ function parse(argv) {
       options: {
         tcp: { type: 'string', multiple: true },
         ws: { type: 'string', multiple: true },
-        host: { type: 'string', default: '127.0.0.1' },
-        'ws-path': { type: 'string', default: '/mqtt' },
+        config: { type: 'string' },
+        host: { type: 'string' },
+        'ws-path': { type: 'string' },
         'sys-interval': { type: 'string' },
         'max-connections': { type: 'string' },
-        log: { type: 'string', default: 'info' },
+        log: { type: 'string' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -57,22 +61,43 @@ function parse(argv) {
   } catch (err) {
     throw new UsageError(parseArgsMessage(err));
   }
-  const v = parsed.values;
+  const v = { host: '127.0.0.1', 'ws-path': '/mqtt', log: 'info', ...parsed.values };
   if (v.help || v.version) return v;
   if (!(v.log in LEVELS)) throw new UsageError(`--log must be one of ${Object.keys(LEVELS).join(', ')}, got '${v.log}'`);
   const tcp = (v.tcp ?? []).map((p) => port('--tcp', p));
   const ws = (v.ws ?? []).map((p) => port('--ws', p));
-  if (tcp.length === 0 && ws.length === 0) tcp.push(1883);
   if (!v['ws-path'].startsWith('/')) throw new UsageError(`--ws-path must start with '/', got '${v['ws-path']}'`);
-  const options = {
-    tcp: tcp.map((p) => ({ port: p, host: v.host })),
-    ws: ws.map((p) => ({ port: p, host: v.host, path: v['ws-path'] })),
-  };
+  // The config file first; each flag given replaces what it sets.
+  const options = v.config === undefined ? {} : readConfig(v.config);
+  if (tcp.length) options.tcp = tcp.map((p) => ({ port: p, host: v.host }));
+  if (ws.length) options.ws = ws.map((p) => ({ port: p, host: v.host, path: v['ws-path'] }));
+  if (options.tcp === undefined && options.ws === undefined) options.tcp = [{ port: 1883, host: v.host }];
   if (v['sys-interval'] !== undefined) options.sysInterval = whole('--sys-interval', v['sys-interval'], 0, 86_400);
   if (v['max-connections'] !== undefined) {
-    options.limits = { maxConnections: whole('--max-connections', v['max-connections'], 1, 1_000_000) };
+    const maxConnections = whole('--max-connections', v['max-connections'], 1, 1_000_000);
+    options.limits = { ...options.limits, maxConnections };
   }
   return { ...v, options };
+}
+
+/** `--config FILE`: a JSON object of createBroker() options. */
+function readConfig(file) {
+  let text;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--config: cannot read ${file} (${err.code ?? err.message})`);
+  }
+  let config;
+  try {
+    config = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--config: ${file} is not JSON (${err.message})`);
+  }
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new UsageError(`--config: ${file} must hold a JSON object of createBroker() options`);
+  }
+  return config;
 }
 
 /** parseArgs' errors, in one short line. */
@@ -131,6 +156,10 @@ function watch(broker, log) {
   broker.on('slowConsumer', (e) => log('info', `closed ${from(e)}: too slow, ${e.bufferedBytes} bytes unsent`));
   broker.on('dropped', (e) => log('debug', `dropped a message on '${e.topic}' for ${e.clientId} (${e.why})`));
   broker.on('warning', (err) => log('error', `listener: ${err.message}`));
+  broker.on('bridge', (e) => {
+    const why = [e.reasonCode === undefined ? '' : `reason ${hex(e.reasonCode)}`, e.error ?? ''].filter(Boolean).join(': ');
+    log(e.state === 'refused' ? 'error' : 'info', `bridge ${e.name}: ${e.state}${why ? ` (${why})` : ''}`);
+  });
 }
 
 function version() {

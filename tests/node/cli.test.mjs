@@ -4,9 +4,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { connect, endAll, until, within } from './helpers.mjs';
+import { connect, createBroker, endAll, until, within } from './helpers.mjs';
 import { CLI, runCli, startCli } from './cli-helpers.mjs';
 
 describe('flags and errors', () => {
@@ -138,5 +140,50 @@ describe('running', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+});
+
+describe('--config FILE', () => {
+  const configFile = (obj) => {
+    const dir = mkdtempSync(join(tmpdir(), 'tabmq-cli-'));
+    const file = join(dir, 'tabmq.json');
+    writeFileSync(file, typeof obj === 'string' ? obj : JSON.stringify(obj));
+    return file;
+  };
+
+  test('a config file bridges the CLI to a remote broker; --tcp on the command line overrides its listeners', { timeout: 20_000 }, async () => {
+    const remote = await createBroker({ tcp: { port: 0 } });
+    const file = configFile({
+      tcp: { port: 1 }, // replaced by --tcp 0 below
+      bridges: [{ name: 'up', url: `mqtt://127.0.0.1:${remote.ports.tcp}`, out: [{ filter: 'dev/#', qos: 1, remotePrefix: 'site/' }] }],
+    });
+    const cli = await startCli(['--config', file, '--tcp', '0']);
+    const clients = [];
+    try {
+      await cli.waitFor(/ info bridge up: connected$/);
+      const sub = await connect(`mqtt://127.0.0.1:${remote.ports.tcp}`, { clientId: 'remote-sub' });
+      const pub = await connect(cli.urls.tcp, { clientId: 'local-pub' });
+      clients.push(sub, pub);
+      await sub.subscribeAsync('site/#', { qos: 1 });
+      const got = new Promise((resolve) => sub.once('message', (topic, payload) => resolve(`${topic} ${payload}`)));
+      await pub.publishAsync('dev/1', 'hi', { qos: 1 });
+      assert.equal(await within(5000, 'the bridged message', got), 'site/dev/1 hi');
+    } finally {
+      await endAll(clients);
+      await cli.stop('SIGINT');
+      await remote.close();
+    }
+  });
+
+  test('a bad config file: one line naming the problem, exit status 1 or 2', async () => {
+    const notJson = await runCli(['--config', configFile('{ nope')]);
+    assert.equal(notJson.code, 2);
+    assert.match(notJson.stderr, /--config: .* is not JSON/);
+    const badBridge = await runCli(['--config', configFile({ bridges: [{ name: 'x', url: 'http://x', out: [{ filter: '#' }] }] })]);
+    assert.equal(badBridge.code, 1);
+    assert.match(badBridge.stderr, /option `bridges\[0\]\.url`/);
+    const missing = await runCli(['--config', '/nonexistent/tabmq.json']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--config: cannot read/);
   });
 });

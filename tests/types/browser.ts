@@ -3,7 +3,7 @@
 // line marked @ts-expect-error must fail to type-check, or tsc fails.
 
 import { startBroker, socketFromPort, TabmqError, ERROR_CODES, BrokerSocket } from 'tabmq';
-import type { Broker, BrokerOptions, BrokerStats, BrokerInspection, Limits, TabmqErrorCode, BrokerErrorEvent } from 'tabmq';
+import type { Broker, BrokerOptions, BrokerStats, BrokerInspection, Limits, TabmqErrorCode, BrokerErrorEvent, BrokerBridgeEvent, BridgeOptions, BridgeStats } from 'tabmq';
 
 export async function quickStart(mqtt: { connect(url: string, opts: object): unknown }): Promise<void> {
   const broker: Broker = await startBroker({ name: 'home' });
@@ -85,3 +85,30 @@ export const badMode: BrokerOptions = { mode: 'tab' };
 export const badLimit: Limits = { maxThings: 3 };
 // @ts-expect-error: not a code
 export const badCode: TabmqErrorCode = 'ERR_NOPE';
+
+// README, "Bridge to a remote broker".
+export async function bridge(): Promise<void> {
+  const broker = await startBroker({
+    name: 'dashboard',
+    bridges: [{
+      name: 'cloud',
+      url: 'wss://broker.example.com:8084/mqtt',
+      username: 'dashboard',
+      password: 's3cret',
+      out: [{ filter: 'cmd/#', qos: 1, remotePrefix: 'site1/' }],
+      in: [{ filter: 'sensors/#', qos: 1, remotePrefix: 'site1/' }],
+      reconnect: { minDelay: 1000, maxDelay: 30_000 },
+    }],
+  });
+  broker.addEventListener('bridge', (e) => {
+    const { name, state, reasonCode } = (e as BrokerBridgeEvent).detail;
+    void `${name} ${state} ${reasonCode ?? ''}`;
+  });
+  const [cloud]: BridgeStats[] = (await broker.stats()).bridges;
+  void `${cloud.state}: ${cloud.queued} queued, ${cloud.inflight} in flight`;
+  await broker.pauseBridge('cloud');
+  await broker.resumeBridge('cloud');
+  // @ts-expect-error a browser bridge has no tls options (it dials wss:// with the browser's TLS)
+  const noTls: BridgeOptions = { name: 'x', url: 'wss://x', tls: {} };
+  void noTls;
+}

@@ -2,7 +2,7 @@
 // docs/node.md's examples, options, the broker object and its events.
 
 import { createBroker, TabmqError } from 'tabmq/node';
-import type { NodeBroker, NodeBrokerOptions, ConnectedEvent, BrokerEvent, NodeBrokerStats, TabmqErrorCode } from 'tabmq/node';
+import type { NodeBroker, NodeBrokerOptions, ConnectedEvent, BrokerEvent, NodeBrokerStats, TabmqErrorCode, BridgeEvent } from 'tabmq/node';
 
 export async function example(): Promise<void> {
   const broker: NodeBroker = await createBroker({
@@ -48,3 +48,24 @@ export async function errors(): Promise<void> {
 
 // @ts-expect-error: browser-only option
 export const badNode: NodeBrokerOptions = { tcp: 0, mode: 'inline' };
+
+// README, "Bridge to a remote broker" (Node: TCP, TLS or WebSocket).
+export async function bridge(): Promise<void> {
+  const broker = await createBroker({
+    tcp: 1883,
+    bridges: [{
+      name: 'cloud',
+      url: 'mqtts://broker.example.com:8883',
+      protocolVersion: 4,
+      tls: { ca: 'PEM...', rejectUnauthorized: true },
+      out: [{ filter: 'sensors/#', qos: 1, remotePrefix: 'site1/' }],
+      in: [{ filter: 'cmd/#', qos: 1, remotePrefix: 'site1/' }],
+    }],
+  });
+  broker.on('bridge', (e: BridgeEvent) => void `${e.name} ${e.state}`);
+  const queued: number = broker.stats().bridges[0].queued;
+  void queued;
+  broker.pauseBridge('cloud');
+  broker.resumeBridge('cloud');
+  await broker.close();
+}

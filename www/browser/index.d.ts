@@ -1,10 +1,11 @@
 // Type declarations for tabmq's page API.
 
 import type { TabmqError, TabmqErrorCode } from '../shared/errors.js';
-import type { BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
+import type { BridgeEvent, BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
 
 export type {
-  AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
+  AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BridgeEvent, BridgeOptions, BridgeStats, BridgeTopic,
+  BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
 } from '../shared/types.js';
 
 export interface BrokerOptions extends CoreOptions {
@@ -41,6 +42,11 @@ export interface BrokerErrorEvent extends Event {
  *  broker's event in `detail` (clientId, conn, reasonCode, ...). */
 export interface BrokerActivityEvent extends Event {
   readonly detail: { type: string; clientId?: string; conn?: number; reasonCode?: number; protocolVersion?: number; topic?: string; why?: string };
+}
+
+/** The `bridge` event: a bridge changed state (`detail`: name, state, reasonCode?, error?). */
+export interface BrokerBridgeEvent extends Event {
+  readonly detail: BridgeEvent;
 }
 
 /** A fake WebSocket connected to the broker (what MQTT.js and Paho use of WebSocket). */
@@ -81,6 +87,10 @@ export interface Broker extends EventTarget {
   stats(): Promise<BrokerStats>;
   /** Sessions and retained messages, for an inspector. */
   inspect(): Promise<BrokerInspection>;
+  /** Takes bridge `name`'s link down: messages for it queue (stored like any session) until resumeBridge. Rejects with ERR_TABMQ_NO_BRIDGE for an unknown name. */
+  pauseBridge(name: string): Promise<void>;
+  /** Brings a paused bridge back: it connects at once and drains its queue. */
+  resumeBridge(name: string): Promise<void>;
   /** Closes this page's connections; stops the broker in 'worker' and 'inline' mode. */
   close(): Promise<void>;
   /** Stops the broker at once, as a crash would (tests, demos). */

@@ -1,10 +1,11 @@
 // Type declarations for tabmq's Node host (`tabmq/node`).
 
 import type { EventEmitter } from 'node:events';
-import type { BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
+import type { BridgeEvent, BridgeOptions, BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
 
 export type {
-  AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
+  AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BridgeEvent, BridgeOptions, BridgeStats, BridgeTopic,
+  BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
 } from '../shared/types.js';
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 export type { TabmqErrorCode } from '../shared/errors.js';
@@ -22,7 +23,14 @@ export interface WsListenerOptions extends TcpListenerOptions {
   path?: string;
 }
 
-export interface NodeBrokerOptions extends CoreOptions {
+/** A bridge, plus `tls`: options for Node's tls.connect (ca, cert, key,
+ *  rejectUnauthorized, servername, ...) for an mqtts:// or wss:// url. */
+export interface NodeBridgeOptions extends BridgeOptions {
+  tls?: import('node:tls').ConnectionOptions;
+}
+
+export interface NodeBrokerOptions extends Omit<CoreOptions, 'bridges'> {
+  bridges?: NodeBridgeOptions[];
   /** MQTT over TCP: a port, a listener, or several. */
   tcp?: number | TcpListenerOptions | (number | TcpListenerOptions)[];
   /** MQTT over WebSocket (subprotocol 'mqtt' or 'mqttv3.1'): a port, a listener, or several. */
@@ -65,7 +73,7 @@ export interface DroppedEvent { type: 'dropped'; clientId: string; topic: string
 export type SlowConsumerEvent = ConnectionInfo & { type: 'slowConsumer'; conn: number; bufferedBytes: number };
 /** Trouble outside the protocol, reported by the host (also as a 'warning'). */
 export interface HostErrorEvent { type: 'error'; code: TabmqErrorCode; message: string }
-export type BrokerEvent = ConnectedEvent | DisconnectedEvent | RejectedEvent | DroppedEvent | SlowConsumerEvent | HostErrorEvent;
+export type BrokerEvent = ConnectedEvent | DisconnectedEvent | RejectedEvent | DroppedEvent | SlowConsumerEvent | BridgeEvent | HostErrorEvent;
 
 export interface NodeBrokerStats extends BrokerStats {
   /** Open sockets on every listener. */
@@ -84,6 +92,10 @@ export interface NodeBroker extends EventEmitter {
   stats(): NodeBrokerStats;
   /** Sessions and retained messages (at most `retainedLimit`, default 1000). */
   inspect(retainedLimit?: number): BrokerInspection;
+  /** Takes bridge `name`'s link down: messages for it queue until resumeBridge. Throws ERR_TABMQ_NO_BRIDGE for an unknown name. */
+  pauseBridge(name: string): void;
+  /** Brings a paused bridge back: it connects at once and drains its queue. */
+  resumeBridge(name: string): void;
   /** Stops listening, sends DISCONNECT 0x8B to MQTT 5 clients, closes every connection. */
   close(): Promise<void>;
   on(event: 'connected', fn: (e: ConnectedEvent) => void): this;
@@ -91,6 +103,7 @@ export interface NodeBroker extends EventEmitter {
   on(event: 'rejected', fn: (e: RejectedEvent) => void): this;
   on(event: 'dropped', fn: (e: DroppedEvent) => void): this;
   on(event: 'slowConsumer', fn: (e: SlowConsumerEvent) => void): this;
+  on(event: 'bridge', fn: (e: BridgeEvent) => void): this;
   on(event: 'event', fn: (e: BrokerEvent) => void): this;
   on(event: 'warning', fn: (err: Error) => void): this;
   on(event: 'close', fn: () => void): this;

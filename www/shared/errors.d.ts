@@ -11,6 +11,7 @@ export type TabmqErrorCode =
   | 'ERR_TABMQ_AUTH'
   | 'ERR_TABMQ_CLOSED'
   | 'ERR_TABMQ_REFUSED'
+  | 'ERR_TABMQ_NO_BRIDGE'
   | 'ERR_TABMQ_WORKER'
   | 'ERR_TABMQ_START'
   | 'ERR_TABMQ_WASM'

@@ -57,8 +57,74 @@ export interface Limits {
   connectTimeout?: number;
 }
 
+/** One `out` or `in` entry of a bridge: topics matching `localPrefix +
+ *  filter` here are `remotePrefix + filter` there (Mosquitto's `topic` line). */
+export interface BridgeTopic {
+  filter: string;
+  /** Highest QoS the topics cross with (default 0). */
+  qos?: 0 | 1 | 2;
+  localPrefix?: string;
+  remotePrefix?: string;
+}
+
+/** A bridge to a remote broker (see the README, "Bridge to a remote broker"). */
+export interface BridgeOptions {
+  /** Names the bridge (stats, events, `$SYS/broker/bridges/<name>/state`); no '/', '+' or '#'. */
+  name: string;
+  /** The remote: ws:// or wss:// in a browser; also mqtt://, tcp://, mqtts://, ssl://, tls:// in Node. */
+  url: string;
+  /** The client id at the remote (default `tabmq.<name>`): keep it stable, the remote keeps its session. */
+  clientId?: string;
+  username?: string;
+  password?: string;
+  /** 5 (default) or 4 (MQTT 3.1.1, announced as a bridge with level 0x84 unless `tryPrivate` is false). */
+  protocolVersion?: 4 | 5;
+  /** Seconds between PINGREQs (default 60); the link is given up after twice that in silence. */
+  keepalive?: number;
+  /** Seconds the remote keeps the bridge's session while it is away (default 86400). */
+  sessionExpiry?: number;
+  /** What goes from here to the remote. */
+  out?: BridgeTopic[];
+  /** What comes from the remote to here. */
+  in?: BridgeTopic[];
+  /** Reconnect backoff in ms (default 1000 to 60000, doubling, with jitter). */
+  reconnect?: { minDelay?: number; maxDelay?: number };
+  /** MQTT 3.1.1: announce a bridge (level 0x84, Mosquitto's try_private) so the remote does not echo (default true). */
+  tryPrivate?: boolean;
+}
+
+/** A bridge's state, in `stats().bridges` and `inspect().bridges`. */
+export interface BridgeStats {
+  name: string;
+  url: string;
+  state: 'connecting' | 'connected' | 'backoff' | 'refused' | 'paused' | 'stopped';
+  /** The reason code the remote refused or closed with. */
+  reasonCode?: number;
+  lastError?: string;
+  /** Messages waiting in the bridge's session, and in flight to the remote. */
+  queued: number;
+  inflight: number;
+  messagesOut: number;
+  messagesIn: number;
+  bytesOut: number;
+  bytesIn: number;
+  /** Connection attempts since the last success. */
+  attempts: number;
+}
+
+/** The 'bridge' event: a bridge changed state. */
+export interface BridgeEvent {
+  type: 'bridge';
+  name: string;
+  state: BridgeStats['state'];
+  reasonCode?: number;
+  error?: string;
+}
+
 /** The options the broker core takes, the same in the browser and in Node. */
 export interface CoreOptions {
+  /** Remote brokers to bridge to. */
+  bridges?: BridgeOptions[];
   limits?: Limits;
   /** `$SYS/broker/...` refresh interval in seconds; 0 turns it off (default 10). */
   sysInterval?: number;
@@ -88,6 +154,7 @@ export interface BrokerStats {
   storageOps: number;
   pendingAcks: number;
   uptimeSecs: number;
+  bridges: BridgeStats[];
   /** Present when the broker keeps its state in IndexedDB. */
   storage?: StorageStats;
 }
@@ -125,6 +192,7 @@ export interface StorageStats {
 }
 
 export interface BrokerInspection {
+  bridges: BridgeStats[];
   clients: {
     clientId: string;
     connected: boolean;
