@@ -29,11 +29,7 @@ impl Broker {
             // Bridge sessions are the broker's own.
             return self.refuse(conn, ReasonCode::ClientIdentifierNotValid, now);
         }
-        let connected = self
-            .conns
-            .values()
-            .filter(|c| matches!(c.state, ConnState::Connected))
-            .count();
+        let connected = self.connected_clients();
         // A client taking over its own session replaces a connection: the
         // count does not grow, so the limit does not refuse it.
         let takes_over = self

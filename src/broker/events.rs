@@ -38,6 +38,18 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The connection the event is about, if it is about one.
+    pub fn conn(&self) -> Option<ConnId> {
+        match self {
+            Event::Connected { conn, .. }
+            | Event::Rejected { conn, .. }
+            | Event::Disconnected { conn, .. } => Some(*conn),
+            Event::Bridge { .. } | Event::Dropped { .. } => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
     QueueFull,

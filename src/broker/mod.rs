@@ -459,18 +459,21 @@ impl Broker {
         self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
+    /// Events of bridges' internal connections stay inside (the `Bridge`
+    /// events tell of bridges).
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        loop {
+            let e = self.events.pop_front()?;
+            if !e.conn().is_some_and(ConnId::is_internal) {
+                return Some(e);
+            }
+        }
     }
 
     pub fn stats(&self, now: Millis) -> Stats {
         let live = || self.sessions.iter().flatten();
         Stats {
-            connections: self
-                .conns
-                .values()
-                .filter(|c| matches!(c.state, ConnState::Connected))
-                .count(),
+            connections: self.connected_clients(),
             sessions: live().count(),
             subscriptions: self.tree.len(),
             // The broker's own `$SYS` values are not the user's retained messages.
@@ -491,6 +494,13 @@ impl Broker {
             uptime_secs: self.started_at.map_or(0, |s| (now - s) / 1000),
             bridges: self.bridge_views(),
         }
+    }
+
+    /// Connected clients (bridges' own connections are not clients).
+    fn connected_clients(&self) -> usize {
+        (self.conns.iter())
+            .filter(|(id, c)| matches!(c.state, ConnState::Connected) && !id.is_internal())
+            .count()
     }
 
     /// Client ids of the sessions the broker holds, for inspection.

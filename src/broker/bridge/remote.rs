@@ -385,11 +385,11 @@ impl Broker {
         let refused = b.state == BridgeState::Connecting && reason.is_some_and(|r| r.is_error());
         b.reason = reason.filter(|r| r.is_error());
         b.last_error = Some(error);
-        let delay = if b.attempts == 0 {
-            0
-        } else {
-            b.backoff_delay()
-        };
+        // Never at once, even after a link that was up (two brokers
+        // bridging with one client id would take the session from each
+        // other in a hot loop): after a success, between half the minimum
+        // delay and the minimum.
+        let delay = b.backoff_delay();
         b.retry_at = now + delay;
         let state = if refused {
             BridgeState::Refused
