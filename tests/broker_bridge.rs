@@ -613,10 +613,21 @@ fn a_paused_bridge_queues_and_resumes_where_it_left_off() {
     assert_eq!(w.bridge_state(), BridgeState::Paused);
     let (local, _) = w.a.connect_persistent("device", V5);
     for n in 1..=20u16 {
-        w.a.publish(local, "dev/1", n.to_string().as_bytes(), QoS::AtLeastOnce, false, n);
+        w.a.publish(
+            local,
+            "dev/1",
+            n.to_string().as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+            n,
+        );
     }
     w.advance(120_000);
-    assert_eq!(w.bridge_state(), BridgeState::Paused, "no retries while paused");
+    assert_eq!(
+        w.bridge_state(),
+        BridgeState::Paused,
+        "no retries while paused"
+    );
     assert!(take_acking(&mut w.b, remote_sub).is_empty());
     assert_eq!(w.a.broker.stats(w.a.now).bridges[0].queued, 20);
     assert!(w.a.broker.handle_bridge_pause("cloud", false, w.a.now));
