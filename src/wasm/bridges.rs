@@ -8,6 +8,7 @@ use js_sys::{Array, Reflect};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -20,10 +21,9 @@ struct JsBridge {
     protocol_version: Option<f64>,
     keepalive: Option<f64>,
     session_expiry: Option<f64>,
-    #[serde(default)]
-    out: Vec<JsTopicMap>,
-    #[serde(default, rename = "in")]
-    inbound: Vec<JsTopicMap>,
+    out: Option<Vec<JsTopicMap>>,
+    #[serde(rename = "in")]
+    inbound: Option<Vec<JsTopicMap>>,
     reconnect: Option<JsReconnect>,
     try_private: Option<bool>,
     /// The Node host's, for its TLS socket; the core does not read it.
@@ -107,15 +107,72 @@ fn bridge(name: &str, b: JsBridge) -> Result<BridgeConfig, JsValue> {
     if let Some(p) = b.try_private {
         cfg.try_private = p;
     }
-    for (i, m) in b.out.into_iter().enumerate() {
+    for (i, m) in b.out.unwrap_or_default().into_iter().enumerate() {
         cfg.out.push(topic_map(&format!("{name}.out[{i}]"), m)?);
     }
-    for (i, m) in b.inbound.into_iter().enumerate() {
+    for (i, m) in b.inbound.unwrap_or_default().into_iter().enumerate() {
         cfg.inbound.push(topic_map(&format!("{name}.in[{i}]"), m)?);
     }
     cfg.check()
         .map_err(|(field, why)| option_error(&format!("{name}.{field}"), &why))?;
     Ok(cfg)
+}
+
+const BRIDGE_KEYS: [&str; 13] = [
+    "name",
+    "url",
+    "clientId",
+    "username",
+    "password",
+    "protocolVersion",
+    "keepalive",
+    "sessionExpiry",
+    "out",
+    "in",
+    "reconnect",
+    "tryPrivate",
+    "tls",
+];
+const TOPIC_KEYS: [&str; 4] = ["filter", "qos", "localPrefix", "remotePrefix"];
+const RECONNECT_KEYS: [&str; 2] = ["minDelay", "maxDelay"];
+
+/// serde-wasm-bindgen reads only the fields it knows, so a misspelt one
+/// (`remotPrefix`) would be ignored in silence: every key is checked here.
+fn check_keys(bridge: &JsValue, name: &str) -> Result<(), JsValue> {
+    fn keys(v: &JsValue, name: &str, known: &[&str]) -> Result<(), JsValue> {
+        if !v.is_object() || Array::is_array(v) {
+            return Err(option_error(name, "must be an object"));
+        }
+        for key in js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>()).iter() {
+            let key = key.as_string().unwrap_or_default();
+            if !known.contains(&key.as_str()) {
+                return Err(option_error(
+                    &format!("{name}.{key}"),
+                    &format!("is not a bridge option here (known: {})", known.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+    keys(bridge, name, &BRIDGE_KEYS)?;
+    for dir in ["out", "in"] {
+        let list = Reflect::get(bridge, &dir.into())?;
+        if Array::is_array(&list) {
+            for (i, entry) in Array::from(&list).iter().enumerate() {
+                keys(&entry, &format!("{name}.{dir}[{i}]"), &TOPIC_KEYS)?;
+            }
+        } else if !list.is_undefined() {
+            return Err(option_error(
+                &format!("{name}.{dir}"),
+                "must be an array of { filter, qos, localPrefix, remotePrefix }",
+            ));
+        }
+    }
+    let reconnect = Reflect::get(bridge, &"reconnect".into())?;
+    if !reconnect.is_undefined() {
+        keys(&reconnect, &format!("{name}.reconnect"), &RECONNECT_KEYS)?;
+    }
+    Ok(())
 }
 
 /// Reads `options.bridges`: an array of bridge objects.
@@ -133,6 +190,7 @@ pub fn parse(options: &JsValue) -> Result<Vec<BridgeConfig>, JsValue> {
     let mut out: Vec<BridgeConfig> = Vec::new();
     for (i, item) in Array::from(&value).iter().enumerate() {
         let name = format!("bridges[{i}]");
+        check_keys(&item, &name)?;
         let b: JsBridge = serde_wasm_bindgen::from_value(item)
             .map_err(|e| option_error(&name, &format!("is not a valid bridge: {e}")))?;
         let cfg = bridge(&name, b)?;

@@ -1,7 +1,7 @@
 //! A bridge's side inside the broker: the internal connection its session
 //! is attached to while the remote is reachable, and what crosses it.
 
-use super::{BridgeState, BridgeView, LocalMode, SESSION_PREFIX};
+use super::{BridgeView, LocalMode, SESSION_PREFIX};
 use crate::broker::{Broker, Conn, ConnId, ConnState, SessionKey};
 use crate::codec::{
     self, Connect, Disconnect, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS,
@@ -181,7 +181,7 @@ impl Broker {
         if close || broken {
             // The broker ended the session's connection itself.
             b.local_mode = LocalMode::Down;
-            if b.state == BridgeState::Connected {
+            if b.session_up {
                 let error = "the broker closed the bridge's session";
                 self.bridge_lost(i, None, error.into(), now);
             }

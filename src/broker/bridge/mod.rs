@@ -205,7 +205,8 @@ fn check_url(url: &str) -> Result<(), String> {
 /// Where a bridge is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BridgeState {
-    /// The host is dialing, or CONNECT is sent and CONNACK awaited.
+    /// The host is dialing, or CONNECT is sent and CONNACK (then the
+    /// SUBACK of the `in` subscriptions) awaited.
     Connecting,
     Connected,
     /// The link is down; the next attempt is at `retry_at`.
@@ -284,6 +285,9 @@ pub(super) struct Bridge {
     local_mode: LocalMode,
     /// Bytes the broker sent the local connection, not yet a whole packet.
     local_rx: Vec<u8>,
+    /// The remote accepted CONNECT on the current link (the state becomes
+    /// `Connected` once the `in` subscriptions are acknowledged too).
+    pub session_up: bool,
     /// What the remote said in CONNACK.
     remote_session_present: bool,
     remote_receive_maximum: u16,
@@ -317,6 +321,7 @@ impl Bridge {
             local: ConnId(LOCAL_BASE + index as u64),
             local_mode: LocalMode::Down,
             local_rx: Vec::new(),
+            session_up: false,
             remote_session_present: false,
             remote_receive_maximum: u16::MAX,
             remote_max_packet_size: u32::MAX,

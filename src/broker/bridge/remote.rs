@@ -58,7 +58,7 @@ impl Broker {
             (true, BridgeState::Paused | BridgeState::Stopped) => {}
             (true, _) => {
                 if let Some(link) = self.bridges[i].link {
-                    if self.bridges[i].state == BridgeState::Connected {
+                    if self.bridges[i].session_up {
                         let bye = Disconnect::new(ReasonCode::Success);
                         self.send(link, Packet::Disconnect(bye));
                     }
@@ -159,7 +159,7 @@ impl Broker {
         self.conns.remove(&conn);
         self.waiting.remove(&conn);
         if let Some(i) = self.bridge_of(conn) {
-            let what = if self.bridges[i].state == BridgeState::Connected {
+            let what = if self.bridges[i].session_up {
                 "the connection to the remote broker closed"
             } else {
                 "could not connect to the remote broker"
@@ -205,7 +205,7 @@ impl Broker {
     ) {
         let b = &mut self.bridges[i];
         b.last_rx = now;
-        let connected = b.state == BridgeState::Connected;
+        let connected = b.session_up;
         match packet {
             Packet::ConnAck(a) if !connected => self.bridge_connack(i, a, now),
             Packet::Publish(p) if connected => self.bridge_publish_in(i, p, now),
@@ -227,6 +227,8 @@ impl Broker {
                     let error = format!("the remote broker refused an 'in' subscription: {bad:?}");
                     self.bridges[i].last_error = Some(error);
                 }
+                // Connected: what the remote publishes from now on comes in.
+                self.set_bridge_state(i, BridgeState::Connected, now);
             }
             Packet::UnsubAck(_) | Packet::PingResp if connected => {}
             Packet::Disconnect(d) => {
@@ -290,8 +292,10 @@ impl Broker {
         if let Some(c) = self.conns.get_mut(&link) {
             c.max_packet_size = self.bridges[i].remote_max_packet_size;
         }
-        self.set_bridge_state(i, BridgeState::Connected, now);
-        if !subscriptions.is_empty() {
+        self.bridges[i].session_up = true;
+        if subscriptions.is_empty() {
+            self.set_bridge_state(i, BridgeState::Connected, now);
+        } else {
             let subscribe = Subscribe {
                 packet_id: NonZeroU16::MIN,
                 properties: Properties::default(),
@@ -340,7 +344,7 @@ impl Broker {
         if b.link != Some(link) {
             return;
         }
-        if b.state != BridgeState::Connected {
+        if !b.session_up {
             let error = "no CONNACK from the remote broker in time";
             self.close_link(link);
             return self.bridge_lost(i, None, error.into(), now);
@@ -376,13 +380,14 @@ impl Broker {
         let Some(link) = self.bridges[i].link.take() else {
             return;
         };
+        let was_up = std::mem::take(&mut self.bridges[i].session_up);
         self.close_link(link);
         self.bridge_local_close(i, now);
         let b = &mut self.bridges[i];
         if matches!(b.state, BridgeState::Stopped | BridgeState::Paused) {
             return;
         }
-        let refused = b.state == BridgeState::Connecting && reason.is_some_and(|r| r.is_error());
+        let refused = !was_up && reason.is_some_and(|r| r.is_error());
         b.reason = reason.filter(|r| r.is_error());
         b.last_error = Some(error);
         // Never at once, even after a link that was up (two brokers
@@ -404,7 +409,7 @@ impl Broker {
         self.dials.clear();
         for i in 0..self.bridges.len() {
             let b = &self.bridges[i];
-            if let (Some(link), BridgeState::Connected) = (b.link, b.state) {
+            if let (Some(link), true) = (b.link, b.session_up) {
                 self.send(
                     link,
                     Packet::Disconnect(Disconnect::new(ReasonCode::Success)),
