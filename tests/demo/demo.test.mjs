@@ -1,9 +1,11 @@
 // The demo end to end in real Chromium: live values, a light switched with
 // MQTT 5 request/response, a device crash (will) and restart (session
 // resume with a queued command), the explorer's publish form, the inspector,
-// history across a reload, two tabs in sync with one set of device workers,
-// and a reload with the network and the server gone (the service worker
-// serves the app). Saves screenshots to tests/demo/screenshots/ (git-ignored:
+// history across a reload, the Cloud link (a bridge to a Node tabmq: data
+// out, a command in, a queue that fills while the link is down and drains
+// when it is up), two tabs in sync with one set of device workers, and a
+// reload with the network and the server gone (the service worker serves
+// the app). Saves screenshots to tests/demo/screenshots/ (git-ignored:
 // a test run leaves the checkout as it was).
 //
 //   node --test tests/demo/demo.test.mjs
@@ -14,7 +16,9 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import mqtt from 'mqtt';
 import { ensureBuilt, serve } from '../../scripts/start.mjs';
+import { createBroker } from '../../www/node/index.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = new URL('./screenshots/', import.meta.url);
@@ -27,6 +31,8 @@ const ARGS = [
 let server;
 let profile;
 let context;
+let remote; // the Cloud link's remote broker (a Node tabmq)
+let remoteClient;
 const requested = new Set();
 const errors = [];
 const pages = {};
@@ -95,6 +101,8 @@ before(async () => {
 });
 
 after(async () => {
+  await remoteClient?.endAsync(true).catch(() => {});
+  await remote?.close();
   await context?.close();
   await server?.close();
   if (profile) await rm(profile, { recursive: true, force: true });
@@ -221,6 +229,123 @@ test('a reload keeps the chart history and the devices’ state', async () => {
   assert.ok(restored >= before - 2, `points after the reload: ${restored} (before: ${before})`);
   await allOnline(page);
   await page.waitForFunction((on) => JSON.parse(window.demo.bus.text('home/light-kitchen/state') ?? '{}').on === on, light, { timeout: 8000 });
+});
+
+/** The Cloud link panel's numbers, from the page. */
+const linkFigure = (page, key) => page.locator(`[data-testid="cloud-${key}"] .stat-value`).textContent().then((t) => Number(t.replace(/,/g, '')));
+
+/** Clicks `what` (which reloads the page) and waits for the app again. */
+async function reloadBy(page, what) {
+  const loaded = page.waitForEvent('load');
+  await page.locator(what).click();
+  await loaded;
+  await ready(page);
+}
+
+test('the cloud link: device data out to a remote broker, a command in, a queue while the link is down', async () => {
+  const page = pages.a;
+  const panel = page.locator('[data-testid="cloud-link"]');
+  assert.equal(await panel.getAttribute('data-state'), 'off', 'no link until a URL is entered');
+  assert.equal(await page.locator('[data-testid="cloud-switch"]').isDisabled(), true);
+
+  // The remote: a tabmq on Node, and an MQTT.js client on it that sees what
+  // the tab's devices publish (under tabmq-demo/) and sends them commands.
+  remote = await createBroker({ ws: { port: 0 }, sysInterval: 0 });
+  const url = remote.addresses.find((a) => a.transport === 'ws').url;
+  remoteClient = await mqtt.connectAsync(url, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 4000 });
+  const live = []; // messages delivered live (not retained copies)
+  remoteClient.on('message', (topic, payload, packet) => {
+    if (!packet.retain) live.push({ topic, text: payload.toString(), at: Date.now(), properties: packet.properties });
+  });
+  await remoteClient.subscribeAsync('tabmq-demo/#', { qos: 1 });
+  const arrived = (topic, since = 0) => live.find((m) => m.topic === topic && m.at >= since);
+  const waitRemote = async (what, check, ms = 10_000) => {
+    const end = Date.now() + ms;
+    while (!check()) {
+      assert.ok(Date.now() < end, `the remote broker did not get ${what}`);
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    return check();
+  };
+
+  // A URL that is not WebSocket is refused by the panel, and nothing reloads.
+  await page.locator('[data-testid="cloud-url"]').fill('mqtt://localhost:1883');
+  await page.locator('[data-testid="cloud-connect"]').click();
+  await page.locator('[data-testid="cloud-note"].error', { hasText: 'WebSocket' }).waitFor({ timeout: 2000 });
+
+  // The URL is saved and the broker starts again with the bridge.
+  await page.locator('[data-testid="cloud-url"]').fill(url);
+  await reloadBy(page, '[data-testid="cloud-connect"]');
+  assert.equal(await page.evaluate(() => localStorage.getItem('tabmq-demo:cloud-url')), url);
+  await page.locator('[data-testid="cloud-link"][data-state="connected"]').waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator('[data-testid="cloud-url"]').inputValue(), url);
+  assert.equal(await page.locator('[data-testid="cloud-switch"]').getAttribute('aria-checked'), 'true');
+
+  // Device data flows out, MQTT 5 properties and all.
+  await allOnline(page);
+  const power = await waitRemote('the power meter’s readings', () => arrived('tabmq-demo/home/power-meter/power'));
+  assert.ok(Number(power.text) > 0, `power: ${power.text}`);
+  assert.equal(power.properties?.userProperties?.unit, 'W', 'user properties cross the bridge');
+  await waitRemote('a climate reading', () => arrived('tabmq-demo/home/climate-living/temperature'));
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="cloud-out"] .stat-value').textContent.replace(/,/g, '')) > 0);
+
+  // A command published on the remote reaches the device in the tab, and
+  // the device's new state goes back out.
+  const lamp = page.locator('[data-testid="switch-light-living"]');
+  const was = await lamp.getAttribute('aria-checked');
+  const sent = Date.now();
+  await remoteClient.publishAsync('tabmq-demo/home/light-living/set', JSON.stringify({ on: was !== 'true' }), { qos: 1 });
+  await page.waitForFunction((was) => document.querySelector('[data-testid="switch-light-living"]').getAttribute('aria-checked') !== was, was, { timeout: 8000 });
+  assert.equal(JSON.parse(await seen(page, 'home/light-living/state')).on, was !== 'true');
+  const echoed = await waitRemote('the lamp’s new state', () => arrived('tabmq-demo/home/light-living/state', sent));
+  assert.equal(JSON.parse(echoed.text).on, was !== 'true');
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="cloud-in"] .stat-value').textContent) >= 1);
+
+  // The link goes down: QoS 1 messages for it queue (a light switched in
+  // the tab: its command and its new state), and nothing reaches the remote.
+  await page.locator('[data-testid="cloud-switch"]').click();
+  await page.locator('[data-testid="cloud-link"][data-state="paused"]').waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('[data-testid="cloud-switch"]').getAttribute('aria-checked'), 'false');
+  const down = Date.now();
+  const queuedBefore = await linkFigure(page, 'queued');
+  const ceiling = page.locator('[data-testid="switch-light-kitchen"]');
+  const ceilingWas = await ceiling.getAttribute('aria-checked');
+  await ceiling.click();
+  await tile(page, 'light-kitchen').locator('.note.confirmed').waitFor({ timeout: 5000 });
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid="cloud-queued"] .stat-value').textContent) >= n + 2, queuedBefore, { timeout: 5000 });
+  const queued = await linkFigure(page, 'queued');
+  assert.equal((await page.evaluate(() => window.demo.broker.stats())).bridges[0].state, 'paused');
+  await page.waitForTimeout(500);
+  assert.equal(live.filter((m) => m.at > down + 200 && m.topic.startsWith('tabmq-demo/home/light-kitchen/')).length, 0, 'nothing crosses a link that is down');
+  await panel.scrollIntoViewIfNeeded();
+  await page.waitForFunction(() => !document.querySelector('.toast'), null, { timeout: 10_000 });
+  await panel.screenshot({ path: new URL('cloud-link-paused.png', SHOTS).pathname });
+
+  // Up again: the queue drains to 0, and what waited arrives, in order.
+  const up = Date.now();
+  await page.locator('[data-testid="cloud-switch"]').click();
+  await page.locator('[data-testid="cloud-link"][data-state="connected"]').waitFor({ timeout: 10_000 });
+  await page.waitForFunction(() => window.demo.broker.stats().then((s) => s.bridges[0].queued === 0 && s.bridges[0].inflight === 0), null, { timeout: 10_000, polling: 200 });
+  await page.waitForFunction(() => document.querySelector('[data-testid="cloud-queued"] .stat-value').textContent === '0', null, { timeout: 3000 });
+  const cmd = await waitRemote('the queued command', () => arrived('tabmq-demo/home/light-kitchen/set', up));
+  const state = await waitRemote('the queued state', () => arrived('tabmq-demo/home/light-kitchen/state', up));
+  assert.equal(JSON.parse(state.text).on, ceilingWas !== 'true');
+  assert.ok(live.indexOf(cmd) < live.indexOf(state), 'the command before the state it caused');
+  assert.ok(queued >= 2);
+  await page.waitForTimeout(1200); // a rate over a second or so
+  await page.waitForFunction(() => !document.querySelector('.toast'), null, { timeout: 10_000 });
+  await panel.screenshot({ path: new URL('cloud-link.png', SHOTS).pathname });
+
+  // Disconnect: the link is forgotten and the broker starts again without it.
+  await reloadBy(page, '[data-testid="cloud-remove"]');
+  await page.locator('[data-testid="cloud-link"][data-state="off"]').waitFor({ timeout: 5000 });
+  assert.equal(await page.evaluate(() => localStorage.getItem('tabmq-demo:cloud-url')), null);
+  assert.deepEqual((await page.evaluate(() => window.demo.broker.stats())).bridges, []);
+  await allOnline(page);
+  await remoteClient.endAsync();
+  remoteClient = null;
+  await remote.close();
+  remote = null;
 });
 
 test('two tabs share one broker and one set of devices, and stay in sync', async () => {

@@ -12,6 +12,7 @@ import { Supervisor } from './supervisor.js';
 import { Dashboard } from './dashboard.js';
 import { Explorer } from './explorer.js';
 import { Inspector } from './inspector.js';
+import { CloudLink, startBrokerWithLink } from './cloud.js';
 import { h, icon, toast } from './ui.js';
 
 const VIEWS = ['dashboard', 'explorer', 'inspector'];
@@ -165,7 +166,9 @@ async function main() {
   await history.open();
   await history.load(SERIES);
 
-  broker = await startBroker({ name: BROKER_NAME });
+  // With the Cloud link's bridge when a remote broker's URL is saved.
+  broker = await startBrokerWithLink(startBroker, { name: BROKER_NAME });
+  const cloud = new CloudLink(broker);
   broker.addEventListener('error', (e) => {
     console.warn('tabmq demo: broker reports', e.code ?? '', e.message);
     toast(e.message, 'warn', 'database');
@@ -184,7 +187,7 @@ async function main() {
   supervisor.addEventListener('change', updateChips);
 
   const views = {
-    dashboard: new Dashboard(document.getElementById('view-dashboard'), { bus, history, supervisor }),
+    dashboard: new Dashboard(document.getElementById('view-dashboard'), { bus, history, supervisor, cloud }),
     explorer: new Explorer(document.getElementById('view-explorer'), { bus }),
     inspector: new Inspector(document.getElementById('view-inspector'), { broker, durability: 'strict' }),
   };
@@ -196,7 +199,7 @@ async function main() {
   document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && history.flush());
 
   // For tests and the curious: the live objects.
-  window.demo = { broker, bus, history, supervisor, views };
+  window.demo = { broker, bus, history, supervisor, views, cloud };
   document.documentElement.dataset.ready = 'true';
 }
 

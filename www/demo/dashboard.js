@@ -1,6 +1,7 @@
 // The dashboard: headline figures, two history charts and a tile per
 // device with its live values and controls. Controls use MQTT 5
 // request/response: a tile shows "pending" until the device confirms.
+// Below the tiles, the Cloud link panel (cloud.js), when app.js gives one.
 
 import { DEVICES } from './catalog.js';
 import { align, timeChart } from './charts.js';
@@ -29,21 +30,21 @@ export class Dashboard {
   #quietUntil = Date.now() + 3000;
   visible = true;
 
-  constructor(root, { bus, history, supervisor }) {
+  constructor(root, { bus, history, supervisor, cloud }) {
     this.#bus = bus;
     this.#history = history;
     this.#supervisor = supervisor;
     try {
       this.#range = Number(localStorage.getItem('tabmq-demo:range')) || this.#range;
     } catch { /* default */ }
-    root.append(this.#build());
+    root.append(this.#build(cloud?.el));
     bus.addEventListener('message', (e) => this.#onMessage(e.detail));
     // Retained messages that came with the subscription, before this view.
     for (const [topic, info] of bus.topics) this.#onMessage({ topic, info });
     setInterval(() => this.#tick(), 1000);
   }
 
-  #build() {
+  #build(cloudPanel) {
     const kpis = h('section.kpis',
       this.#kpiCard('climate', 'thermometer', 'Indoor climate'),
       this.#kpiCard('power', 'bolt', 'Power now'),
@@ -69,7 +70,7 @@ export class Dashboard {
         powerChart),
     );
     const tiles = h('section.tiles', DEVICES.map((d) => this.#tile(d)));
-    const view = h('div.dashboard', kpis, charts, tiles);
+    const view = h('div.dashboard', kpis, charts, tiles, cloudPanel);
     // Charts are made once the view is in the DOM and has a size.
     queueMicrotask(() => {
       this.#charts.temp = timeChart(tempChart, {

@@ -10,6 +10,7 @@ import { ago, bytes, clock, duration, h, icon, num } from './ui.js';
 const KNOWN = new Set([
   'connections', 'sessions', 'subscriptions', 'retained', 'messagesReceived', 'messagesSent', 'messagesDropped',
   'bytesReceived', 'bytesSent', 'queuedMessages', 'inflightMessages', 'uptimeSecs', 'storageOps', 'pendingAcks',
+  'bridges', // the dashboard's Cloud link panel shows them
 ]);
 const PROTOCOL = { 3: 'MQTT 3.1', 4: 'MQTT 3.1.1', 5: 'MQTT 5.0' };
 const WINDOW = 10 * 60; // seconds of rates kept

@@ -14,7 +14,7 @@
 // the server is gone. (Asked from the page, a failed probe would also log a
 // network error on the page's console.)
 
-const CACHE = 'tabmq-demo-v2';
+const CACHE = 'tabmq-demo-v3';
 const PROBE = '/__tabmq-demo/online';
 
 const SHELL = [
@@ -23,6 +23,7 @@ const SHELL = [
   '/www/demo/bus.js',
   '/www/demo/catalog.js',
   '/www/demo/charts.js',
+  '/www/demo/cloud.js',
   '/www/demo/dashboard.js',
   '/www/demo/explorer.js',
   '/www/demo/history.js',
@@ -39,6 +40,7 @@ const SHELL = [
   '/www/demo/devices/flash.js',
   '/www/demo/devices/models.js',
   '/www/browser/control.js',
+  '/www/browser/dial.js',
   '/www/browser/index.js',
   '/www/browser/frames.js',
   '/www/browser/options.js',
