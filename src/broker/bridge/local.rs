@@ -37,7 +37,7 @@ impl Broker {
             properties.maximum_packet_size =
                 Some(b.remote_max_packet_size.min(codec::wire::VARINT_MAX + 5));
         }
-        let client_id = b.cfg.session_id();
+        let client_id = b.session_id.to_string();
         let connect = Connect {
             protocol: ProtocolVersion::V5,
             bridge: false,
@@ -266,7 +266,7 @@ impl Broker {
     ) -> bool {
         let (max_messages, max_bytes) = (self.cfg.max_queued_messages, self.cfg.max_queued_bytes);
         self.bridges.iter().any(|b| {
-            let Some(&key) = self.by_client_id.get(b.cfg.session_id().as_str()) else {
+            let Some(&key) = self.by_client_id.get(&b.session_id) else {
                 return false;
             };
             let s = self.session(key);
@@ -292,8 +292,7 @@ impl Broker {
     pub(in crate::broker) fn bridge_views(&self) -> Vec<BridgeView> {
         (self.bridges.iter())
             .map(|b| {
-                let session =
-                    (self.by_client_id.get(b.cfg.session_id().as_str())).map(|&k| self.session(k));
+                let session = (self.by_client_id.get(&b.session_id)).map(|&k| self.session(k));
                 BridgeView {
                     name: b.cfg.name.clone(),
                     url: b.cfg.url.clone(),

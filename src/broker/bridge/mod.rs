@@ -277,6 +277,9 @@ enum LocalMode {
 #[derive(Debug)]
 pub(super) struct Bridge {
     pub cfg: BridgeConfig,
+    /// `$bridge/<name>`, the client id of its session (made once: it is
+    /// looked up for every QoS 1/2 message while the queue is full).
+    pub session_id: std::rc::Rc<str>,
     pub state: BridgeState,
     /// The remote connection being dialed or open.
     pub link: Option<ConnId>,
@@ -315,6 +318,7 @@ impl Bridge {
     pub fn new(cfg: BridgeConfig, index: usize, seed: u64) -> Bridge {
         let private = cfg.try_private && !cfg.protocol.is_v5();
         Bridge {
+            session_id: cfg.session_id().into(),
             cfg,
             state: BridgeState::Connecting,
             link: None,
