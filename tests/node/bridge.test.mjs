@@ -105,9 +105,8 @@ function subacks(mosq, clientId) {
 }
 
 /**
- * Resolves once Mosquitto has acked bridge `name`'s subscriptions (the bridge
- * is 'connected' before its SUBSCRIBE has reached Mosquitto: a message
- * published on the remote before then would not be carried).
+ * Resolves once bridge `name` is 'connected' (its `in` subscriptions are
+ * acknowledged) and Mosquitto's log says it sent that SUBACK.
  */
 async function remoteSubscribed(mosq, broker, name, clientId = `tabmq.${name}`, n = 1) {
   await bridgeState(broker, name, 'connected');
