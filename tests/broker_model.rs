@@ -231,6 +231,10 @@ struct VClient {
     epoch: u64,
     /// A Clean Start was sent and never answered: the next CONNECT is clean too.
     pending_clean: bool,
+    /// The Session Expiry Interval of the latest CONNECT sent (0 for a
+    /// 3.1.1 clean session): at 0 the session ends with the connection, on
+    /// the client's side too (spec 3.1.2.11.2), CONNACK or not.
+    sent_expiry: u32,
     /// Unacknowledged outgoing QoS 1/2 PUBLISHes, in the order sent.
     out: Vec<Out>,
     /// QoS 2 packet ids received and not released (method B).
@@ -278,6 +282,20 @@ impl VClient {
         self.uncertain.extend(filters);
     }
 
+    /// The connection ended. If the latest CONNECT asked for a Session
+    /// Expiry Interval of 0, the session ended with it, here too: the
+    /// client forgets its state, and, having none, connects with Clean
+    /// Start next (were the server to answer Session Present 1, for a
+    /// session it still has because that CONNECT was never processed or
+    /// never stored, a client without state would have to close
+    /// [MQTT-3.2.2-4] and start clean anyway).
+    fn end_if_expired(&mut self) {
+        if self.sent_expiry == 0 && self.cfg.persistent {
+            self.discard_session_state();
+            self.pending_clean = true;
+        }
+    }
+
     fn discard_session_state(&mut self) {
         self.out.clear();
         self.awaiting_pubrel.clear();
@@ -321,6 +339,7 @@ impl World {
                 state: CState::Disconnected,
                 epoch: 0,
                 pending_clean: false,
+                sent_expiry: 0,
                 out: Vec::new(),
                 awaiting_pubrel: BTreeSet::new(),
                 to_ack: Vec::new(),
@@ -525,6 +544,8 @@ impl World {
             (false, _, true) => 0,
             (false, _, false) => u32::MAX,
         };
+        self.clients[c].sent_expiry = expiry;
+        let cl = &self.clients[c];
         let mut connect = connect_packet(&cl.id, cl.version(), clean);
         if v5 {
             connect.properties.session_expiry_interval = Some(expiry);
@@ -808,6 +829,7 @@ impl World {
         cl.state = CState::Disconnected;
         cl.to_ack.clear();
         cl.forget_requests();
+        cl.end_if_expired();
         self.model_detach(c);
     }
 
@@ -816,6 +838,9 @@ impl World {
         // Requests never answered: what they asked for may or may not be
         // there after the restart.
         for cl in &mut self.clients {
+            if cl.conn.is_some() {
+                cl.end_if_expired();
+            }
             cl.conn = None;
             cl.state = CState::Disconnected;
             cl.to_ack.clear();
@@ -1235,4 +1260,82 @@ fn model_scenarios() {
     for ops in scenarios {
         run_case(&cfgs, &ops);
     }
+}
+
+/// Found by the property test: a client reconnects with a Session Expiry
+/// Interval of 0 and its connection drops before the (held) CONNACK
+/// arrives: the session ended there, on both sides, so the client must not
+/// resend its old QoS 2 PUBLISH into the session a later CONNECT created
+/// (whose CONNACK it never saw either): that would publish it twice.
+#[test]
+fn a_session_with_expiry_0_ends_with_its_connection_on_the_client_side_too() {
+    let cfgs = vec![
+        ClientCfg {
+            v5: true,
+            persistent: true,
+        },
+        ClientCfg {
+            v5: false,
+            persistent: true,
+        },
+    ];
+    let ops = vec![
+        Op::Subscribe { c: 1, f: 2, qos: 2 },
+        Op::PauseStorage,
+        Op::Publish {
+            c: 2,
+            t: 0,
+            qos: 0,
+            retain: false,
+            empty: false,
+        },
+        Op::Persist,
+        Op::Publish {
+            c: 2,
+            t: 0,
+            qos: 2,
+            retain: false,
+            empty: false,
+        },
+        Op::Drop { c: 2 },
+        Op::Reconnect { c: 2, expiry: 2 },
+        Op::Drop { c: 2 },
+        Op::Connect { c: 2, clean: false },
+        Op::Drop { c: 0 },
+        Op::Advance { ms: 100 },
+        Op::Connect { c: 0, clean: false },
+    ];
+    run_case(&cfgs, &ops);
+}
+
+/// The same ended by a crash: the broker restores the session as stored
+/// (the expiry change was not), but the client, its state gone, starts
+/// clean, so the restored copy cannot deliver a QoS 2 message twice.
+#[test]
+fn after_an_expiry_0_connection_a_client_without_state_starts_clean() {
+    let cfgs = vec![
+        ClientCfg {
+            v5: true,
+            persistent: true,
+        },
+        ClientCfg {
+            v5: false,
+            persistent: false,
+        },
+    ];
+    let ops = vec![
+        Op::Subscribe { c: 0, f: 1, qos: 2 },
+        Op::Publish {
+            c: 0,
+            t: 1,
+            qos: 2,
+            retain: false,
+            empty: false,
+        },
+        Op::PauseStorage,
+        Op::Disconnect { c: 2 },
+        Op::Reconnect { c: 2, expiry: 2 },
+        Op::Crash,
+    ];
+    run_case(&cfgs, &ops);
 }

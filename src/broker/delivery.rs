@@ -116,12 +116,15 @@ impl Broker {
     }
 
     /// Most messages in flight to this session's client at once [MQTT-3.3.4-9].
+    /// A bridge's session takes the window its connection asked for (see
+    /// `bridge::WINDOW`).
     fn window(&self, key: SessionKey) -> usize {
-        let client_max = self
-            .session(key)
-            .conn
-            .and_then(|c| self.conns.get(&c))
-            .map_or(u16::MAX, |c| c.receive_maximum);
+        let conn = self.session(key).conn;
+        let client_max =
+            (conn.and_then(|c| self.conns.get(&c))).map_or(u16::MAX, |c| c.receive_maximum);
+        if conn.is_some_and(ConnId::is_internal) {
+            return usize::from(client_max);
+        }
         usize::from(self.cfg.max_inflight.min(client_max))
     }
 

@@ -16,7 +16,9 @@ pub use connect::{ConnAck, Connect, Will};
 pub use control::{Auth, Disconnect};
 pub use error::{DecodeError, EncodeError};
 pub use properties::{Properties, PropertyId, PropertyScope};
-pub use publish::{encode_routed_publish, routed_publish_len, PubResponse, Publish, PublishHeader};
+pub use publish::{
+    encode_routed_publish, routed_publish_len, PubResponse, Publish, PublishHeader, RawPublish,
+};
 pub use reason::ReasonCode;
 pub use subscribe::{
     RetainHandling, SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe,

@@ -310,3 +310,94 @@ pub fn encode_routed_publish(
     out.extend_from_slice(payload);
     debug_assert_eq!(out.len() - start, total);
 }
+
+/// A PUBLISH read in place from its bytes, for relaying it without
+/// building a `Publish` (a bridge's hot path): the properties stay one
+/// encoded block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawPublish<'a> {
+    /// Packet type, DUP, QoS and RETAIN (spec 3.3.1).
+    pub first_byte: u8,
+    pub topic: &'a str,
+    pub packet_id: Option<PacketId>,
+    /// MQTT 5: the property block, its length included; empty for 3.1.1.
+    pub properties: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+impl<'a> RawPublish<'a> {
+    /// Reads the body of a PUBLISH whose first byte is `first_byte`. Only
+    /// the framing is checked (the bytes come from the broker's own
+    /// encoder), not each property.
+    pub fn parse(
+        first_byte: u8,
+        body: &'a [u8],
+        version: ProtocolVersion,
+    ) -> Result<RawPublish<'a>, DecodeError> {
+        let mut r = Reader::new(body);
+        let len = usize::from(r.u16()?);
+        let topic = std::str::from_utf8(r.take(len)?).map_err(|_| DecodeError::InvalidUtf8)?;
+        let qos = QoS::from_u8((first_byte >> 1) & 0b11)?;
+        let packet_id = match qos {
+            QoS::AtMostOnce => None,
+            _ => Some(read_packet_id(&mut r)?),
+        };
+        let rest = r.rest();
+        let props_len = if version.is_v5() {
+            let (len, used) = wire::parse_varint(rest)?.ok_or(DecodeError::Truncated)?;
+            used + len as usize
+        } else {
+            0
+        };
+        if props_len > rest.len() {
+            return Err(DecodeError::Truncated);
+        }
+        let (properties, payload) = rest.split_at(props_len);
+        Ok(RawPublish {
+            first_byte,
+            topic,
+            packet_id,
+            properties,
+            payload,
+        })
+    }
+
+    /// Writes it for a receiver speaking `version`, under the topic made
+    /// of `prefix` and then `rest`, with RETAIN cleared unless `retain`.
+    /// Properties are copied for MQTT 5 (an empty block if there were
+    /// none) and left out for 3.1.1. Returns the bytes written.
+    pub fn encode(
+        &self,
+        out: &mut Vec<u8>,
+        version: ProtocolVersion,
+        prefix: &str,
+        rest: &str,
+        retain: bool,
+    ) -> usize {
+        let props: &[u8] = match (version.is_v5(), self.properties.is_empty()) {
+            (false, _) => &[],
+            (true, true) => &[0],
+            (true, false) => self.properties,
+        };
+        let id_len = if self.packet_id.is_some() { 2 } else { 0 };
+        let topic_len = prefix.len() + rest.len();
+        let body = 2 + topic_len + id_len + props.len() + self.payload.len();
+        let total = 1 + wire::varint_len(body as u32) + body;
+        out.reserve(total);
+        out.push(if retain {
+            self.first_byte
+        } else {
+            self.first_byte & !RETAIN
+        });
+        wire::put_varint(out, body as u32);
+        wire::put_u16(out, topic_len as u16);
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(rest.as_bytes());
+        if let Some(id) = self.packet_id {
+            wire::put_u16(out, id.get());
+        }
+        out.extend_from_slice(props);
+        out.extend_from_slice(self.payload);
+        total
+    }
+}

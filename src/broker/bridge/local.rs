@@ -4,8 +4,9 @@
 use super::{BridgeView, LocalMode, SESSION_PREFIX};
 use crate::broker::{Broker, Conn, ConnId, ConnState, SessionKey};
 use crate::codec::{
-    self, Connect, Disconnect, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS,
-    ReasonCode, RetainHandling, Subscribe, Subscription, SubscriptionOptions, Unsubscribe,
+    self, Connect, Disconnect, Packet, PacketType, Properties, ProtocolVersion, PubResponse,
+    RawPublish, ReasonCode, RetainHandling, Subscribe, Subscription, SubscriptionOptions,
+    Unsubscribe,
 };
 use crate::time::Millis;
 use std::num::NonZeroU16;
@@ -32,8 +33,11 @@ impl Broker {
             ..Properties::default()
         };
         if mode == LocalMode::Live {
-            // What the remote takes is what the session may send.
-            properties.receive_maximum = Some(b.remote_receive_maximum);
+            // What the remote takes is what the session may send, up to
+            // a window of its own (not `limits.maxInflight`, which is for
+            // clients: a bridge's throughput is its window over the
+            // round trip to the remote).
+            properties.receive_maximum = Some(b.remote_receive_maximum.min(super::WINDOW));
             properties.maximum_packet_size =
                 Some(b.remote_max_packet_size.min(codec::wire::VARINT_MAX + 5));
         }
@@ -160,16 +164,29 @@ impl Broker {
         let mut pos = 0;
         let mut broken = false;
         while self.bridges[i].local_mode != LocalMode::Down {
-            match codec::decode(&buf[pos..], ProtocolVersion::V5, u32::MAX) {
-                Ok(Some((packet, used))) => {
-                    pos += used;
-                    self.bridge_local_packet(i, packet, now);
-                }
+            let f = match codec::frame(&buf[pos..], u32::MAX) {
+                Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(_) => {
                     broken = true;
                     break;
                 }
+            };
+            let body = &buf[pos + f.header_len..pos + f.total_len];
+            let live = self.bridges[i].local_mode == LocalMode::Live;
+            let done = if f.first_byte >> 4 == PacketType::Publish as u8 && live {
+                // The hot path: relayed from its bytes, not decoded and
+                // encoded again.
+                RawPublish::parse(f.first_byte, body, ProtocolVersion::V5)
+                    .map(|p| self.bridge_publish_out(i, &p, now))
+            } else {
+                codec::decode_frame(f.first_byte, body, ProtocolVersion::V5)
+                    .map(|packet| self.bridge_local_packet(i, packet))
+            };
+            pos += f.total_len;
+            if done.is_err() {
+                broken = true;
+                break;
             }
         }
         let b = &mut self.bridges[i];
@@ -188,13 +205,12 @@ impl Broker {
         }
     }
 
-    fn bridge_local_packet(&mut self, i: usize, packet: Packet, now: Millis) {
+    fn bridge_local_packet(&mut self, i: usize, packet: Packet) {
         let b = &mut self.bridges[i];
         let Some(link) = b.link.filter(|_| b.local_mode == LocalMode::Live) else {
             return; // Setup: messages wait in the session for the link
         };
         let to_remote = match packet {
-            Packet::Publish(p) => return self.bridge_publish_out(i, p, now),
             Packet::PubComp(r) if b.quiet_pubcomps.contains(&r.packet_id) => {
                 b.quiet_pubcomps.retain(|id| *id != r.packet_id);
                 return;
@@ -217,30 +233,48 @@ impl Broker {
 
     /// A message for the session leaves for the remote, under its remote
     /// name and with the identifier the broker gave it, so the remote's
-    /// acknowledgement completes the broker's own exchange.
-    fn bridge_publish_out(&mut self, i: usize, mut p: Publish, now: Millis) {
+    /// acknowledgement completes the broker's own exchange. Its properties
+    /// are copied as they are: the session's subscriptions carry no
+    /// identifier and its connection takes no topic alias, so neither is
+    /// among them.
+    fn bridge_publish_out(&mut self, i: usize, p: &RawPublish, now: Millis) {
         let b = &mut self.bridges[i];
         let Some(link) = b.link else {
             return;
         };
-        let Some((topic, _)) = b.cfg.out_topic(&p.topic) else {
-            // Matched a subscription no longer configured: let it go.
-            let ack = p.packet_id.map(|id| match p.qos {
-                QoS::ExactlyOnce => Packet::PubRec(PubResponse::new(id)),
-                _ => Packet::PubAck(PubResponse::new(id)),
-            });
-            if let Some(ack) = ack {
-                self.bridge_to_local(i, ack, now);
+        let mapped = b.cfg.out_route(p.topic).filter(|(_, remote_prefix, rest)| {
+            remote_prefix.len() + rest.len() <= usize::from(u16::MAX)
+        });
+        let version = b.cfg.protocol;
+        let retain = b.remote_retain;
+        let sent = match (mapped, self.conns.get_mut(&link)) {
+            (Some((_, prefix, rest)), Some(c)) => {
+                let max = c.max_packet_size as usize;
+                c.outbox.write(link, &mut self.ready, |tx| {
+                    let start = tx.len();
+                    let len = p.encode(tx, version, prefix, rest, retain);
+                    if len > max {
+                        tx.truncate(start);
+                    }
+                    len <= max
+                })
             }
-            return;
+            _ => false,
         };
-        b.messages_out += 1;
-        p.topic = topic;
-        p.retain &= b.remote_retain;
-        // Only a server sends these [MQTT-3.3.4-6]; aliases are per hop.
-        p.properties.subscription_identifiers.clear();
-        p.properties.topic_alias = None;
-        self.send(link, Packet::Publish(p));
+        if sent {
+            self.bridges[i].messages_out += 1;
+            return;
+        }
+        // Not for the remote after all (a subscription no longer
+        // configured, or too large for it): let it go, so it does not
+        // hold the session's window.
+        let ack = p.packet_id.map(|id| match (p.first_byte >> 1) & 0b11 {
+            2 => Packet::PubRec(PubResponse::new(id)),
+            _ => Packet::PubAck(PubResponse::new(id)),
+        });
+        if let Some(ack) = ack {
+            self.bridge_to_local(i, ack, now);
+        }
     }
 
     /// A packet from the remote side for the session's exchange with the

@@ -40,6 +40,10 @@ pub const SESSION_PREFIX: &str = "$bridge/";
 pub(super) const DIAL_BASE: u64 = 0xF000_0000;
 pub(super) const LOCAL_BASE: u64 = 0xFFFF_0000;
 
+/// Most messages in flight from a bridge's session to its remote (less if
+/// the remote's Receive Maximum says so).
+pub(super) const WINDOW: u16 = 1024;
+
 /// One `out` or `in` entry: which topics cross, at which QoS, and how their
 /// names change on the way (Mosquitto's `topic` line): a local topic is
 /// `local_prefix + t` where the remote one is `remote_prefix + t`.
@@ -58,12 +62,6 @@ impl TopicMap {
 
     pub fn remote_filter(&self) -> String {
         format!("{}{}", self.remote_prefix, self.filter)
-    }
-
-    /// The remote name of a local topic this entry carries.
-    fn to_remote(&self, topic: &str) -> Option<String> {
-        let rest = topic.strip_prefix(self.local_prefix.as_str())?;
-        filter_matches(&self.filter, rest).then(|| format!("{}{rest}", self.remote_prefix))
     }
 
     /// The local name of a remote topic this entry carries.
@@ -163,11 +161,17 @@ impl BridgeConfig {
         Ok(())
     }
 
-    /// The remote topic for a message the session received.
-    pub(super) fn out_topic(&self, local: &str) -> Option<(String, QoS)> {
-        self.out
-            .iter()
-            .find_map(|m| Some((m.to_remote(local)?, m.qos)))
+    /// Where a message the session received goes: its `out` entry, the
+    /// remote prefix and the rest of the topic after the local prefix
+    /// (the remote topic is `prefix + rest`; nothing is allocated). With
+    /// one entry the session's one subscription already matched the filter.
+    pub(super) fn out_route<'t>(&self, local: &'t str) -> Option<(&TopicMap, &str, &'t str)> {
+        let carries = |m: &TopicMap| {
+            let rest = local.strip_prefix(m.local_prefix.as_str())?;
+            let matched = self.out.len() == 1 || filter_matches(&m.filter, rest);
+            matched.then_some(rest)
+        };
+        (self.out.iter()).find_map(|m| Some((m, m.remote_prefix.as_str(), carries(m)?)))
     }
 
     /// The local topic for a message the remote sent.
@@ -177,7 +181,10 @@ impl BridgeConfig {
 
     /// Whether a local topic crosses this bridge outwards.
     pub fn carries_out(&self, local: &str) -> bool {
-        self.out.iter().any(|m| m.to_remote(local).is_some())
+        (self.out.iter()).any(|m| {
+            (local.strip_prefix(m.local_prefix.as_str()))
+                .is_some_and(|rest| filter_matches(&m.filter, rest))
+        })
     }
 }
 
