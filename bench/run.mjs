@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [-- --only=resources,browser,scaling,node] [-- --no-docs]
+// npm run bench [-- --quick] [-- --only=resources,browser,scaling,node,bridge] [-- --no-docs]
 //
 // Runs every suite in one go and writes bench/results/<date>.{json,md,svg};
 // a full run also refreshes the table in docs/performance.md. Numbers are
@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { openBrowser, runBrowserScenario, CHROMIUM } from './browser/suite.mjs';
 import { runNodeScenario, brokerVersions, mosquittoPath } from './node/suite.mjs';
+import { bridgeThroughput, bridgeDrain } from './node/bridge.mjs';
 import { SIZES, WINDOWS, label } from './lib/scenarios.mjs';
 import { machineTicks } from './lib/cpu.mjs';
 import { markdown, svg, headlines } from './lib/report.mjs';
@@ -269,6 +270,41 @@ async function nodeSuite() {
   return out;
 }
 
+/** Bridges (bench/node/bridge.mjs): bridged vs direct QoS 1 throughput,
+ *  and the drain of a queue after the link comes back, to Mosquitto and to
+ *  another tabmq Node broker. */
+async function bridgeSuite() {
+  const o = QUICK
+    ? { n: 500, drain: 500, reps: 1, window: 100 }
+    : { n: 20_000, drain: 10_000, reps: 5, window: 100 };
+  const remotes = [];
+  if (mosquittoPath()) remotes.push('mosquitto');
+  else log('mosquitto not found: bridge to Mosquitto skipped (apt-get install -y mosquitto)');
+  remotes.push('tabmq');
+  const beforeRun = () => quiet(QUICK ? 1000 : 5000);
+  const out = { throughput: [], drain: [] };
+  for (const remote of remotes) {
+    try {
+      const r = await bridgeThroughput(remote, { n: o.n, window: o.window, reps: o.reps, beforeRun });
+      out.throughput.push(r);
+      log(`bridge → ${remote}, ${o.n} QoS 1, window ${o.window}: direct ${Math.round(r.direct)}/s, bridged ${Math.round(r.bridged)}/s, `
+        + `bridged ÷ direct ${r.ratio?.toFixed(2)} (medians of ${o.reps}), bridge in flight ${r.bridgeInflight ?? '–'}, lost ${r.lost}`);
+    } catch (err) {
+      log(`bridge → ${remote} throughput: FAILED ${err.message}`);
+      out.throughput.push({ remote, error: String(err.message) });
+    }
+    try {
+      const r = await bridgeDrain(remote, { n: o.drain, window: o.window, beforeRun });
+      out.drain.push(r);
+      log(`bridge → ${remote}, drain ${r.queued} queued: ${Math.round(r.ms)} ms (${Math.round(r.perSec)}/s; connected after ${r.connectMs?.toFixed(0)} ms), lost ${r.lost}`);
+    } catch (err) {
+      log(`bridge → ${remote} drain: FAILED ${err.message}`);
+      out.drain.push({ remote, error: String(err.message) });
+    }
+  }
+  return out;
+}
+
 // ---- output ----------------------------------------------------------
 
 function stamp() {
@@ -328,6 +364,7 @@ async function main() {
     }
   }
   if (want('node')) res.node = await nodeSuite();
+  if (want('bridge')) res.bridge = await bridgeSuite();
   meta.seconds = (performance.now() - t0) / 1000;
   meta.headlines = headlines(res);
   const name = stamp();

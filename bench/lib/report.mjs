@@ -99,6 +99,10 @@ export function headlines(res) {
     h.nodeVsAedesPipelined = g('aedes', 'satBatched');
     h.nodeVsMosquittoPipelined = g('mosquitto', 'satBatched');
   }
+  for (const t of ok(res.bridge?.throughput)) {
+    h.bridgedVsDirect ??= {};
+    h.bridgedVsDirect[t.remote] = t.ratio;
+  }
   const variant = (r) => (r.sc.target === 'echo' ? 'echo' : r.sc.durability);
   const mq = ok(res.browser).filter((r) => r.sc.client === 'mqttjs');
   if (mq.length) {
@@ -135,6 +139,9 @@ export function markdown(res) {
   }
   if (h.browserMemoryVsCeiling) hl.push(`Browser, MQTT.js clients: tabmq ÷ no-broker ceiling **${fmtRatio(h.browserMemoryVsCeiling)}** (memory), **${fmtRatio(h.browserStrictVsCeiling)}** (strict)`);
   if (h.browserRawVsCeiling) hl.push(`Browser, the bench's raw client: tabmq ÷ ceiling **${fmtRatio(h.browserRawVsCeiling)}** one packet per message, **${fmtRatio(h.browserRawVsCeilingPipelined)}** pipelined`);
+  if (h.bridgedVsDirect) {
+    hl.push(`Node bridge, QoS 1 end to end: bridged ÷ direct ${Object.entries(h.bridgedVsDirect).map(([k, v]) => `**${fmtRatio(v)}** (${REMOTE[k] ?? k})`).join(', ')}`);
+  }
   if (hl.length) {
     out.push('**Headline:** ' + hl.join('; ') + '.');
     out.push('');
@@ -199,6 +206,7 @@ export function markdown(res) {
     }
     out.push('');
   }
+  if (res.bridge) out.push(...bridgeMarkdown(res.bridge));
   const sc = res.scaling;
   if (sc?.subscribers?.length) {
     out.push('## Browser: throughput as subscribers grow (fan-out 1→N, QoS 0, 16 B, memory; raw client pipelined, MQTT.js as it comes)');
@@ -236,6 +244,64 @@ export function markdown(res) {
     out.push('');
   }
   return out.join('\n');
+}
+
+const REMOTE = { mosquitto: 'Mosquitto', tabmq: 'tabmq' };
+
+/** The bridge suite's tables (bench/node/bridge.mjs). */
+function bridgeMarkdown(b) {
+  const out = [];
+  const us = (v) => (v == null ? '–' : v.toFixed(1));
+  const tp = b.throughput ?? [];
+  if (tp.length) {
+    const first = tp.find((t) => !t.error);
+    out.push(`## Node: bridges, QoS 1 end to end (TCP loopback, each broker in a process of its own)`);
+    out.push('');
+    out.push(`The bench's raw publisher sends ${first ? first.n.toLocaleString('en') : 'N'} QoS 1 messages of ${first?.size ?? 16} B, at most ${first?.window ?? '–'} unacknowledged, `
+      + 'either straight to the remote broker (direct: publisher → remote → subscriber) or to a local tabmq Node broker whose bridge carries them to the remote '
+      + '(bridged: publisher → local → bridge → remote → subscriber); a QoS 1 subscriber on the remote counts them. '
+      + `msg/s end to end = N ÷ (last delivery − first publish); median of ${first?.reps ?? '–'} runs of each, alternating, after a warm-up of both paths `
+      + '(range in brackets). The issue\'s target is a bridge costing at most 10% over direct (bridged ÷ direct ≥ 0.91). '
+      + 'CPU: µs of each process per message over all runs of a mode (cores × seconds ÷ messages; coarse: /proc counts 10 ms ticks, so – under 0.25 s measured). '
+      + 'Bridge in flight: the median of the bridge\'s in-flight count, sampled every 20 ms while its queue was not empty (its window: min(1024, the remote\'s receive maximum)). † other processes used more than 0.25 of a core (median of the runs).');
+    out.push('');
+    out.push('| Remote | direct msg/s | bridged msg/s | bridged ÷ direct | ≤ 10% target | bridge in flight | CPU µs/msg direct: remote / generator | bridged: local / remote / generator |');
+    out.push('|---|--:|--:|--:|:-:|--:|--:|--:|');
+    for (const t of tp) {
+      if (t.error) {
+        out.push(`| ${REMOTE[t.remote] ?? t.remote} | error: ${t.error.replace(/\|/g, '/')} | | | | | | |`);
+        continue;
+      }
+      const noisy = (c) => (c.otherCores > NOISY ? ' †' : '');
+      const lost = t.lost ? ` ✗${t.lost}` : '';
+      out.push(`| ${REMOTE[t.remote] ?? t.remote} | ${fmtRate(t.direct)}${noisy(t.cpu.direct)} (${t.range.direct.map(fmtRate).join('–')}) `
+        + `| ${fmtRate(t.bridged)}${noisy(t.cpu.bridged)}${lost} (${t.range.bridged.map(fmtRate).join('–')}) | ${fmtRatio(t.ratio)} | ${t.ratio >= 1 / 1.1 ? 'met' : 'not met'} `
+        + `| ${t.bridgeInflight ?? '–'} | ${us(t.cpu.direct.remote)} / ${us(t.cpu.direct.generator)} `
+        + `| ${us(t.cpu.bridged.local)} / ${us(t.cpu.bridged.remote)} / ${us(t.cpu.bridged.generator)} |`);
+    }
+    out.push('');
+  }
+  const dr = b.drain ?? [];
+  if (dr.length) {
+    out.push('## Node: a bridge draining its queue after an outage');
+    out.push('');
+    out.push('Bridge paused, N QoS 1 messages published to the local broker (all acknowledged, so queued in the bridge\'s session), a QoS 1 subscriber started on the remote, '
+      + 'then resumeBridge(): time until the subscriber has all N (reconnect included), and the part of it until the bridge reported `connected`.');
+    out.push('');
+    out.push('| Remote | queued | resume → connected ms | resume → last delivery ms | msg/s | bridge in flight | CPU µs/msg: local / remote / generator |');
+    out.push('|---|--:|--:|--:|--:|--:|--:|');
+    for (const d of dr) {
+      if (d.error) {
+        out.push(`| ${REMOTE[d.remote] ?? d.remote} | error: ${d.error.replace(/\|/g, '/')} | | | | | |`);
+        continue;
+      }
+      const noisy = d.cpu.cores.other > NOISY ? ' †' : '';
+      out.push(`| ${REMOTE[d.remote] ?? d.remote} | ${d.queued.toLocaleString('en')} | ${ms(d.connectMs)} | ${ms(d.ms)}${noisy}${d.lost ? ` ✗${d.lost}` : ''} `
+        + `| ${fmtRate(d.perSec)} | ${d.bridgeInflight ?? '–'} | ${us(d.usPerMsg.local)} / ${us(d.usPerMsg.remote)} / ${us(d.usPerMsg.generator)} |`);
+    }
+    out.push('');
+  }
+  return out;
 }
 
 // ---- SVG ----------------------------------------------------------------
@@ -304,6 +370,11 @@ export function svg(res) {
     const g = byScenario(raw, variant);
     panels.push(['Browser, raw client: delivered msg/s at saturation', ['tabmq memory', 'ceiling (echo worker)'],
       g.map(([k, x]) => ({ label: k, values: ['memory', 'echo'].map((b) => x.v[b]?.sat.deliveredPerSec ?? null) })), fmtRate]);
+  }
+  const bt = (res.bridge?.throughput ?? []).filter((t) => !t.error);
+  if (bt.length) {
+    panels.push(['Node bridge, QoS 1 end to end: msg/s (median)', ['direct', 'bridged'],
+      bt.map((t) => ({ label: `remote ${REMOTE[t.remote] ?? t.remote}`, values: [t.direct, t.bridged] })), fmtRate]);
   }
   let y = 10;
   const body = [];

@@ -18,7 +18,7 @@ import { cpuMeter } from '../lib/cpu.mjs';
 const CHILD = fileURLToPath(new URL('./broker-child.mjs', import.meta.url));
 const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'];
 
-const env = {
+export const env = {
   now: () => performance.now(),
   defer: (fn) => setImmediate(fn),
   pace: (fn) => setTimeout(fn, 1),
@@ -78,8 +78,14 @@ export function brokerVersions() {
   return out;
 }
 
-/** Starts a broker; resolves to { port, pid, stop() }. */
-export async function startBroker(kind, { cpuProf } = {}) {
+/**
+ * Starts a broker; resolves to { port, pid, stop() }. For tabmq also
+ * `request(op, name?)` (stats, pauseBridge, resumeBridge: see
+ * broker-child.mjs) and `onEvent` (set it to hear the child's 'bridge'
+ * events). `options`: for tabmq, merged into its createBroker options;
+ * for Mosquitto, lines appended to its configuration.
+ */
+export async function startBroker(kind, { cpuProf, options } = {}) {
   if (kind === 'mosquitto') {
     const bin = mosquittoPath();
     if (!bin) throw new Error('mosquitto is not installed (apt-get install -y mosquitto)');
@@ -100,6 +106,7 @@ export async function startBroker(kind, { cpuProf } = {}) {
       'max_inflight_messages 0',
       'max_queued_messages 10000',
       'log_dest none',
+      ...(Array.isArray(options) ? options : []),
       '',
     ].join('\n'));
     const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -124,28 +131,63 @@ export async function startBroker(kind, { cpuProf } = {}) {
   }
   const args = [];
   if (cpuProf) args.push('--cpu-prof', `--cpu-prof-dir=${cpuProf}`);
-  const child = spawn(process.execPath, [...args, CHILD, kind], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const childArgs = [CHILD, kind];
+  if (options) childArgs.push(JSON.stringify(options));
+  const child = spawn(process.execPath, [...args, ...childArgs], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise((ok) => child.once('exit', ok));
-  const port = await new Promise((ok, fail) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const line = out.split('\n')[0];
-      if (out.includes('\n')) ok(JSON.parse(line).port);
-    });
-    child.once('exit', (code) => fail(new Error(`${kind} broker exited with ${code}`)));
-  });
-  return {
-    port,
+  const replies = new Map();
+  let nextId = 1;
+  const handle = {
+    port: 0,
     pid: child.pid,
+    onEvent: () => {},
+    /** One request to the child (tabmq only); resolves to its result. */
+    request: (op, name) => new Promise((ok, fail) => {
+      const id = nextId++;
+      replies.set(id, { ok, fail });
+      child.stdin.write(`${JSON.stringify({ id, op, name })}\n`);
+    }),
     stop: async () => {
       child.stdin.end();
       await Promise.race([exited, env.sleep(5000).then(() => child.kill('SIGKILL'))]);
     },
   };
+  handle.port = await new Promise((ok, fail) => {
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      out += d;
+      for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        let msg;
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          process.stderr.write(`${kind} broker: ${line}\n`);
+          continue;
+        }
+        if (msg.port !== undefined) ok(msg.port);
+        else if (msg.event) handle.onEvent(msg);
+        else if (replies.has(msg.id)) {
+          const r = replies.get(msg.id);
+          replies.delete(msg.id);
+          if (msg.error) r.fail(new Error(msg.error));
+          else r.ok(msg.result);
+        }
+      }
+    });
+    child.once('exit', (code) => {
+      fail(new Error(`${kind} broker exited with ${code}`));
+      for (const r of replies.values()) r.fail(new Error(`${kind} broker exited with ${code}`));
+      replies.clear();
+    });
+  });
+  return handle;
 }
 
-function tcpClient(port) {
+/** A RawClient on a TCP connection to 127.0.0.1:port; `client.afterData`,
+ *  when set, is called after each chunk the client has read. */
+export function tcpClient(port) {
   return new Promise((ok, fail) => {
     const socket = net.connect(port, '127.0.0.1');
     socket.setNoDelay(true);
@@ -154,7 +196,10 @@ function tcpClient(port) {
       socket.off('error', fail);
       socket.on('error', () => {});
       const client = new RawClient({ send: (u8) => socket.write(u8) }, env.now);
-      socket.on('data', (d) => client.data(d));
+      socket.on('data', (d) => {
+        client.data(d);
+        client.afterData?.();
+      });
       client.close = () => socket.destroy();
       ok(client);
     });
