@@ -1339,3 +1339,33 @@ fn after_an_expiry_0_connection_a_client_without_state_starts_clean() {
     ];
     run_case(&cfgs, &ops);
 }
+
+/// Found by the property test: an UNSUBACK held for storage is lost with
+/// its connection; the client reconnects and unsubscribes again, which
+/// changes nothing in memory, but its UNSUBACK must still wait for the
+/// first deletion to be stored, or a crash would bring the subscription back.
+#[test]
+fn a_repeated_unsubscribe_waits_for_the_first_ones_deletion() {
+    let cfgs = vec![
+        ClientCfg {
+            v5: false,
+            persistent: true,
+        },
+        ClientCfg {
+            v5: false,
+            persistent: false,
+        },
+    ];
+    let ops = vec![
+        Op::Reconnect { c: 0, expiry: 0 },
+        Op::Subscribe { c: 0, f: 5, qos: 0 },
+        Op::Connect { c: 0, clean: false },
+        Op::PauseStorage,
+        Op::Connect { c: 0, clean: false },
+        Op::Unsubscribe { c: 2, f: 5 },
+        Op::Disconnect { c: 2 },
+        Op::Connect { c: 0, clean: false },
+        Op::Unsubscribe { c: 2, f: 5 },
+    ];
+    run_case(&cfgs, &ops);
+}

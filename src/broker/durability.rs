@@ -123,9 +123,18 @@ impl Broker {
     /// Output written to the connection from offset `from` on (a SUBACK or
     /// an UNSUBACK, and what follows it) waits until persisted, if storage
     /// ops were emitted since there were `ops_before` pending: the
-    /// acknowledgement tells the client its stored state changed.
+    /// acknowledgement tells the client its stored state changed. For a
+    /// stored session it waits for whatever is pending even if this request
+    /// changed nothing: an earlier request may have made the change, and
+    /// its acknowledgement never left (its connection ended first), so this
+    /// one is the first to confirm it (found by the model test: a second
+    /// UNSUBSCRIBE answered at once while the first's deletion was not yet
+    /// stored).
     pub(super) fn gate_stored_changes(&mut self, conn: ConnId, from: usize, ops_before: usize) {
-        if self.ops.len() > ops_before {
+        let stored = (self.conns.get(&conn))
+            .and_then(|c| c.session)
+            .is_some_and(|k| self.session(k).stored);
+        if self.ops.len() > ops_before || stored {
             self.gate_from(conn, from);
         }
     }
