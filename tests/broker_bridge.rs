@@ -277,11 +277,14 @@ fn messages_published_while_the_remote_is_unreachable_queue_and_drain_in_order()
     assert_eq!(view.queued + view.inflight, 200);
     // Dials keep failing, with growing waits: few attempts in a minute.
     w.advance(60_000);
-    let attempts = w.a.broker.stats(w.a.now).bridges[0].attempts;
+    let view = w.a.broker.stats(w.a.now).bridges[0].clone();
+    let attempts = view.attempts;
     assert!(
         (3..=10).contains(&attempts),
         "attempts in a minute: {attempts}"
     );
+    // Retrying takes nothing out of the queue: the session stays offline.
+    assert_eq!((view.queued, view.inflight), (200, 0));
     w.restore();
     w.advance(70_000);
     assert_eq!(w.bridge_state(), BridgeState::Connected);
@@ -321,7 +324,8 @@ fn qos2_stays_exactly_once_when_the_link_breaks_mid_stream() {
         }
         got.extend(take_acking(&mut w.b, remote_sub));
     }
-    w.advance(5_000);
+    // Links that keep breaking soon after CONNACK make the backoff grow.
+    w.advance(70_000);
     got.extend(take_acking(&mut w.b, remote_sub));
     let expected: Vec<String> = (1..=60).map(|n: u32| n.to_string()).collect();
     assert_eq!(
@@ -636,4 +640,47 @@ fn a_paused_bridge_queues_and_resumes_where_it_left_off() {
     let expected: Vec<String> = (1..=20).map(|n: u32| n.to_string()).collect();
     assert_eq!(payloads(&take_acking(&mut w.b, remote_sub)), expected);
     assert!(!w.a.broker.handle_bridge_pause("nope", true, w.a.now));
+}
+
+#[test]
+fn a_bridge_without_keep_alive_stays_connected() {
+    let mut b = cloud(QoS::AtLeastOnce);
+    b.keep_alive = 0;
+    let mut w = World::new(b, Config::default());
+    assert_eq!(w.bridge_state(), BridgeState::Connected);
+    // Past the CONNACK deadline (10 s) and well beyond.
+    w.advance(120_000);
+    assert_eq!(w.bridge_state(), BridgeState::Connected);
+    assert_eq!(w.a.broker.stats(w.a.now).bridges[0].attempts, 0);
+}
+
+#[test]
+fn a_bridge_whose_session_is_new_starts_the_remote_session_clean() {
+    // Memory durability: a restart loses the bridge's session, so packet
+    // identifiers start again; the remote must not take them for the old
+    // QoS 2 exchanges it may still hold.
+    let cfg = Config {
+        durability: tabmq::broker::Durability::Memory,
+        ..Config::default()
+    };
+    let mut w = World::new(cloud(QoS::ExactlyOnce), cfg);
+    let fresh = |w: &World| {
+        (w.b.events.iter())
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::Connected {
+                        session_present: false,
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    let first = fresh(&w);
+    w.a.crash_and_restart();
+    w.pairs.clear();
+    w.advance(5_000);
+    assert_eq!(w.bridge_state(), BridgeState::Connected);
+    assert_eq!(fresh(&w), first + 1, "the remote session was started clean");
 }

@@ -374,7 +374,12 @@ impl Broker {
             (false, false) => u32::MAX,
             (false, true) => 0,
         };
-        let granted = requested.min(self.cfg.max_session_expiry);
+        // A bridge's queue is the broker's own: the clients' cap is not for it.
+        let granted = if conn.is_internal() {
+            requested
+        } else {
+            requested.min(self.cfg.max_session_expiry)
+        };
         let will = connect.will.as_ref().map(|w| {
             let mut properties = w.properties.clone();
             let delay = properties.will_delay_interval.take().unwrap_or(0);

@@ -166,7 +166,9 @@ impl Broker {
         let v5 = self.conns.get(&conn).is_some_and(|c| c.version.is_v5());
         match (p.qos, p.packet_id) {
             (QoS::AtMostOnce, _) | (_, None) => {
-                if reason != ReasonCode::NotAuthorized {
+                // A bridge's QoS 0 message that does not fit here is
+                // dropped; the link to its remote is not at fault.
+                if reason != ReasonCode::NotAuthorized && !conn.is_internal() {
                     self.protocol_violation(conn, reason, "PUBLISH refused", now);
                 }
             }

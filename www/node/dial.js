@@ -10,6 +10,9 @@ import { WebSocket } from 'ws';
 const DEFAULT_PORTS = { mqtt: 1883, tcp: 1883, mqtts: 8883, ssl: 8883, tls: 8883 };
 /** How long a dial may take before it counts as failed. */
 const DIAL_TIMEOUT_MS = 10_000;
+/** How long a closing link may take to say goodbye (a dead network path
+ *  never answers) before it is destroyed. */
+const CLOSE_LINGER_MS = 2_000;
 
 /** `tlsByBridge`: bridge name -> options for tls.connect (ca, cert, key,
  *  rejectUnauthorized, servername, ...). */
@@ -37,7 +40,10 @@ export function nodeDialer(tlsByBridge = {}) {
     socket.on('close', () => on.closed());
     return {
       send: (bytes) => socket.write(bytes),
-      close: () => socket.end(),
+      close: () => {
+        socket.end();
+        setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
+      },
     };
   };
 }
@@ -51,6 +57,9 @@ function dialWs(url, tlsOptions, on) {
   ws.on('close', () => on.closed());
   return {
     send: (bytes) => ws.send(bytes),
-    close: () => ws.close(1000),
+    close: () => {
+      ws.close(1000);
+      setTimeout(() => ws.terminate(), CLOSE_LINGER_MS).unref();
+    },
   };
 }

@@ -26,10 +26,14 @@ impl Broker {
         b.local_mode = mode;
         b.local_rx.clear();
         b.quiet_pubcomps.clear();
+        let created = !self.by_client_id.contains_key(&b.session_id);
+        b.fresh_session |= created;
         let mut properties = Properties {
             // The queue outlives any outage; it goes with the bridge's
             // configuration (see `forget_removed_bridges`).
             session_expiry_interval: Some(u32::MAX),
+            // Setup takes nothing into flight that it would only drop.
+            receive_maximum: Some(1),
             ..Properties::default()
         };
         if mode == LocalMode::Live {
@@ -126,6 +130,20 @@ impl Broker {
             };
             self.handle_packet(local, Packet::Subscribe(subscribe), now);
         }
+    }
+
+    /// Whether the session must be connected once before the link is up:
+    /// it does not exist yet, or its subscriptions are not the `out`
+    /// entries (a changed configuration).
+    pub(super) fn bridge_needs_setup(&self, i: usize) -> bool {
+        let b = &self.bridges[i];
+        let Some(&key) = self.by_client_id.get(&b.session_id) else {
+            return true;
+        };
+        let subs = &self.session(key).subscriptions;
+        subs.len() != b.cfg.out.len()
+            || (b.cfg.out.iter())
+                .any(|m| (subs.get(&m.local_filter())).map_or(true, |s| s.options.qos != m.qos))
     }
 
     /// Disconnects the session normally: messages for it queue from now on.

@@ -298,6 +298,13 @@ pub(super) struct Bridge {
     /// The remote accepted CONNECT on the current link (the state becomes
     /// `Connected` once the `in` subscriptions are acknowledged too).
     pub session_up: bool,
+    /// The bridge's session was created afresh (not restored): the remote
+    /// may hold QoS 2 identifiers of an earlier life that the new session
+    /// would reuse, so the next link starts the remote session clean.
+    pub fresh_session: bool,
+    /// When the link's CONNACK deadline or next keep alive check is due
+    /// (an earlier `BridgeTick` of the same link is stale).
+    pub next_tick: Millis,
     /// What the remote said in CONNACK.
     remote_session_present: bool,
     remote_receive_maximum: u16,
@@ -333,6 +340,8 @@ impl Bridge {
             local_mode: LocalMode::Down,
             local_rx: Vec::new(),
             session_up: false,
+            fresh_session: false,
+            next_tick: Millis(0),
             remote_session_present: false,
             remote_receive_maximum: u16::MAX,
             remote_max_packet_size: u32::MAX,

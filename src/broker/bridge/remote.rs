@@ -85,7 +85,7 @@ impl Broker {
                 BridgeState::Connected | BridgeState::Stopped | BridgeState::Paused
             );
         if due {
-            if b.local_mode == LocalMode::Down && b.attempts == 0 {
+            if b.local_mode == LocalMode::Down && self.bridge_needs_setup(i) {
                 // The session and its subscriptions exist from the start,
                 // so messages queue even if the remote never answers.
                 self.bridge_local_open(i, LocalMode::Setup, now);
@@ -108,6 +108,7 @@ impl Broker {
         self.set_bridge_state(i, BridgeState::Connecting, now);
         // The host may take long to report a dial that hangs.
         let deadline = now + self.cfg.connect_timeout_ms;
+        self.bridges[i].next_tick = deadline;
         self.arm(deadline, Timer::BridgeTick(i, conn));
     }
 
@@ -141,8 +142,9 @@ impl Broker {
             protocol: cfg.protocol,
             bridge: b.private,
             // The remote keeps the session across links, so what it queued
-            // for `in` meanwhile arrives now.
-            clean_start: false,
+            // for `in` meanwhile arrives now; unless ours is new, whose
+            // packet identifiers start again.
+            clean_start: b.fresh_session,
             keep_alive: cfg.keep_alive,
             properties,
             client_id: cfg.client_id.clone(),
@@ -271,7 +273,14 @@ impl Broker {
             _ => QoS::ExactlyOnce,
         };
         b.remote_retain = p.retain_available != Some(false);
-        b.attempts = 0;
+        b.fresh_session = false;
+        // `attempts` is reset once the link has lasted (the first keep
+        // alive check): a remote that takes CONNECT and then kicks the
+        // bridge out (another broker with the same client id) still gets
+        // a growing backoff.
+        if b.cfg.keep_alive == 0 {
+            b.attempts = 0;
+        }
         b.reason = None;
         b.last_error = None;
         let v5 = b.cfg.protocol.is_v5();
@@ -304,6 +313,7 @@ impl Broker {
             self.send(link, Packet::Subscribe(subscribe));
         }
         if keep_alive > 0 {
+            self.bridges[i].next_tick = now + keep_alive;
             self.arm(now + keep_alive, Timer::BridgeTick(i, link));
         }
         self.bridge_local_open(i, LocalMode::Live, now);
@@ -332,6 +342,8 @@ impl Broker {
         b.messages_in += 1;
         p.topic = topic;
         p.dup = false;
+        // A broker without retained messages takes them as plain ones.
+        p.retain &= self.cfg.retain_available;
         p.properties.subscription_identifiers.clear();
         p.properties.topic_alias = None;
         self.bridge_to_local(i, Packet::Publish(p), now);
@@ -340,9 +352,12 @@ impl Broker {
     /// Each keep alive period: PINGREQ, and the link is given up if the
     /// remote said nothing for two periods. Before CONNACK: its deadline.
     pub(in crate::broker) fn bridge_tick(&mut self, i: usize, link: ConnId, now: Millis) {
-        let b = &self.bridges[i];
-        if b.link != Some(link) {
-            return;
+        let b = &mut self.bridges[i];
+        if b.link != Some(link) || now < b.next_tick {
+            return; // another link's, or superseded
+        }
+        if b.session_up && b.cfg.keep_alive == 0 {
+            return; // the CONNACK deadline passed with CONNACK in hand
         }
         if !b.session_up {
             let error = "no CONNACK from the remote broker in time";
@@ -355,6 +370,8 @@ impl Broker {
             let error = "the remote broker stopped answering (keep alive)";
             return self.bridge_lost(i, Some(ReasonCode::KeepAliveTimeout), error.into(), now);
         }
+        b.attempts = 0; // the link lasted a keep alive period
+        b.next_tick = now + period;
         self.send(link, Packet::PingReq);
         self.arm(now + period, Timer::BridgeTick(i, link));
     }
