@@ -17,6 +17,9 @@ struct World {
     net_up: bool,
     /// The bridge's protocol (how B's side of a link is read in the test).
     protocol: codec::ProtocolVersion,
+    /// Announce this Maximum QoS in B's CONNACKs to the bridge (B itself
+    /// has no such limit: the test rewrites the CONNACK on the wire).
+    remote_max_qos: Option<u8>,
 }
 
 fn map(filter: &str, qos: QoS, local: &str, remote: &str) -> TopicMap {
@@ -46,6 +49,7 @@ impl World {
         let protocol = cfg.bridges[0].protocol;
         let mut w = World {
             protocol,
+            remote_max_qos: None,
             a: Sim::new(cfg),
             b: Sim::new(Config::default()),
             pairs: Vec::new(),
@@ -88,8 +92,11 @@ impl World {
                 let raw = &self.b.clients[&bc].raw;
                 if raw.len() > seen {
                     moved = true;
-                    let bytes = raw[seen..].to_vec();
+                    let mut bytes = raw[seen..].to_vec();
                     seen = raw.len();
+                    if let Some(max) = self.remote_max_qos {
+                        bytes = with_max_qos(&bytes, self.protocol, max);
+                    }
                     self.a.broker.handle_bytes(ac, &bytes, self.a.now);
                 }
                 if self.a.wires_closed.contains(&ac) {
@@ -142,6 +149,20 @@ impl World {
     fn bridge_state(&self) -> BridgeState {
         self.a.broker.stats(self.a.now).bridges[0].state
     }
+}
+
+/// `bytes` (whole packets from B), with Maximum QoS `max` in any CONNACK.
+fn with_max_qos(bytes: &[u8], version: codec::ProtocolVersion, max: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some((mut p, used)) = codec::decode(&bytes[pos..], version, u32::MAX).unwrap() {
+        if let Packet::ConnAck(a) = &mut p {
+            a.properties.maximum_qos = Some(max);
+        }
+        out.extend(p.to_bytes(version).unwrap());
+        pos += used;
+    }
+    out
 }
 
 /// Takes every PUBLISH a client got, acknowledging each (QoS 2 included:
@@ -683,4 +704,44 @@ fn a_bridge_whose_session_is_new_starts_the_remote_session_clean() {
     w.advance(5_000);
     assert_eq!(w.bridge_state(), BridgeState::Connected);
     assert_eq!(fresh(&w), first + 1, "the remote session was started clean");
+}
+
+#[test]
+fn qos2_messages_cross_a_remote_whose_maximum_qos_is_lower_at_that_qos_once_each() {
+    // [MQTT-3.2.2-11]: the bridge may not send above the remote's Maximum
+    // QoS; the broker's QoS 2 exchange is completed by the bridge.
+    for max in [1u8, 0] {
+        let mut w = World::new(cloud(QoS::ExactlyOnce), Config::default());
+        let (remote_sub, _) = w.b.connect_persistent("remote-sub", V5);
+        w.b.subscribe(remote_sub, "site1/dev/#", QoS::ExactlyOnce);
+        w.cut();
+        let (local, _) = w.a.connect_persistent("device", V5);
+        // Queued at QoS 2 while the remote's limit is not known yet.
+        for n in 1..=10u16 {
+            w.a.publish(
+                local,
+                "dev/q2",
+                n.to_string().as_bytes(),
+                QoS::ExactlyOnce,
+                false,
+                n,
+            );
+            let _ = w.a.recv_all(local);
+            w.a.pubrel(local, pid(n));
+        }
+        w.remote_max_qos = Some(max);
+        w.restore();
+        w.advance(70_000);
+        assert_eq!(w.bridge_state(), BridgeState::Connected);
+        let got = take_acking(&mut w.b, remote_sub);
+        let expected: Vec<String> = (1..=10).map(|n: u32| n.to_string()).collect();
+        assert_eq!(payloads(&got), expected, "Maximum QoS {max}");
+        assert!(
+            got.iter().all(|p| p.qos as u8 <= max),
+            "Maximum QoS {max}: {got:?}"
+        );
+        let view = w.a.broker.stats(w.a.now).bridges[0].clone();
+        assert_eq!((view.queued, view.inflight), (0, 0), "Maximum QoS {max}");
+        assert_eq!(view.messages_out, 10);
+    }
 }

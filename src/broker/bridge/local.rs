@@ -233,6 +233,13 @@ impl Broker {
                 b.quiet_pubcomps.retain(|id| *id != r.packet_id);
                 return;
             }
+            Packet::PubRel(r) if b.local_completes.contains(&r.packet_id) => {
+                // The remote has it at a lower QoS: complete it here.
+                b.local_completes.retain(|id| *id != r.packet_id);
+                let now = self.clock;
+                let done = Packet::PubComp(PubResponse::new(r.packet_id));
+                return self.bridge_to_local(i, done, now);
+            }
             Packet::PubAck(r) => Packet::PubAck(r),
             Packet::PubRec(r) => Packet::PubRec(r),
             Packet::PubRel(r) => Packet::PubRel(r),
@@ -265,12 +272,27 @@ impl Broker {
         });
         let version = b.cfg.protocol;
         let retain = b.remote_retain;
+        // A new PUBLISH with an identifier ends whatever it was used for.
+        if let Some(id) = p.packet_id {
+            b.downgraded.retain(|x| *x != id);
+            b.local_completes.retain(|x| *x != id);
+        }
+        // Above the remote's Maximum QoS, it goes at that QoS [MQTT-3.2.2-11].
+        let (qos, max_qos) = ((p.first_byte >> 1) & 0b11, b.remote_maximum_qos as u8);
+        let mut wire = *p;
+        if qos > max_qos {
+            wire.first_byte = (p.first_byte & !0b0110) | (max_qos << 1);
+            if max_qos == 0 {
+                wire.first_byte &= !0b1000; // no DUP at QoS 0 [MQTT-3.3.1-2]
+                wire.packet_id = None;
+            }
+        }
         let sent = match (mapped, self.conns.get_mut(&link)) {
             (Some((_, prefix, rest)), Some(c)) => {
                 let max = c.max_packet_size as usize;
                 c.outbox.write(link, &mut self.ready, |tx| {
                     let start = tx.len();
-                    let len = p.encode(tx, version, prefix, rest, retain);
+                    let len = wire.encode(tx, version, prefix, rest, retain);
                     if len > max {
                         tx.truncate(start);
                     }
@@ -280,7 +302,23 @@ impl Broker {
             _ => false,
         };
         if sent {
-            self.bridges[i].messages_out += 1;
+            let b = &mut self.bridges[i];
+            b.messages_out += 1;
+            match (p.packet_id, qos, max_qos) {
+                (Some(id), 2, 1) => b.downgraded.push(id),
+                (Some(id), _, 0) => {
+                    // Nothing will come back from the remote: the broker's
+                    // exchange is settled here.
+                    let ack = if qos == 2 {
+                        b.local_completes.push(id);
+                        Packet::PubRec(PubResponse::new(id))
+                    } else {
+                        Packet::PubAck(PubResponse::new(id))
+                    };
+                    self.bridge_to_local(i, ack, now);
+                }
+                _ => {}
+            }
             return;
         }
         // Not for the remote after all (a subscription no longer

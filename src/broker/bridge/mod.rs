@@ -316,6 +316,12 @@ pub(super) struct Bridge {
     /// Incoming QoS 2 identifiers released locally because the remote
     /// forgot them: their PUBCOMPs are not the remote's business.
     quiet_pubcomps: Vec<crate::codec::PacketId>,
+    /// QoS 2 messages sent as QoS 1 (the remote's Maximum QoS): the
+    /// remote's PUBACK is the broker's PUBREC.
+    downgraded: Vec<crate::codec::PacketId>,
+    /// QoS 2 exchanges the bridge completes itself (the remote took the
+    /// message at a lower QoS): the broker's PUBREL is answered here.
+    local_completes: Vec<crate::codec::PacketId>,
     pub attempts: u32,
     pub retry_at: Millis,
     pub last_rx: Millis,
@@ -349,6 +355,8 @@ impl Bridge {
             remote_retain: true,
             private,
             quiet_pubcomps: Vec::new(),
+            downgraded: Vec::new(),
+            local_completes: Vec::new(),
             attempts: 0,
             retry_at: Millis(0),
             last_rx: Millis(0),

@@ -212,6 +212,13 @@ impl Broker {
             Packet::ConnAck(a) if !connected => self.bridge_connack(i, a, now),
             Packet::Publish(p) if connected => self.bridge_publish_in(i, p, now),
             // Acknowledgements mirror onto the same exchange locally.
+            Packet::PubAck(r) if connected && b.downgraded.contains(&r.packet_id) => {
+                // A QoS 2 message the remote took at QoS 1: for the
+                // broker, received; the rest of the exchange is the bridge's.
+                b.downgraded.retain(|id| *id != r.packet_id);
+                b.local_completes.push(r.packet_id);
+                self.bridge_to_local(i, Packet::PubRec(quiet(r)), now)
+            }
             Packet::PubAck(r) if connected => {
                 self.bridge_to_local(i, Packet::PubAck(quiet(r)), now)
             }
@@ -398,6 +405,8 @@ impl Broker {
             return;
         };
         let was_up = std::mem::take(&mut self.bridges[i].session_up);
+        // The broker resends these on the next link, downgraded again.
+        self.bridges[i].downgraded.clear();
         self.close_link(link);
         self.bridge_local_close(i, now);
         let b = &mut self.bridges[i];
