@@ -10,10 +10,27 @@ const ARGS = [
   '--disable-sync', '--no-first-run', '--disable-dev-shm-usage', '--disable-quic',
 ];
 
+/** Chromium, launched again once if its first start fails (seen once on a
+ *  loaded machine: the browser closed itself during launch). */
+async function launch() {
+  try {
+    return await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  } catch (err) {
+    console.log(`# Chromium failed to launch (${String(err.message).split('\n')[0]}); trying once more`);
+    return chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  }
+}
+
 /** Starts the server and a browser; returns helpers and a close function. */
 export async function startBrowser() {
   const server = await serve();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  let browser;
+  try {
+    browser = await launch();
+  } catch (err) {
+    await server.close(); // or the test process never exits
+    throw err;
+  }
   const errors = [];
   async function newPage(path = '/tests/browser/pages/blank.html', context) {
     const ctx = context ?? (await browser.newContext());
