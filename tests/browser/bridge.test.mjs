@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBrowser } from './harness.mjs';
 import { createBroker } from '../../www/node/index.js';
-import { connect, collect, until, endAll } from '../node/helpers.mjs';
+import { connect, collect, until, endAll, within } from '../node/helpers.mjs';
 import { startRelay } from '../node/relay.mjs';
 import { startMosquitto, mosquittoBinary } from '../node/mosquitto.mjs';
 
@@ -80,12 +80,18 @@ before(async () => {
 });
 
 after(async () => {
-  await endAll(clients);
-  for (const ctx of contexts) await ctx.close().catch(() => {});
-  await b?.close();
-  for (const r of relays) await r.close();
-  await remote?.close();
-  await mosq?.stop().catch(() => mosq.kill());
+  // Each step bounded, and the SharedWorkers let go first: a browser that
+  // closes with a debugger attached to a worker was seen not to finish
+  // closing (once, in a clean clone), which kept the test process alive.
+  const bounded = (what, promise) => within(15_000, what, promise).catch((err) => console.log(`# ${err.message}`));
+  await bounded('MQTT.js clients to end', endAll(clients));
+  await bounded('SharedWorkers to be let go', detachSharedWorkers());
+  await bounded('the CDP session to close', cdp?.detach() ?? Promise.resolve());
+  for (const ctx of contexts) await bounded('a browser context to close', ctx.close());
+  await bounded('the browser and the static server to close', b?.close() ?? Promise.resolve());
+  for (const r of relays) await bounded('a relay to close', r.close());
+  await bounded('the Node broker to close', remote?.close() ?? Promise.resolve());
+  await bounded('Mosquitto to stop', mosq?.stop().catch(() => mosq.kill()) ?? Promise.resolve());
 });
 
 let n = 0;

@@ -49,7 +49,9 @@ export async function startBrowser() {
     newPage,
     newContext: () => browser.newContext(),
     async close() {
-      await browser.close();
+      // Bounded: the server is closed even if the browser does not finish.
+      const late = new Promise((resolve) => setTimeout(resolve, 15_000).unref());
+      await Promise.race([browser.close(), late]).catch(() => {});
       await server.close();
     },
   };
