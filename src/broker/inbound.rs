@@ -136,8 +136,7 @@ impl Broker {
         {
             return Some(ReasonCode::PayloadFormatInvalid);
         }
-        let from = self.conns.get(&conn)?.session?;
-        if p.qos != QoS::AtMostOnce && self.bridge_queue_full(&p.topic, p.payload.len(), from) {
+        if p.qos != QoS::AtMostOnce && self.bridge_queue_full(&p.topic, p.payload.len(), conn) {
             return Some(ReasonCode::QuotaExceeded);
         }
         if conn.is_internal() {

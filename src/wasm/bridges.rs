@@ -2,6 +2,7 @@
 //! and bridges' state back to JS.
 
 use super::errors::option_error;
+use super::options::int;
 use crate::broker::{BridgeConfig, BridgeView, TopicMap};
 use crate::codec::{ProtocolVersion, QoS};
 use js_sys::{Array, Reflect};
@@ -47,20 +48,8 @@ struct JsReconnect {
     max_delay: Option<f64>,
 }
 
-/// A whole number within `min..=max`, or the option's error.
-fn whole(name: &str, v: Option<f64>, min: u64, max: u64) -> Result<Option<u64>, JsValue> {
-    match v {
-        None => Ok(None),
-        Some(v) if v.fract() == 0.0 && v >= min as f64 && v <= max as f64 => Ok(Some(v as u64)),
-        Some(v) => Err(option_error(
-            name,
-            &format!("must be a whole number from {min} to {max}, got {v}"),
-        )),
-    }
-}
-
 fn topic_map(name: &str, m: JsTopicMap) -> Result<TopicMap, JsValue> {
-    let qos = match whole(&format!("{name}.qos"), m.qos, 0, 2)? {
+    let qos = match int(&format!("{name}.qos"), m.qos, 0, 2)? {
         None | Some(0) => QoS::AtMostOnce,
         Some(1) => QoS::AtLeastOnce,
         _ => QoS::ExactlyOnce,
@@ -80,14 +69,14 @@ fn bridge(name: &str, b: JsBridge) -> Result<BridgeConfig, JsValue> {
     }
     cfg.username = b.username;
     cfg.password = b.password.map(|p| p.into_bytes().into());
-    cfg.protocol = match whole(&format!("{name}.protocolVersion"), b.protocol_version, 4, 5)? {
+    cfg.protocol = match int(&format!("{name}.protocolVersion"), b.protocol_version, 4, 5)? {
         Some(4) => ProtocolVersion::V3_1_1,
         _ => ProtocolVersion::V5,
     };
-    if let Some(k) = whole(&format!("{name}.keepalive"), b.keepalive, 0, 65_535)? {
+    if let Some(k) = int(&format!("{name}.keepalive"), b.keepalive, 0, 65_535)? {
         cfg.keep_alive = k as u16;
     }
-    if let Some(e) = whole(
+    if let Some(e) = int(
         &format!("{name}.sessionExpiry"),
         b.session_expiry,
         0,
@@ -97,10 +86,10 @@ fn bridge(name: &str, b: JsBridge) -> Result<BridgeConfig, JsValue> {
     }
     if let Some(r) = b.reconnect {
         let day = 86_400_000;
-        if let Some(ms) = whole(&format!("{name}.reconnect.minDelay"), r.min_delay, 1, day)? {
+        if let Some(ms) = int(&format!("{name}.reconnect.minDelay"), r.min_delay, 1, day)? {
             cfg.reconnect_min_ms = ms;
         }
-        if let Some(ms) = whole(&format!("{name}.reconnect.maxDelay"), r.max_delay, 1, day)? {
+        if let Some(ms) = int(&format!("{name}.reconnect.maxDelay"), r.max_delay, 1, day)? {
             cfg.reconnect_max_ms = ms;
         }
     }

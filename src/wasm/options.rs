@@ -29,7 +29,12 @@ struct Options {
 }
 
 /// Reads an optional integer option within `min..=max`.
-fn int(name: &str, value: Option<f64>, min: u64, max: u64) -> Result<Option<u64>, JsValue> {
+pub(super) fn int(
+    name: &str,
+    value: Option<f64>,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, JsValue> {
     let Some(v) = value else {
         return Ok(None);
     };

@@ -352,8 +352,12 @@ impl Broker {
         &self,
         topic: &str,
         len: usize,
-        from: SessionKey,
+        conn: ConnId,
     ) -> bool {
+        if self.bridges.is_empty() {
+            return false; // the common case, on the hot path: nothing to look up
+        }
+        let from = (self.conns.get(&conn)).and_then(|c| c.session);
         let (max_messages, max_bytes) = (self.cfg.max_queued_messages, self.cfg.max_queued_bytes);
         self.bridges.iter().any(|b| {
             let Some(&key) = self.by_client_id.get(&b.session_id) else {
@@ -361,7 +365,7 @@ impl Broker {
             };
             let s = self.session(key);
             let full = s.queue.len() >= max_messages || s.queued_bytes + len > max_bytes;
-            full && key != from && b.cfg.carries_out(topic)
+            full && Some(key) != from && b.cfg.carries_out(topic)
         })
     }
 
