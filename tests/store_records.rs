@@ -62,8 +62,8 @@ proptest! {
     }
 
     #[test]
-    fn sessions_round_trip(id in text(), protocol in 3u8..=5, expiry in any::<u32>(), at in proptest::option::of(any::<u64>()), pending in will(), current in will()) {
-        let s = SessionRecord { client_id: Rc::from(id), protocol, expiry_interval: expiry, disconnected_at: at.map(Millis), pending_will: pending, will: current };
+    fn sessions_round_trip(id in text(), protocol in 3u8..=5, expiry in any::<u32>(), at in proptest::option::of(any::<u64>()), pending in will(), current in will(), user in proptest::option::of(text())) {
+        let s = SessionRecord { client_id: Rc::from(id), protocol, expiry_interval: expiry, disconnected_at: at.map(Millis), pending_will: pending, will: current, username: user.map(|u| Rc::from(u.as_str())) };
         prop_assert_eq!(decode_session(&encode_session(&s)).unwrap(), s);
     }
 

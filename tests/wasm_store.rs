@@ -44,6 +44,7 @@ fn session(id: &str) -> SessionRecord {
         disconnected_at: Some(Millis(1_800_000_000_000)),
         pending_will: None,
         will: None,
+        username: Some(Rc::from("alice")),
     }
 }
 

@@ -79,6 +79,18 @@ pub struct Config {
     pub client_id_seed: u64,
     /// Remote brokers to bridge to (see `bridge/`).
     pub bridges: Vec<super::BridgeConfig>,
+    /// Passwords, anonymous clients and the ACL (see `access/`).
+    pub access: super::Access,
+    /// Refuse client identifiers with characters outside `0-9a-zA-Z` (0x85),
+    /// as [MQTT-3.1.3-5] lets a server do. Off: any UTF-8 id is accepted.
+    pub strict_client_ids: bool,
+    /// If set, the PUBLISH packets one connection may send per second (a
+    /// token bucket holding one second's worth); beyond it an MQTT 5 client
+    /// gets DISCONNECT 0x96 and a 3.1.1 client is closed.
+    pub publish_rate: Option<u32>,
+    /// If set, the PUBLISH bytes (topic and payload) one connection may send
+    /// per second, with the same policy.
+    pub publish_byte_rate: Option<u64>,
 }
 
 impl Default for Config {
@@ -103,6 +115,10 @@ impl Default for Config {
             retain_available: true,
             client_id_seed: 0,
             bridges: Vec::new(),
+            access: super::Access::default(),
+            strict_client_ids: false,
+            publish_rate: None,
+            publish_byte_rate: None,
         }
     }
 }
@@ -168,6 +184,20 @@ pub const LIMITS: &[Limit] = &[
     },
     limit!("maxSessionExpiry", max_session_expiry as u32, 0, U32),
     limit!("connectTimeout", connect_timeout_ms as u64, 100, 3_600_000),
+    Limit {
+        name: "publishRate",
+        min: 1,
+        max: U32,
+        get: |c| c.publish_rate.map(u64::from),
+        set: |c, v| c.publish_rate = Some(v as u32),
+    },
+    Limit {
+        name: "publishByteRate",
+        min: 1,
+        max: JS_SAFE,
+        get: |c| c.publish_byte_rate,
+        set: |c, v| c.publish_byte_rate = Some(v),
+    },
 ];
 
 /// The limit named `name` in `limits`.

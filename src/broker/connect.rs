@@ -29,6 +29,12 @@ impl Broker {
             // Bridge sessions are the broker's own.
             return self.refuse(conn, ReasonCode::ClientIdentifierNotValid, now);
         }
+        if !internal {
+            // The password file and anonymous clients (see `access/`).
+            if let Err(reason) = self.admit(conn, &mut connect) {
+                return self.refuse(conn, reason, now);
+            }
+        }
         let connected = self.connected_clients();
         // A client taking over its own session replaces a connection: the
         // count does not grow, so the limit does not refuse it.
@@ -82,6 +88,12 @@ impl Broker {
                 return Err(ReasonCode::ClientIdentifierNotValid);
             }
             _ => {}
+        }
+        if self.cfg.strict_client_ids
+            && !connect.client_id.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            // [MQTT-3.1.3-5]: a server MAY refuse other characters (0x85).
+            return Err(ReasonCode::ClientIdentifierNotValid);
         }
         if id_len == 0 {
             // [MQTT-3.1.3-6], [MQTT-3.2.2-16]: the server assigns one (and
@@ -245,9 +257,11 @@ impl Broker {
             username: connect.username.as_deref(),
             protocol: connect.protocol,
         };
-        let allowed = self
-            .hooks
-            .authorize_publish(&info, &will.topic, will.qos, will.retain);
+        let acl = self.client_acl(&connect.client_id, connect.username.as_deref());
+        let allowed = acl.map_or(true, |acl| acl.allows(&will.topic, super::access::WRITE))
+            && self
+                .hooks
+                .authorize_publish(&info, &will.topic, will.qos, will.retain);
         (!allowed).then_some(ReasonCode::NotAuthorized)
     }
 
@@ -310,7 +324,8 @@ impl Broker {
             // non-normative comment): look again.
             existing = self.by_client_id.get(&client_id).copied();
         }
-        let resumed = existing.filter(|_| !connect.clean_start);
+        let username = connect.username.as_deref();
+        let resumed = existing.filter(|&k| !connect.clean_start && self.may_resume(k, username));
         if let (Some(key), None) = (existing, resumed) {
             // Clean Start: the old session ends here [MQTT-3.1.2-4].
             self.end_session(key, now);
@@ -397,9 +412,16 @@ impl Broker {
             };
             (Rc::new(message), delay)
         });
+        let username: Option<Rc<str>> = connect.username.as_deref().map(Rc::from);
+        let rate = super::rate::PublishRate::new(
+            self.cfg.publish_rate,
+            self.cfg.publish_byte_rate,
+            self.clock,
+        );
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = Some(key);
-            c.username = connect.username.as_deref().map(Rc::from);
+            c.username = username.clone();
+            c.rate = rate.filter(|_| !conn.is_internal());
             if v5 {
                 let p = &connect.properties;
                 c.receive_maximum = p.receive_maximum.unwrap_or(u16::MAX);
@@ -411,6 +433,7 @@ impl Broker {
         let s = self.session_mut(key);
         let before = s.stored.then(|| session_record(s));
         s.conn = Some(conn);
+        s.username = username;
         s.protocol = connect.protocol;
         s.expiry_interval = granted;
         s.disconnected_at = None;
@@ -434,6 +457,9 @@ impl Broker {
         }
         if changed {
             self.note_session_change(&client_id);
+        }
+        if self.cfg.access.acl.is_some() || self.session(key).acl.is_some() {
+            self.refresh_acl(key);
         }
         granted
     }
@@ -576,7 +602,10 @@ fn resumes_unchanged(before: &SessionRecord, after: &SessionRecord) -> bool {
     let quiet = |r: &SessionRecord| {
         r.expiry_interval == u32::MAX && r.will.is_none() && r.pending_will.is_none()
     };
-    quiet(before) && quiet(after) && before.protocol == after.protocol
+    quiet(before)
+        && quiet(after)
+        && before.protocol == after.protocol
+        && before.username == after.username
 }
 
 pub(super) fn session_record(s: &Session) -> SessionRecord {
@@ -596,5 +625,6 @@ pub(super) fn session_record(s: &Session) -> SessionRecord {
             message: message.clone(),
             delay: *delay,
         }),
+        username: s.username.clone(),
     }
 }

@@ -29,12 +29,19 @@ impl Broker {
         hits.clear();
         {
             let sessions = &self.sessions;
-            let mut choose =
-                |members: &[SubEntry], start: usize| pick_member(sessions, members, start, None);
+            let topic = &*msg.topic;
+            let mut choose = |members: &[SubEntry], start: usize| {
+                pick_member(sessions, members, start, None, topic)
+            };
             self.tree.matches(&msg.topic, &mut hits, &mut choose);
         }
         // [MQTT-3.8.3-3]: No Local skips the publisher's own subscriptions.
-        hits.retain(|h| !(h.entry.options.no_local && Some(h.entry.session) == from));
+        // The ACL: a subscription reaches only what its session may read.
+        let sessions = &self.sessions;
+        hits.retain(|h| {
+            !(h.entry.options.no_local && Some(h.entry.session) == from)
+                && readable(sessions, &h.entry, &msg.topic)
+        });
         hits.sort_by_key(|h| (h.shared.is_some(), h.entry.session));
         let matched = !hits.is_empty();
         let mut i = 0;
@@ -485,7 +492,7 @@ impl Broker {
                 .map(<[SubEntry]>::to_vec)
                 .unwrap_or_default();
             let others: Vec<SubEntry> = members.into_iter().filter(|m| m.session != from).collect();
-            match pick_member(&self.sessions, &others, 0, Some(from)) {
+            match pick_member(&self.sessions, &others, 0, Some(from), &out.msg.topic) {
                 Some(i) => {
                     let m = others[i];
                     let sub_ids = m.identifier.into_iter().collect();
@@ -519,19 +526,36 @@ fn pubrel(id: PacketId) -> Packet {
     Packet::PubRel(PubResponse::new(id))
 }
 
-/// Chooses the member of a shared group to get a message, searching round
-/// robin from `start`: a connected member with room in its window first,
-/// then any connected member, then any member (queued until it returns).
+/// Whether a message on `topic` may go through subscription `entry`: its
+/// session's ACL lets it read the topic (checked only where the ACL does
+/// not let it read all the filter matches).
+fn readable(sessions: &[Option<super::session::Session>], entry: &SubEntry, topic: &str) -> bool {
+    if !entry.check_read {
+        return true;
+    }
+    let acl = sessions
+        .get(entry.session.0 as usize)
+        .and_then(Option::as_ref)
+        .and_then(|s| s.acl.as_ref());
+    acl.map_or(true, |acl| acl.allows(topic, super::access::READ))
+}
+
+/// Chooses the member of a shared group to get a message on `topic`,
+/// searching round robin from `start` among those that may read it: a
+/// connected member with room in its window first, then any connected
+/// member, then any member (queued until it returns).
 fn pick_member(
     sessions: &[Option<super::session::Session>],
     members: &[SubEntry],
     start: usize,
     exclude: Option<SessionKey>,
+    topic: &str,
 ) -> Option<usize> {
     let n = members.len();
     let order = (0..n)
         .map(|k| (start + k) % n)
-        .filter(|&i| Some(members[i].session) != exclude);
+        .filter(|&i| Some(members[i].session) != exclude)
+        .filter(|&i| readable(sessions, &members[i], topic));
     let state = |i: usize| {
         sessions
             .get(members[i].session.0 as usize)

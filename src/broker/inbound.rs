@@ -88,6 +88,18 @@ impl Broker {
                 return self.ack(conn, Packet::PubRec(PubResponse::new(id)), hold);
             }
         }
+        let size = (p.topic.len() + p.payload.len()) as u64;
+        let over_rate = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.rate.as_mut())
+            .is_some_and(|r| !r.admit(size, now));
+        if over_rate {
+            // Over `publishRate`/`publishByteRate`: DISCONNECT 0x96 (a
+            // 3.1.1 client is closed).
+            let reason = ReasonCode::MessageRateTooHigh;
+            return self.protocol_violation(conn, reason, "publish rate limit exceeded", now);
+        }
         if p.qos != QoS::AtMostOnce
             && version.is_v5()
             && self.unacknowledged_inbound(conn) >= usize::from(self.cfg.receive_maximum)
@@ -141,6 +153,9 @@ impl Broker {
         }
         if conn.is_internal() {
             return None; // a bridge: the broker's own connection
+        }
+        if !self.may_write(conn, &p.topic) {
+            return Some(ReasonCode::NotAuthorized);
         }
         let (client_id, username, protocol) = self.client_info(conn)?;
         let info = super::ClientInfo {
@@ -318,9 +333,10 @@ impl Broker {
             {
                 ReasonCode::QuotaExceeded
             } else if !conn.is_internal()
-                && !self
-                    .hooks
-                    .authorize_subscribe(&info, &s.filter, s.options.qos)
+                && (!self.may_subscribe(key, &s.filter)
+                    || !self
+                        .hooks
+                        .authorize_subscribe(&info, &s.filter, s.options.qos))
             {
                 ReasonCode::NotAuthorized
             } else {
@@ -376,12 +392,14 @@ impl Broker {
         options: crate::codec::SubscriptionOptions,
         identifier: Option<u32>,
     ) {
+        let check_read = self.needs_read_check(key, filter);
         self.tree.insert(
             filter,
             SubEntry {
                 session: key,
                 options,
                 identifier,
+                check_read,
             },
         );
         let s = self.session_mut(key);
@@ -413,10 +431,13 @@ impl Broker {
         id: Option<u32>,
         now: Millis,
     ) {
+        // A retained message goes only to a subscriber who may read it.
+        let check_read = self.needs_read_check(key, filter);
         let mut matching: Vec<Rc<Message>> = self
             .retained
             .values()
             .filter(|m| filter_matches(filter, &m.topic) && !m.is_expired(now))
+            .filter(|m| !check_read || self.may_read(key, &m.topic))
             .cloned()
             .collect();
         matching.sort_by_key(|m| m.id);

@@ -8,6 +8,7 @@
 //!   `handle_timeout` next), `poll_event` (connects, drops, rejections,
 //!   bridge states), `poll_dial` (connections to open for bridges)
 
+mod access;
 mod bridge;
 mod config;
 mod connect;
@@ -19,11 +20,15 @@ mod hooks;
 mod inbound;
 mod lifecycle;
 mod outbox;
+mod rate;
 mod restore;
 mod session;
 mod sys;
 mod topic_tree;
 
+pub use access::{
+    hash_password, Access, AccessError, Acl, ClientAcl, Passwords, DEFAULT_ITERATIONS, SALT_LEN,
+};
 pub use bridge::{BridgeConfig, BridgeState, BridgeView, Dial, TopicMap};
 pub use config::{limit, Config, Durability, Limit, LIMITS};
 pub use events::{ClientView, DropReason, Event, Stats};
@@ -105,6 +110,10 @@ struct Conn {
     qos2_here: HashSet<codec::PacketId>,
     /// CONNECT said the client is a bridge (protocol level 0x80 | version).
     bridge: bool,
+    /// The name the transport authenticated (`handle_identity`).
+    identity: Option<Rc<str>>,
+    /// Publish rate limits (`Config::publish_rate`), once connected.
+    rate: Option<rate::PublishRate>,
 }
 
 impl Conn {
@@ -125,6 +134,8 @@ impl Conn {
             auth_method: None,
             qos2_here: HashSet::new(),
             bridge: false,
+            identity: None,
+            rate: None,
         }
     }
 

@@ -52,6 +52,7 @@ impl Broker {
             let key = b.new_session_key(rec.client_id.clone(), protocol);
             let s = b.session_mut(key);
             s.expiry_interval = rec.expiry_interval;
+            s.username = rec.username.clone();
             s.stored = true;
             // A will delay counts from the disconnection, and ends with the
             // session [MQTT-3.1.3-9].
@@ -91,6 +92,7 @@ impl Broker {
                 session: key,
                 options: sub.options,
                 identifier: sub.identifier,
+                check_read: false, // set by `refresh_acls` below
             };
             b.tree.insert(&sub.filter, entry);
             let state = SubscriptionState {
@@ -110,6 +112,7 @@ impl Broker {
                 }),
             }
         }
+        b.refresh_acls();
         b.restore_deliveries(snapshot.deliveries, snapshot.messages, now);
         b.restore_timers(now);
         b.forget_removed_bridges(now);

@@ -80,6 +80,10 @@ pub struct Session {
     /// Whether storage holds this session (it did at some point have a
     /// non-zero expiry under a durable setting).
     pub stored: bool,
+    /// The username of the connection holding (or that last held) it.
+    pub username: Option<Rc<str>>,
+    /// Its client's ACL rules, while an ACL is in force (see `access/`).
+    pub acl: Option<Rc<crate::broker::ClientAcl>>,
 }
 
 impl Session {
@@ -101,6 +105,8 @@ impl Session {
             will: None,
             pending_will: None,
             stored: false,
+            username: None,
+            acl: None,
         }
     }
 

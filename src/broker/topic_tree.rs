@@ -15,6 +15,9 @@ pub struct SubEntry {
     pub session: SessionKey,
     pub options: SubscriptionOptions,
     pub identifier: Option<u32>,
+    /// Each message through this subscription needs the session's ACL read
+    /// check: the ACL does not let it read everything the filter matches.
+    pub check_read: bool,
 }
 
 /// One subscription that matched a topic.

@@ -92,6 +92,9 @@ pub struct SessionRecord {
     /// having ended, the connection ended abnormally [MQTT-3.1.2-8]: a
     /// restart treats it as lost at the restart time.
     pub will: Option<WillRecord>,
+    /// The username of the connection that last held the session: with
+    /// access control, only that user may resume it (see `access/`).
+    pub username: Option<Rc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

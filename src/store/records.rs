@@ -171,6 +171,11 @@ pub fn encode_session(s: &SessionRecord) -> Vec<u8> {
     put_opt_u64(&mut out, s.disconnected_at.map(|t| t.0));
     put_will(&mut out, &s.pending_will);
     put_will(&mut out, &s.will);
+    // Added after format 1 was first written: a record without it reads
+    // as having no username.
+    if let Some(u) = &s.username {
+        put_str(&mut out, u);
+    }
     out
 }
 
@@ -186,6 +191,10 @@ pub fn decode_session(bytes: &[u8]) -> Result<SessionRecord> {
     let disconnected_at = opt_u64(&mut r)?.map(Millis);
     let pending_will = read_will(&mut r)?;
     let will = read_will(&mut r)?;
+    let username = match r.is_empty() {
+        true => None,
+        false => Some(Rc::from(r.string()?)),
+    };
     let s = SessionRecord {
         client_id,
         protocol,
@@ -193,6 +202,7 @@ pub fn decode_session(bytes: &[u8]) -> Result<SessionRecord> {
         disconnected_at,
         pending_will,
         will,
+        username,
     };
     finish(&r, s)
 }

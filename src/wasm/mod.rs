@@ -11,6 +11,7 @@
 //! without a store, counts them persisted at once), so that whatever that
 //! releases leaves in the same call.
 
+mod access;
 mod bridges;
 mod errors;
 mod hooks;
@@ -172,6 +173,25 @@ impl WasmBroker {
             Some(Rc::new(persister)),
             reports,
         ))
+    }
+
+    /// The transport authenticated the peer of `conn` as `identity` (a TLS
+    /// client certificate's CN): it is the client's username, and no
+    /// password is needed. Call right after `handleOpen`.
+    #[wasm_bindgen(js_name = handleIdentity)]
+    pub fn handle_identity(&mut self, conn: u32, identity: &str) {
+        self.core.handle_identity(ConnId(conn.into()), identity);
+    }
+
+    /// Replaces the access settings given in `options` (`passwordFile`,
+    /// `users`, `acl`, `allowAnonymous`; see `access.rs`), for every
+    /// session at once. Throws ERR_TABMQ_OPTION, naming the option and the
+    /// line, for a file that does not read; nothing changes then.
+    #[wasm_bindgen(js_name = setAccess)]
+    pub fn set_access(&mut self, options: JsValue) -> Result<(), JsValue> {
+        let access = access::parse(&options, &self.core.config().access)?;
+        self.core.set_access(access);
+        Ok(())
     }
 
     /// A new connection `conn` (the host's id for it).

@@ -26,6 +26,12 @@ struct Options {
     limits: Option<IgnoredAny>,
     /// Read from the object itself (see `bridges.rs`).
     bridges: Option<IgnoredAny>,
+    strict_client_ids: Option<bool>,
+    /// Read from the object itself (see `access.rs`).
+    password_file: Option<IgnoredAny>,
+    users: Option<IgnoredAny>,
+    acl: Option<IgnoredAny>,
+    allow_anonymous: Option<IgnoredAny>,
 }
 
 /// Reads an optional integer option within `min..=max`.
@@ -82,6 +88,11 @@ pub fn parse(value: JsValue) -> Result<Config, JsValue> {
     }
     if o.bridges.is_some() {
         cfg.bridges = super::bridges::parse(&value)?;
+    }
+    cfg.strict_client_ids = o.strict_client_ids.unwrap_or(false);
+    let access = [&o.password_file, &o.users, &o.acl, &o.allow_anonymous];
+    if access.iter().any(|v| v.is_some()) {
+        cfg.access = super::access::parse(&value, &cfg.access)?;
     }
     Ok(cfg)
 }

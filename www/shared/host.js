@@ -249,9 +249,11 @@ export class BrokerHost {
    * when the broker closes it. The client's bytes come in through
    * `handleBytes(id, bytes)`, and the end of the network side through
    * `handleClosed(id)`. `owner` groups connections (per page) so they can
-   * be ended together. Returns the connection id.
+   * be ended together. `identity`: a name the transport authenticated (a
+   * TLS client certificate's CN), which becomes the client's username.
+   * Returns the connection id.
    */
-  handleOpen(link, owner = null) {
+  handleOpen(link, owner = null, identity = undefined) {
     if (this.#closed || this.#closing) {
       link.close(1001, 'broker closed');
       return 0;
@@ -259,6 +261,7 @@ export class BrokerHost {
     const id = this.#nextConn++;
     this.#conns.set(id, { link, owner });
     this.#broker.handleOpen(id, Date.now());
+    if (identity !== undefined) this.#broker.handleIdentity(id, identity);
     this.poll();
     return id;
   }
@@ -399,6 +402,14 @@ export class BrokerHost {
 
   stats() {
     return this.#broker.stats(Date.now());
+  }
+
+  /** Replaces the access settings given (`passwordFile`, `users`, `acl`,
+   *  `allowAnonymous`) for every session; throws ERR_TABMQ_OPTION, naming
+   *  the option and line, for a file that does not read (nothing changes). */
+  setAccess(options) {
+    this.#broker.setAccess(options);
+    this.poll();
   }
 
   /** stats(), plus the origin's storage use as the browser estimates it. */
