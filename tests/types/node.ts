@@ -2,7 +2,9 @@
 // docs/node.md's examples, options, the broker object and its events.
 
 import { createBroker, TabmqError } from 'tabmq/node';
-import type { NodeBroker, NodeBrokerOptions, ConnectedEvent, BrokerEvent, NodeBrokerStats, TabmqErrorCode, BridgeEvent } from 'tabmq/node';
+import type {
+  AccessOptions, NodeBroker, NodeBrokerOptions, ConnectedEvent, BrokerEvent, NodeBrokerStats, TabmqErrorCode, BridgeEvent,
+} from 'tabmq/node';
 
 export async function example(): Promise<void> {
   const broker: NodeBroker = await createBroker({
@@ -69,3 +71,37 @@ export async function bridge(): Promise<void> {
   broker.resumeBridge('cloud');
   await broker.close();
 }
+
+// docs/node.md, TLS listeners, access control and per-address limits.
+export async function secure(cert: string, key: Buffer, ca: string): Promise<void> {
+  const broker = await createBroker({
+    tls: { port: 8883, cert, key },
+    wss: [{ port: 8084, path: '/mqtt', cert, key, ca, requireCertificate: true, useIdentityAsUsername: true }],
+    passwordFile: 'alice:$7$101$...\n',
+    users: [{ username: 'bob', password: 's3cret' }, { username: 'carol', passwordHash: '$7$101$...' }],
+    acl: 'user alice\ntopic readwrite alice/#\n',
+    allowAnonymous: false,
+    strictClientIds: true,
+    limits: { publishRate: 100, publishByteRate: 1_000_000 },
+    maxConnectionsPerAddress: 10,
+    connectRate: 5,
+  });
+  const ports: { tcp?: number; ws?: number; tls?: number; wss?: number } = broker.ports;
+  void ports;
+  const transports: ('tcp' | 'ws' | 'tls' | 'wss')[] = broker.addresses.map((a) => a.transport);
+  void transports;
+  broker.on('connected', (e: ConnectedEvent) => void (e.transport === 'wss'));
+  broker.setCertificates({ cert, key });
+  broker.setCertificates({ cert: Buffer.from(cert), key, ca: [ca, ca] });
+  broker.setAccess({ passwordFile: '', acl: 'topic read #\n', allowAnonymous: true });
+  const access: AccessOptions = { users: [] };
+  broker.setAccess(access);
+  await broker.close();
+}
+
+// @ts-expect-error: a TLS listener needs its certificate and key
+export const noCert: NodeBrokerOptions = { tls: { port: 8883 } };
+// @ts-expect-error: a TLS listener is an object, not a port
+export const tlsPort: NodeBrokerOptions = { tls: 8883 };
+// @ts-expect-error: a user needs a password or a hash
+export const noPassword: NodeBrokerOptions = { tcp: 0, users: [{ username: 'x' }] };

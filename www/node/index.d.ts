@@ -23,6 +23,37 @@ export interface WsListenerOptions extends TcpListenerOptions {
   path?: string;
 }
 
+/** PEM text: a string or a Buffer. */
+export type Pem = string | Buffer;
+
+/** The certificates of a TLS listener, and of `broker.setCertificates()`. */
+export interface Certificates {
+  /** The listener's certificate (and its chain), PEM. */
+  cert: Pem;
+  /** Its private key, PEM, unencrypted. */
+  key: Pem;
+  /** CA certificate(s) that sign the client certificates to accept, PEM. */
+  ca?: Pem | Pem[];
+}
+
+/** MQTT over TLS (mqtts). */
+export interface TlsListenerOptions extends TcpListenerOptions, Certificates {
+  /** Refuse, at the TLS handshake, clients without a certificate signed by `ca` (default false; needs `ca`). */
+  requireCertificate?: boolean;
+  /** The client certificate's subject CN becomes the MQTT user name, whatever the CONNECT says
+   *  (no password is checked); implies `requireCertificate`. */
+  useIdentityAsUsername?: boolean;
+}
+
+/** MQTT over WebSocket over TLS (wss). */
+export interface WssListenerOptions extends TlsListenerOptions {
+  /** URL path of the endpoint (default '/mqtt'). */
+  path?: string;
+}
+
+/** What `broker.setAccess()` replaces (see CoreOptions). */
+export type AccessOptions = Pick<CoreOptions, 'passwordFile' | 'users' | 'acl' | 'allowAnonymous'>;
+
 /** A bridge, plus `tls`: options for Node's tls.connect (ca, cert, key,
  *  rejectUnauthorized, servername, ...) for an mqtts:// or wss:// url. */
 export interface NodeBridgeOptions extends BridgeOptions {
@@ -35,27 +66,38 @@ export interface NodeBrokerOptions extends Omit<CoreOptions, 'bridges'> {
   tcp?: number | TcpListenerOptions | (number | TcpListenerOptions)[];
   /** MQTT over WebSocket (subprotocol 'mqtt' or 'mqttv3.1'): a port, a listener, or several. */
   ws?: number | WsListenerOptions | (number | WsListenerOptions)[];
+  /** MQTT over TLS: a listener, or several. */
+  tls?: TlsListenerOptions | TlsListenerOptions[];
+  /** MQTT over WebSocket over TLS: a listener, or several. */
+  wss?: WssListenerOptions | WssListenerOptions[];
   /** Only 'memory' (the default) for now: the Node host has no persistent store yet. */
   durability?: 'memory';
   /** Bytes of unsent output after which a connection is closed as too slow
    *  (default 8 MiB, at least 65536). Reading from a connection pauses long
    *  before that, as soon as its socket's buffer is full. */
   maxWriteBuffer?: number;
+  /** Sockets open at once from one remote address, on all listeners; one more is closed as it is accepted (default: no limit). */
+  maxConnectionsPerAddress?: number;
+  /** New connections per second accepted from one remote address (a burst of up to this many, then this many a
+   *  second); the others are closed as they are accepted (default: no limit). */
+  connectRate?: number;
 }
 
+export type Transport = 'tcp' | 'ws' | 'tls' | 'wss';
+
 export interface ListenerInfo {
-  transport: 'tcp' | 'ws';
+  transport: Transport;
   host: string;
   port: number;
   /** WebSocket listeners only. */
   path?: string;
-  /** `mqtt://host:port` or `ws://host:port/path`, ready for MQTT.js. */
+  /** `mqtt://host:port`, `mqtts://host:port`, `ws://host:port/path` or `wss://host:port/path`, ready for MQTT.js. */
   url: string;
 }
 
 /** Where a connection came from, added to the core's events. */
 export interface ConnectionInfo {
-  transport: 'tcp' | 'ws';
+  transport: Transport;
   remoteAddress?: string;
   remotePort?: number;
   /** The URL of the listener it came through. */
@@ -85,8 +127,8 @@ export interface NodeBrokerStats extends BrokerStats {
 }
 
 export interface NodeBroker extends EventEmitter {
-  /** The first TCP and WebSocket listener's port (the real one when 0 was asked for). */
-  readonly ports: { tcp?: number; ws?: number };
+  /** The first port of each kind of listener (the real one when 0 was asked for); kinds without a listener are absent. */
+  readonly ports: { tcp?: number; ws?: number; tls?: number; wss?: number };
   /** Every listener's address (the real port when 0 was asked for). */
   readonly addresses: ListenerInfo[];
   stats(): NodeBrokerStats;
@@ -96,6 +138,11 @@ export interface NodeBroker extends EventEmitter {
   pauseBridge(name: string): void;
   /** Brings a paused bridge back: it connects at once and drains its queue. */
   resumeBridge(name: string): void;
+  /** Replaces the certificates of every `tls` and `wss` listener for new connections (`ca` left out: each keeps its
+   *  own). Throws ERR_TABMQ_OPTION, naming the option, for PEM that cannot be read or a key that is not the cert's. */
+  setCertificates(certificates: Certificates): void;
+  /** Replaces the access rules (password file, users, ACL, anonymous access). Throws ERR_TABMQ_OPTION for a bad one. */
+  setAccess(options: AccessOptions): void;
   /** Stops listening, sends DISCONNECT 0x8B to MQTT 5 clients, closes every connection. */
   close(): Promise<void>;
   on(event: 'connected', fn: (e: ConnectedEvent) => void): this;

@@ -1,5 +1,5 @@
 // tabmq's Node host: the same wasm broker the browser runs, served on real
-// TCP and WebSocket ports.
+// TCP, TLS, WebSocket and WebSocket-over-TLS ports.
 //
 //   import { createBroker } from 'tabmq/node';
 //   const broker = await createBroker({ tcp: { port: 1883 }, ws: { port: 8083, path: '/mqtt' } });
@@ -10,10 +10,12 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { BrokerHost } from '../shared/host.js';
-import { TabmqError } from '../shared/errors.js';
-import { checkNodeOptions, defaultWriteBuffer } from './options.js';
+import { TabmqError, optionError } from '../shared/errors.js';
+import { checkAccessOptions, checkNodeOptions, defaultWriteBuffer } from './options.js';
 import { resolveLimits } from '../pkg/tabmq.js';
 import { listenTcp, listenWs } from './transport.js';
+import { Admission } from './admission.js';
+import { checkCertificates } from './certificates.js';
 import { nodeDialer } from './dial.js';
 
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
@@ -38,8 +40,8 @@ async function readWasm() {
 }
 
 /**
- * Starts a broker listening on the `tcp` and/or `ws` listeners of
- * `options`. Throws a TabmqError (code ERR_TABMQ_OPTION, naming the option)
+ * Starts a broker listening on the `tcp`, `tls`, `ws` and/or `wss`
+ * listeners of `options`. Throws a TabmqError (code ERR_TABMQ_OPTION, naming the option)
  * for a bad option, and the listen error (code EADDRINUSE, ...) with a
  * message naming the address when a port cannot be had; nothing is left
  * listening then.
@@ -75,6 +77,7 @@ class NodeBroker extends EventEmitter {
   #servers = [];
   #conns = new Map(); // conn id -> Connection (node-transport.js)
   #sockets = 0;
+  #admission;
   #closed = false;
   #closing = null;
   #allGone = null;
@@ -83,15 +86,33 @@ class NodeBroker extends EventEmitter {
     super();
     this.#host = host;
     this.#opts = opts;
+    this.#admission = new Admission(opts.admission);
     host.onEvent((e) => this.#onEvent(e));
   }
 
   async _listen(listeners) {
     const ctx = this.#context();
     for (const spec of listeners) {
-      const server = spec.transport === 'tcp' ? await listenTcp(spec, ctx) : await listenWs(spec, ctx);
+      const server = spec.transport === 'tcp' || spec.transport === 'tls' ? await listenTcp(spec, ctx) : await listenWs(spec, ctx);
       this.#servers.push(server);
     }
+  }
+
+  /** Counts a new socket, or destroys it: the broker is closed, the
+   *  sockets of every listener are at the cap, or its address is over
+   *  `maxConnectionsPerAddress` or `connectRate`. */
+  #admit(socket, hardCap) {
+    const address = socket.remoteAddress;
+    if (this.#closed || this.#sockets >= hardCap || !this.#admission.admit(address)) {
+      socket.destroy();
+      return false;
+    }
+    this.#sockets++;
+    socket.once('close', () => {
+      this.#sockets--;
+      this.#admission.release(address);
+    });
+    return true;
   }
 
   /** What the transports see of the broker. */
@@ -102,7 +123,8 @@ class NodeBroker extends EventEmitter {
     const closed = () => this.#closed;
     return {
       host: {
-        handleOpen: (link, owner) => (closed() ? 0 : host.handleOpen(link, owner)),
+        // `identity`: a client certificate's CN, the CONNECT's user name from then on.
+        handleOpen: (link, owner, identity) => (closed() ? 0 : host.handleOpen(link, owner, identity)),
         handleBytes: (id, bytes) => closed() || host.handleBytes(id, bytes),
         handleClosed: (id) => closed() || host.handleClosed(id),
       },
@@ -110,15 +132,7 @@ class NodeBroker extends EventEmitter {
       maxPayload: Math.max(65_536, 2 * limits.maxPacketSize),
       connectTimeout: limits.connectTimeout,
       hardCap,
-      admit: (socket) => {
-        if (this.#closed || this.#sockets >= hardCap) {
-          socket.destroy();
-          return false;
-        }
-        this.#sockets++;
-        socket.once('close', () => this.#sockets--);
-        return true;
-      },
+      admit: (socket) => this.#admit(socket, hardCap),
       add: (conn) => this.#conns.set(conn.id, conn),
       remove: (conn) => {
         this.#conns.delete(conn.id);
@@ -160,12 +174,13 @@ class NodeBroker extends EventEmitter {
     }
   }
 
-  /** The first TCP and WebSocket port (the real one when 0 was asked for). */
+  /** The first port of each kind of listener the broker has: `{ tcp, ws,
+   *  tls, wss }` (the real one when 0 was asked for; kinds it has no
+   *  listener of are left out). */
   get ports() {
-    return {
-      tcp: this.#servers.find((s) => s.info.transport === 'tcp')?.info.port,
-      ws: this.#servers.find((s) => s.info.transport === 'ws')?.info.port,
-    };
+    const ports = {};
+    for (const { info } of this.#servers) ports[info.transport] ??= info.port;
+    return ports;
   }
 
   /** Every listener's address: { transport, host, port, path?, url }. (Not
@@ -198,6 +213,33 @@ class NodeBroker extends EventEmitter {
   resumeBridge(name) {
     this.#checkOpen();
     this.#host.handleBridgePause(name, false);
+  }
+
+  /**
+   * Replaces the certificates of every `tls` and `wss` listener, for the
+   * connections made from now on (those open keep theirs): `cert` and
+   * `key` (PEM), and `ca` (PEM, for client certificates; left out, each
+   * listener keeps its own). Throws ERR_TABMQ_OPTION, naming the option,
+   * for PEM that cannot be read or a key that is not the certificate's.
+   */
+  setCertificates(certificates) {
+    this.#checkOpen();
+    if (certificates === null || typeof certificates !== 'object') {
+      throw optionError('setCertificates', 'takes an object { cert, key, ca? }');
+    }
+    const checked = checkCertificates(certificates);
+    for (const s of this.#servers) s.setCertificates?.(checked);
+  }
+
+  /**
+   * Replaces the broker's access rules, as BrokerHost.setAccess does (the
+   * core checks their content): `passwordFile` and `acl` (the text of
+   * Mosquitto's files), `users`, `allowAnonymous`. Throws ERR_TABMQ_OPTION,
+   * naming the option, for a value of the wrong type.
+   */
+  setAccess(options) {
+    this.#checkOpen();
+    return this.#host.setAccess(checkAccessOptions(options));
   }
 
   /** Sessions and retained messages (at most `retainedLimit`), for an inspector. */

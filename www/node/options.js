@@ -6,6 +6,7 @@
 // the error names the option), and everything about listeners.
 
 import { optionError } from '../shared/errors.js';
+import { checkCertificates } from './certificates.js';
 
 const BROWSER_ONLY = {
   name: 'names a broker shared by the tabs of an origin; in Node each createBroker() is its own broker',
@@ -16,9 +17,35 @@ const BROWSER_ONLY = {
 };
 
 const KNOWN = [
-  'tcp', 'ws', 'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable',
+  'tcp', 'ws', 'tls', 'wss', 'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable',
   'clientIdSeed', 'authenticate', 'authorize', 'maxWriteBuffer', 'bridges',
+  'passwordFile', 'users', 'acl', 'allowAnonymous', 'strictClientIds',
+  'maxConnectionsPerAddress', 'connectRate',
 ];
+
+/** Options the core takes as they are (it checks their content), with the
+ *  type checked here so that the error names the option. */
+const CORE_TYPED = {
+  sysInterval: 'number',
+  clientIdSeed: 'number',
+  queueQos0Offline: 'boolean',
+  retainAvailable: 'boolean',
+  passwordFile: 'string',
+  acl: 'string',
+  allowAnonymous: 'boolean',
+  strictClientIds: 'boolean',
+};
+
+/** The access options `setAccess()` takes (a subset of CORE_TYPED, plus `users`). */
+const ACCESS = ['passwordFile', 'users', 'acl', 'allowAnonymous'];
+
+/** Listener options of each transport. */
+const LISTENER_KEYS = {
+  tcp: ['port', 'host'],
+  ws: ['port', 'host', 'path'],
+  tls: ['port', 'host', 'cert', 'key', 'ca', 'requireCertificate', 'useIdentityAsUsername'],
+  wss: ['port', 'host', 'path', 'cert', 'key', 'ca', 'requireCertificate', 'useIdentityAsUsername'],
+};
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_WS_PATH = '/mqtt';
@@ -36,9 +63,12 @@ export function defaultWriteBuffer(limits) {
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
- * Returns { listeners: [{ transport, port, host, path? }], core, callbacks,
- * maxWriteBuffer? } or throws a TabmqError naming the option. `limits` are
- * checked by the core, against its table of limits (src/broker/config.rs).
+ * Returns { listeners: [{ transport, port, host, path?, cert?, key?, ca?,
+ * requireCertificate?, useIdentityAsUsername? }], core, tlsByBridge,
+ * callbacks, maxWriteBuffer?, admission: { maxConnectionsPerAddress?,
+ * connectRate? } } or throws a TabmqError naming the option. `limits` and
+ * the content of the access options (`passwordFile`, `users`, `acl`) are
+ * checked by the core (src/broker/config.rs and its access control).
  */
 export function checkNodeOptions(options = {}) {
   if (!isObject(options)) throw optionError('options', 'must be an object');
@@ -46,24 +76,13 @@ export function checkNodeOptions(options = {}) {
     if (key in BROWSER_ONLY) throw optionError(key, `is a browser option: it ${BROWSER_ONLY[key]}`);
     if (!KNOWN.includes(key)) throw optionError(key, `is not a createBroker option (known: ${KNOWN.join(', ')})`);
   }
-  const listeners = [
-    ...listenerList(options.tcp, 'tcp'),
-    ...listenerList(options.ws, 'ws'),
-  ];
+  const listeners = ['tcp', 'ws', 'tls', 'wss'].flatMap((transport) => listenerList(options[transport], transport));
   if (listeners.length === 0) {
-    throw optionError('tcp', 'or `ws` is needed: createBroker() serves MQTT on at least one listener, e.g. { tcp: { port: 1883 } }');
+    throw optionError('tcp', 'or `ws`, `tls`, `wss` is needed: createBroker() serves MQTT on at least one listener, e.g. { tcp: { port: 1883 } }');
   }
-  const durability = options.durability ?? 'memory';
-  if (durability !== 'memory') {
-    const why = durability === 'strict' || durability === 'relaxed'
-      ? `'${durability}' needs a persistent store, and the Node host has none yet (IndexedDB is browser-only): use 'memory'`
-      : `must be 'memory' in Node, got ${JSON.stringify(durability)}`;
-    throw optionError('durability', why);
-  }
-  checkType(options, 'sysInterval', 'number');
-  checkType(options, 'clientIdSeed', 'number');
-  checkType(options, 'queueQos0Offline', 'boolean');
-  checkType(options, 'retainAvailable', 'boolean');
+  checkDurability(options.durability);
+  for (const [key, type] of Object.entries(CORE_TYPED)) checkType(options, key, type);
+  checkUsers(options.users, 'users');
   for (const key of ['authenticate', 'authorize']) {
     if (options[key] !== undefined && typeof options[key] !== 'function') throw optionError(key, 'must be a function');
   }
@@ -71,8 +90,12 @@ export function checkNodeOptions(options = {}) {
   if (maxWriteBuffer !== undefined && (!Number.isSafeInteger(maxWriteBuffer) || maxWriteBuffer < 65_536)) {
     throw optionError('maxWriteBuffer', `must be a whole number of bytes, at least 65536, got ${String(maxWriteBuffer)}`);
   }
+  const admission = {
+    maxConnectionsPerAddress: positiveWhole(options, 'maxConnectionsPerAddress'),
+    connectRate: positiveWhole(options, 'connectRate'),
+  };
   const core = { durability: 'memory' };
-  for (const key of ['limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable', 'clientIdSeed']) {
+  for (const key of ['limits', ...Object.keys(CORE_TYPED), 'users']) {
     if (options[key] !== undefined) core[key] = options[key];
   }
   core.clientIdSeed ??= Math.floor(Math.random() * 2 ** 52);
@@ -84,7 +107,46 @@ export function checkNodeOptions(options = {}) {
     tlsByBridge,
     callbacks: { authenticate: options.authenticate, authorize: options.authorize },
     maxWriteBuffer,
+    admission,
   };
+}
+
+function checkDurability(durability = 'memory') {
+  if (durability === 'memory') return;
+  const why = durability === 'strict' || durability === 'relaxed'
+    ? `'${durability}' needs a persistent store, and the Node host has none yet (IndexedDB is browser-only): use 'memory'`
+    : `must be 'memory' in Node, got ${JSON.stringify(durability)}`;
+  throw optionError('durability', why);
+}
+
+/** `users` must be an array (the core checks its entries). */
+function checkUsers(users, name) {
+  if (users !== undefined && !Array.isArray(users)) {
+    throw optionError(name, `must be an array of { username, password } or { username, passwordHash }, got ${describe(users)}`);
+  }
+}
+
+/** A whole number from 1 up, or undefined when not given. */
+function positiveWhole(options, key) {
+  const v = options[key];
+  if (v === undefined) return undefined;
+  if (!Number.isSafeInteger(v) || v < 1) throw optionError(key, `must be a whole number from 1, got ${describe(v)}`);
+  return v;
+}
+
+/**
+ * Checks the options of `broker.setAccess()`: `passwordFile` and `acl`
+ * strings, `users` an array, `allowAnonymous` a boolean (the core checks
+ * their content). Returns them without the ones left undefined.
+ */
+export function checkAccessOptions(options) {
+  if (!isObject(options)) throw optionError('setAccess', `takes an object { ${ACCESS.join(', ')} }, got ${describe(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!ACCESS.includes(key)) throw optionError(key, `is not a setAccess option (known: ${ACCESS.join(', ')})`);
+  }
+  for (const key of ACCESS) if (key !== 'users') checkType(options, key, CORE_TYPED[key]);
+  checkUsers(options.users, 'users');
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
 }
 
 /** `bridges` for the core (checked there, fields named), and each
@@ -122,7 +184,7 @@ function describe(v) {
   return typeof v === 'number' ? String(v) : typeof v;
 }
 
-/** `tcp`/`ws`: a port number, a listener object, or an array of them. */
+/** `tcp`/`ws`/`tls`/`wss`: a port number, a listener object, or an array of them. */
 function listenerList(spec, transport) {
   if (spec === undefined || spec === null || spec === false) return [];
   if (Array.isArray(spec)) return spec.map((one, i) => listener(one, transport, `${transport}[${i}]`));
@@ -130,10 +192,11 @@ function listenerList(spec, transport) {
 }
 
 function listener(spec, transport, name) {
-  const known = transport === 'ws' ? ['port', 'host', 'path'] : ['port', 'host'];
+  const known = LISTENER_KEYS[transport];
   const obj = typeof spec === 'number' ? { port: spec } : spec;
   if (!isObject(obj)) {
-    throw optionError(name, `must be a port number or an object { ${known.join(', ')} }, got ${describe(spec)}`);
+    const what = transport === 'tcp' || transport === 'ws' ? 'a port number or an object' : 'an object';
+    throw optionError(name, `must be ${what} { ${known.join(', ')} }, got ${describe(spec)}`);
   }
   for (const key of Object.keys(obj)) {
     if (!known.includes(key)) throw optionError(`${name}.${key}`, `is not a ${transport} listener option (known: ${known.join(', ')})`);
@@ -144,12 +207,32 @@ function listener(spec, transport, name) {
   }
   if (typeof host !== 'string' || host.length === 0) throw optionError(`${name}.host`, `must be a non-empty string, got ${describe(host)}`);
   const out = { transport, port, host };
-  if (transport === 'ws') {
-    const path = obj.path ?? DEFAULT_WS_PATH;
-    if (typeof path !== 'string' || !path.startsWith('/') || /[?#\s]/.test(path)) {
-      throw optionError(`${name}.path`, `must be a URL path starting with '/' (no query, fragment or spaces), got ${describe(path)}`);
-    }
-    out.path = path;
-  }
+  if (transport === 'ws' || transport === 'wss') out.path = wsPath(obj.path, name);
+  if (transport === 'tls' || transport === 'wss') Object.assign(out, secureListener(obj, name));
   return out;
+}
+
+function wsPath(path = DEFAULT_WS_PATH, name) {
+  if (typeof path !== 'string' || !path.startsWith('/') || /[?#\s]/.test(path)) {
+    throw optionError(`${name}.path`, `must be a URL path starting with '/' (no query, fragment or spaces), got ${describe(path)}`);
+  }
+  return path;
+}
+
+/** The TLS options of a `tls` or `wss` listener: certificates (checked),
+ *  `requireCertificate`, `useIdentityAsUsername` (which implies it). */
+function secureListener(obj, name) {
+  for (const key of ['requireCertificate', 'useIdentityAsUsername']) {
+    if (obj[key] !== undefined && typeof obj[key] !== 'boolean') {
+      throw optionError(`${name}.${key}`, `must be a boolean, got ${describe(obj[key])}`);
+    }
+  }
+  const useIdentityAsUsername = obj.useIdentityAsUsername ?? false;
+  const requireCertificate = useIdentityAsUsername || (obj.requireCertificate ?? false);
+  const certs = checkCertificates(obj, `${name}.`);
+  if (requireCertificate && certs.ca === undefined) {
+    const why = useIdentityAsUsername ? 'useIdentityAsUsername' : 'requireCertificate';
+    throw optionError(`${name}.ca`, `is needed with \`${why}\`: the CA(s) that sign the client certificates to accept`);
+  }
+  return { ...certs, requireCertificate, useIdentityAsUsername };
 }

@@ -1,5 +1,9 @@
-// The Node host's transports: MQTT over TCP (node:net) and over WebSocket
-// (the `ws` package), each connection a `link` for BrokerHost.handleOpen().
+// The Node host's transports: MQTT over TCP (node:net), over TLS
+// (node:tls), over WebSocket (the `ws` package) and over WebSocket over TLS
+// (node:https + `ws`), each connection a `link` for BrokerHost.handleOpen().
+// A TLSSocket is a net.Socket, so TLS connections are TcpConnections and
+// WebSocket-over-TLS ones WsConnections: backpressure and closing are the
+// same on all four.
 //
 // Backpressure: when a socket cannot take more output (socket.write()
 // returns false, or a WebSocket's bufferedAmount passes HIGH_WATER), the
@@ -10,9 +14,12 @@
 // still passes `maxWriteBuffer` is closed as too slow (its will applies).
 
 import net from 'node:net';
+import tls from 'node:tls';
 import http from 'node:http';
+import https from 'node:https';
 import { WebSocketServer, WebSocket } from 'ws';
 import { ERROR_CODES, TabmqError } from '../shared/errors.js';
+import { peerIdentity, serverOptions } from './certificates.js';
 
 /** Unsent bytes above which a WebSocket connection stops being read. */
 const HIGH_WATER = 64 * 1024;
@@ -28,11 +35,13 @@ const noop = () => {};
 /**
  * What the transports need from the broker (see NodeBroker in index.js):
  * @typedef {object} Context
- * @property {Pick<import('../shared/host.js').BrokerHost, 'handleOpen' | 'handleBytes' | 'handleClosed'>} host
- *   the host's inputs (refused once the broker is closed)
+ * @property {{ handleOpen: (link: object, owner: null, identity?: string) => number,
+ *   handleBytes: (id: number, bytes: Uint8Array) => void, handleClosed: (id: number) => void }} host
+ *   the host's inputs (refused once the broker is closed); `identity`: the
+ *   client certificate's CN on a listener with useIdentityAsUsername
  * @property {number} maxWriteBuffer
  * @property {number} maxPayload        largest WebSocket message accepted
- * @property {number} connectTimeout    ms for an HTTP upgrade request to arrive
+ * @property {number} connectTimeout    ms for a TLS handshake or an HTTP upgrade request to arrive
  * @property {number} hardCap           sockets (all listeners) before new ones are refused
  * @property {(socket: net.Socket) => boolean} admit   counts a new socket; false: refuse it
  * @property {(conn: Connection) => void} add
@@ -58,9 +67,10 @@ class Connection {
     this.link = { send: (bytes) => this.send(bytes), close: (code, reason) => this.end(code, reason) };
   }
 
-  /** Hands the connection to the broker; false if the broker is closed. */
-  open() {
-    this.id = this.ctx.host.handleOpen(this.link, null);
+  /** Hands the connection to the broker; false if the broker is closed.
+   *  `identity` (a client certificate's CN) replaces the CONNECT's user name. */
+  open(identity) {
+    this.id = this.ctx.host.handleOpen(this.link, null, identity);
     if (this.id === 0) return false;
     this.ctx.add(this);
     return true;
@@ -91,10 +101,11 @@ class Connection {
   }
 }
 
+/** MQTT over TCP or over TLS (a TLSSocket is a net.Socket). */
 class TcpConnection extends Connection {
   /** @param {net.Socket} socket */
   constructor(ctx, listener, socket) {
-    super(ctx, 'tcp', listener, socket.remoteAddress, socket.remotePort);
+    super(ctx, listener.transport, listener, socket.remoteAddress, socket.remotePort);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
@@ -136,10 +147,11 @@ class TcpConnection extends Connection {
   }
 }
 
+/** MQTT over WebSocket, over TCP or over TLS. */
 class WsConnection extends Connection {
   /** @param {WebSocket} ws @param {http.IncomingMessage} req */
   constructor(ctx, listener, ws, req) {
-    super(ctx, 'ws', listener, req.socket.remoteAddress, req.socket.remotePort);
+    super(ctx, listener.transport, listener, req.socket.remoteAddress, req.socket.remotePort);
     this.ws = ws;
     this.flushed = () => {
       if (this.paused && !this.closing && ws.bufferedAmount <= LOW_WATER) {
@@ -188,11 +200,14 @@ class WsConnection extends Connection {
   }
 }
 
-/** `mqtt://host:port` or `ws://host:port/path` for a listening address. */
+const SCHEMES = { tcp: 'mqtt', tls: 'mqtts', ws: 'ws', wss: 'wss' };
+
+/** `mqtt://host:port`, `mqtts://host:port`, `ws://host:port/path` or
+ *  `wss://host:port/path` for a listening address. */
 function listenerUrl(transport, host, port, path = '') {
   let h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
   if (h.includes(':')) h = `[${h}]`;
-  return transport === 'tcp' ? `mqtt://${h}:${port}` : `ws://${h}:${port}${path}`;
+  return `${SCHEMES[transport]}://${h}:${port}${path}`;
 }
 
 function listen(server, spec, what) {
@@ -222,20 +237,69 @@ function closeServer(server) {
   });
 }
 
-/** A listening MQTT over TCP server. @param {Context} ctx */
-export async function listenTcp(spec, ctx) {
-  const info = { transport: 'tcp', host: spec.host, port: spec.port, url: '' };
-  const server = net.createServer((socket) => {
-    if (!ctx.admit(socket)) return;
-    const conn = new TcpConnection(ctx, info, socket);
-    if (!conn.open()) socket.destroy();
+/**
+ * What the TLS listeners add: destroy(), for the sockets that never became
+ * MQTT connections (a handshake still on its way: the server's close waits
+ * for them), and setCertificates() for new connections.
+ * @param {tls.Server} server @param {object} spec a checked tls/wss listener
+ */
+function secureParts(server, spec) {
+  const open = new Set(); // raw sockets, until they close
+  server.on('connection', (raw) => {
+    open.add(raw);
+    raw.once('close', () => open.delete(raw));
   });
+  // A failed or timed-out handshake (handshakeTimeout) only reports this:
+  // the socket stays open until it is destroyed.
+  server.on('tlsClientError', (_err, socket) => socket.destroy());
+  let current = { cert: spec.cert, key: spec.key, ca: spec.ca };
+  return {
+    // Called once every MQTT connection is gone: what is left never was one.
+    destroy: () => {
+      for (const raw of open) raw.destroy();
+    },
+    /** Checked `{ cert, key, ca? }`: `ca` left out keeps the listener's own. */
+    setCertificates: ({ cert, key, ca }) => {
+      current = { cert, key, ca: ca ?? current.ca };
+      server.setSecureContext(current);
+    },
+  };
+}
+
+/** The identity a TLS connection brings: the client certificate's CN when
+ *  the listener uses it as the user name (null: it has none), else undefined. */
+function identityOf(spec, socket) {
+  return spec.useIdentityAsUsername ? peerIdentity(socket) : undefined;
+}
+
+/** A listening MQTT over TCP (`tcp`) or over TLS (`tls`) server. @param {Context} ctx */
+export async function listenTcp(spec, ctx) {
+  const secure = spec.transport === 'tls';
+  const info = { transport: spec.transport, host: spec.host, port: spec.port, url: '' };
+  const serve = (socket) => {
+    const identity = secure ? identityOf(spec, socket) : undefined;
+    if (identity === null) return socket.destroy();
+    const conn = new TcpConnection(ctx, info, socket);
+    if (!conn.open(identity)) socket.destroy();
+  };
+  let server;
+  if (secure) {
+    // Sockets are admitted (or refused) at accept, before the handshake.
+    server = tls.createServer(serverOptions(spec, ctx.connectTimeout));
+    server.on('connection', (raw) => ctx.admit(raw));
+    server.on('secureConnection', serve);
+  } else {
+    server = net.createServer((socket) => {
+      if (ctx.admit(socket)) serve(socket);
+    });
+  }
+  const parts = secure ? secureParts(server, spec) : {};
   server.maxConnections = ctx.hardCap;
-  await listen(server, spec, 'MQTT over TCP');
+  await listen(server, spec, secure ? 'MQTT over TLS' : 'MQTT over TCP');
   server.on('error', (err) => ctx.warn(err));
   info.port = server.address().port;
-  info.url = listenerUrl('tcp', spec.host, info.port);
-  return { info, close: () => closeServer(server) };
+  info.url = listenerUrl(spec.transport, spec.host, info.port);
+  return { info, close: () => closeServer(server), ...parts };
 }
 
 /** Answers an upgrade request that will not become an MQTT connection. */
@@ -254,8 +318,10 @@ function pickProtocol(header) {
   return MQTT_SUBPROTOCOLS.find((p) => offered.includes(p)) ?? null;
 }
 
-/** A listening MQTT over WebSocket server. @param {Context} ctx */
+/** A listening MQTT over WebSocket (`ws`) or WebSocket over TLS (`wss`)
+ *  server. @param {Context} ctx */
 export async function listenWs(spec, ctx) {
+  const secure = spec.transport === 'wss';
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
@@ -263,17 +329,20 @@ export async function listenWs(spec, ctx) {
     maxPayload: ctx.maxPayload,
     handleProtocols: (protocols) => MQTT_SUBPROTOCOLS.find((p) => protocols.has(p)) ?? false,
   });
-  const info = { transport: 'ws', host: spec.host, port: spec.port, path: spec.path, url: '' };
+  const info = { transport: spec.transport, host: spec.host, port: spec.port, path: spec.path, url: '' };
   // An upgrade request must arrive within the connect timeout, as CONNECT must.
   const timeouts = {
     headersTimeout: ctx.connectTimeout,
     requestTimeout: ctx.connectTimeout,
     connectionsCheckingInterval: Math.min(1000, ctx.connectTimeout),
   };
-  const server = http.createServer(timeouts, (req, res) => {
+  const notMqtt = (req, res) => {
     res.writeHead(426, { 'Content-Type': 'text/plain', Connection: 'close', Upgrade: 'websocket' });
     res.end(`tabmq: MQTT over WebSocket (subprotocol mqtt) at ${spec.path}\n`);
-  });
+  };
+  const server = secure
+    ? https.createServer({ ...timeouts, ...serverOptions(spec, ctx.connectTimeout) }, notMqtt)
+    : http.createServer(timeouts, notMqtt);
   server.maxConnections = ctx.hardCap;
   server.on('connection', (socket) => ctx.admit(socket));
   server.on('clientError', (_err, socket) => socket.destroy());
@@ -284,15 +353,18 @@ export async function listenWs(spec, ctx) {
     if (!pickProtocol(req.headers['sec-websocket-protocol'])) {
       return refuse(socket, 400, 'Bad Request', `tabmq: the WebSocket subprotocol must be one of ${MQTT_SUBPROTOCOLS.join(', ')}\n`);
     }
+    const identity = secure ? identityOf(spec, socket) : undefined;
+    if (identity === null) return refuse(socket, 403, 'Forbidden', 'tabmq: the client certificate has no common name\n');
     wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new WsConnection(ctx, info, ws, req);
-      if (!conn.open()) ws.terminate();
+      if (!conn.open(identity)) ws.terminate();
     });
   });
-  await listen(server, spec, 'MQTT over WebSocket');
+  const parts = secure ? secureParts(server, spec) : {};
+  await listen(server, spec, secure ? 'MQTT over WebSocket over TLS' : 'MQTT over WebSocket');
   server.on('error', (err) => ctx.warn(err));
   info.port = server.address().port;
-  info.url = listenerUrl('ws', spec.host, info.port, spec.path);
+  info.url = listenerUrl(spec.transport, spec.host, info.port, spec.path);
   return {
     info,
     close: () => {
@@ -301,7 +373,12 @@ export async function listenWs(spec, ctx) {
       wss.close();
       return closed;
     },
-    // Sockets that never became MQTT connections (an upgrade still on its way).
-    destroy: () => server.closeAllConnections(),
+    ...parts,
+    // Sockets that never became MQTT connections (an upgrade, or a TLS
+    // handshake, still on its way).
+    destroy: () => {
+      parts.destroy?.();
+      server.closeAllConnections();
+    },
   };
 }

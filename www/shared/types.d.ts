@@ -55,6 +55,11 @@ export interface Limits {
   maxSessionExpiry?: number;
   /** Milliseconds a new connection has to send CONNECT (default 10,000). */
   connectTimeout?: number;
+  /** PUBLISH packets per second one connection may send (a bucket of one second's worth); beyond it an MQTT 5
+   *  client gets DISCONNECT 0x96 and a 3.1.1 client is closed (default: no limit). */
+  publishRate?: number;
+  /** PUBLISH bytes (topic and payload) per second one connection may send, with the same policy (default: no limit). */
+  publishByteRate?: number;
 }
 
 /** One `out` or `in` entry of a bridge: topics matching `localPrefix +
@@ -137,6 +142,17 @@ export interface CoreOptions {
   authenticate?: (request: AuthenticateRequest) => AuthenticateResult | Promise<AuthenticateResult>;
   /** Called for each publish and subscribe; synchronous. */
   authorize?: (request: AuthorizeRequest) => boolean;
+  /** The text of a Mosquitto password file (`mosquitto_passwd`): `username:hash` lines. */
+  passwordFile?: string;
+  /** Users, with a clear password or a hash as a Mosquitto password file holds it. */
+  users?: ({ username: string; password: string } | { username: string; passwordHash: string })[];
+  /** The text of a Mosquitto ACL file (`topic`, `user`, `pattern` lines). */
+  acl?: string;
+  /** Accept clients without a user name (refused with 0x87). Default: true unless `passwordFile` or `users` is
+   *  given, as in Mosquitto 2.0. */
+  allowAnonymous?: boolean;
+  /** Refuse client ids with characters outside 0-9, a-z, A-Z (0x85), as [MQTT-3.1.3-5] lets a server (default false). */
+  strictClientIds?: boolean;
 }
 
 export interface BrokerStats {
