@@ -130,6 +130,8 @@ impl Default for Config {
 pub struct Limit {
     /// The key in `limits` (camelCase, as JS spells it).
     pub name: &'static str,
+    /// What it limits, with its unit, for help texts (`tabmq --help`).
+    pub doc: &'static str,
     pub min: u64,
     pub max: u64,
     /// The value in effect (`None`: no limit).
@@ -147,9 +149,10 @@ const JS_SAFE: u64 = (1 << 53) - 1;
 
 /// A row of `LIMITS` for a plain numeric field.
 macro_rules! limit {
-    ($name:literal, $field:ident as $ty:ty, $min:expr, $max:expr) => {
+    ($name:literal, $doc:literal, $field:ident as $ty:ty, $min:expr, $max:expr) => {
         Limit {
             name: $name,
+            doc: $doc,
             min: $min,
             max: $max,
             get: |c| Some(c.$field as u64),
@@ -160,32 +163,101 @@ macro_rules! limit {
 
 /// Every key of `limits`, in the order the README lists them.
 pub const LIMITS: &[Limit] = &[
-    limit!("maxConnections", max_connections as usize, 1, U32),
-    limit!("maxPacketSize", max_packet_size as u32, 64, MAX_PACKET),
-    limit!("receiveMaximum", receive_maximum as u16, 1, U16),
-    limit!("maxInflight", max_inflight as u16, 1, U16),
-    limit!("maxQueuedMessages", max_queued_messages as usize, 0, U32),
-    limit!("maxQueuedBytes", max_queued_bytes as usize, 0, JS_SAFE),
-    limit!("topicAliasMaximum", topic_alias_maximum as u16, 0, U16),
-    limit!("maxTopicLength", max_topic_length as usize, 1, U16),
-    limit!("maxTopicLevels", max_topic_levels as usize, 1, U16),
+    limit!(
+        "maxConnections",
+        "MQTT connections served at once",
+        max_connections as usize,
+        1,
+        U32
+    ),
+    limit!(
+        "maxPacketSize",
+        "largest packet accepted, in bytes",
+        max_packet_size as u32,
+        64,
+        MAX_PACKET
+    ),
+    limit!(
+        "receiveMaximum",
+        "unacknowledged QoS 1/2 PUBLISHes a client may send",
+        receive_maximum as u16,
+        1,
+        U16
+    ),
+    limit!(
+        "maxInflight",
+        "QoS 1/2 messages in flight to one client",
+        max_inflight as u16,
+        1,
+        U16
+    ),
+    limit!(
+        "maxQueuedMessages",
+        "messages waiting per session",
+        max_queued_messages as usize,
+        0,
+        U32
+    ),
+    limit!(
+        "maxQueuedBytes",
+        "payload bytes waiting per session",
+        max_queued_bytes as usize,
+        0,
+        JS_SAFE
+    ),
+    limit!(
+        "topicAliasMaximum",
+        "topic aliases a client may set",
+        topic_alias_maximum as u16,
+        0,
+        U16
+    ),
+    limit!(
+        "maxTopicLength",
+        "longest topic or filter, in bytes",
+        max_topic_length as usize,
+        1,
+        U16
+    ),
+    limit!(
+        "maxTopicLevels",
+        "most levels in a topic or filter",
+        max_topic_levels as usize,
+        1,
+        U16
+    ),
     limit!(
         "maxSubscriptionsPerClient",
+        "subscriptions one session may hold",
         max_subscriptions_per_client as usize,
         1,
         U32
     ),
     Limit {
         name: "maxKeepAlive",
+        doc: "longest keep alive a client may use, in seconds",
         min: 1,
         max: U16,
         get: |c| c.max_keep_alive.map(u64::from),
         set: |c, v| c.max_keep_alive = Some(v as u16),
     },
-    limit!("maxSessionExpiry", max_session_expiry as u32, 0, U32),
-    limit!("connectTimeout", connect_timeout_ms as u64, 100, 3_600_000),
+    limit!(
+        "maxSessionExpiry",
+        "longest session expiry granted, in seconds",
+        max_session_expiry as u32,
+        0,
+        U32
+    ),
+    limit!(
+        "connectTimeout",
+        "ms a connection has to send CONNECT",
+        connect_timeout_ms as u64,
+        100,
+        3_600_000
+    ),
     Limit {
         name: "publishRate",
+        doc: "PUBLISH packets per second from one connection",
         min: 1,
         max: U32,
         get: |c| c.publish_rate.map(u64::from),
@@ -193,6 +265,7 @@ pub const LIMITS: &[Limit] = &[
     },
     Limit {
         name: "publishByteRate",
+        doc: "PUBLISH bytes (topic and payload) per second from one connection",
         min: 1,
         max: JS_SAFE,
         get: |c| c.publish_byte_rate,

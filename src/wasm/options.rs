@@ -144,7 +144,7 @@ fn describe(v: &JsValue) -> String {
     v.js_typeof().as_string().unwrap_or_default()
 }
 
-/// The limits table for the hosts: `[{ name, min, max, value }]`, where
+/// The limits table for the hosts: `[{ name, doc, min, max, value }]`, where
 /// `value` is what `options` sets (or the default; undefined for no limit).
 /// Throws the same coded error as the constructor for bad options.
 #[wasm_bindgen(js_name = resolveLimits)]
@@ -154,6 +154,7 @@ pub fn resolve_limits(options: JsValue) -> Result<JsValue, JsValue> {
     for l in LIMITS {
         let o = Object::new();
         Reflect::set(&o, &"name".into(), &l.name.into())?;
+        Reflect::set(&o, &"doc".into(), &l.doc.into())?;
         Reflect::set(&o, &"min".into(), &(l.min as f64).into())?;
         Reflect::set(&o, &"max".into(), &(l.max as f64).into())?;
         let value = (l.get)(&cfg).map_or(JsValue::UNDEFINED, |v| (v as f64).into());

@@ -21,9 +21,12 @@ export function runCli(args, ms = 10_000) {
   });
 }
 
+/** A listener URL's scheme -> the key of `urls` it is under. */
+const TRANSPORTS = { mqtt: 'tcp', ws: 'ws', mqtts: 'tls', wss: 'wss' };
+
 /**
  * Starts the CLI and waits until each listener's "listening on URL" line is
- * out. Returns { pid, lines (stdout, growing), stderr(), urls: { tcp, ws },
+ * out. Returns { pid, lines (stdout, growing), stderr(), urls: { tcp, ws, tls, wss },
  * waitFor(regex), stop(signal) -> { code, signal } }.
  */
 export async function startCli(args, ms = 10_000) {
@@ -57,14 +60,14 @@ export async function startCli(args, ms = 10_000) {
     test();
   }));
   const waitFor = (re, wait = ms) => waitLines(`a line matching ${re}`, (ls) => ls.find((l) => re.test(l)), wait);
-  const listeners = args.filter((a) => a === '--tcp' || a === '--ws').length || 1;
+  const listeners = args.filter((a) => ['--tcp', '--ws', '--tls', '--wss'].includes(a)).length || 1;
   const urls = {};
   try {
     const listening = await waitLines('tabmq to listen', (ls) => {
       const found = ls.filter((l) => l.includes(' listening on ')).map((l) => l.split(' listening on ')[1]);
       return found.length >= listeners && found;
     });
-    for (const u of listening) urls[u.startsWith('ws:') ? 'ws' : 'tcp'] ??= u;
+    for (const u of listening) urls[TRANSPORTS[u.split(':')[0]] ?? 'tcp'] ??= u;
   } catch (err) {
     child.kill('SIGKILL');
     throw err;

@@ -16,7 +16,11 @@ describe('flags and errors', () => {
     const r = await runCli(['--help']);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /^Usage: tabmq \[options\]/);
-    for (const flag of ['--tcp', '--ws', '--host', '--ws-path', '--sys-interval', '--log']) assert.ok(r.stdout.includes(flag), flag);
+    const flags = ['--tcp', '--ws', '--host', '--ws-path', '--sys-interval', '--log', '--config',
+      '--tls', '--wss', '--cert', '--key', '--cafile', '--require-certificate', '--use-identity-as-username',
+      '--password-file', '--acl-file', '--allow-anonymous', '--strict-client-ids',
+      '--max-connections-per-address', '--connect-rate', '--max-connections', '--max-keepalive', 'tabmq passwd'];
+    for (const flag of flags) assert.match(r.stdout, new RegExp(`(^|\\s)${flag}(\\s|,|$)`, 'm'), flag);
   });
 
   test('--version prints the package version', async () => {
