@@ -28,6 +28,15 @@ export function serveControl(control, { start, dedicated }) {
   let hostPromise = null;
   let stopEvents = null;
   const reply = (id, value) => control.postMessage({ t: 'reply', id, value });
+  /** Replies to request `id` with what `fn` did, or the error it threw. */
+  const attempt = (id, fn) => {
+    try {
+      fn();
+      reply(id);
+    } catch (err) {
+      control.postMessage({ t: 'reply', id, error: { code: err.code, message: err.message } });
+    }
+  };
   const leave = (host) => {
     stopEvents?.();
     stopEvents = null;
@@ -70,12 +79,10 @@ export function serveControl(control, { start, dedicated }) {
         reply(msg.id, host.inspect());
         break;
       case 'bridge':
-        try {
-          host.handleBridgePause(msg.name, msg.paused);
-          reply(msg.id);
-        } catch (err) {
-          control.postMessage({ t: 'reply', id: msg.id, error: { code: err.code, message: err.message } });
-        }
+        attempt(msg.id, () => host.handleBridgePause(msg.name, msg.paused));
+        break;
+      case 'access':
+        attempt(msg.id, () => host.setAccess(msg.options));
         break;
       case 'close':
         if (dedicated) await host.close();

@@ -1,10 +1,10 @@
 // Type declarations for tabmq's page API.
 
 import type { TabmqError, TabmqErrorCode } from '../shared/errors.js';
-import type { BridgeEvent, BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
+import type { AccessOptions, BridgeEvent, BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
 
 export type {
-  AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BridgeEvent, BridgeOptions, BridgeStats, BridgeTopic,
+  AccessOptions, AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BridgeEvent, BridgeOptions, BridgeStats, BridgeTopic,
   BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
 } from '../shared/types.js';
 
@@ -91,6 +91,8 @@ export interface Broker extends EventTarget {
   pauseBridge(name: string): Promise<void>;
   /** Brings a paused bridge back: it connects at once and drains its queue. */
   resumeBridge(name: string): Promise<void>;
+  /** Replaces the access settings given where the broker runs, for every session at once; rejects with ERR_TABMQ_OPTION (naming the option and line) and changes nothing if one does not read. */
+  setAccess(options: AccessOptions): Promise<void>;
   /** Closes this page's connections; stops the broker in 'worker' and 'inline' mode. */
   close(): Promise<void>;
   /** Stops the broker at once, as a crash would (tests, demos). */

@@ -220,6 +220,14 @@ class BrokerHandle extends EventTarget {
     return this.#request('bridge', { name, paused: false });
   }
 
+  /** Replaces the access settings given (`passwordFile`, `users`, `acl`,
+   *  `allowAnonymous`) where the broker runs, for every session at once.
+   *  Rejects with ERR_TABMQ_OPTION (naming the option and the line of a
+   *  file) and changes nothing if one does not read. */
+  setAccess(options) {
+    return this.#request('access', { options });
+  }
+
   /** A MessagePort connected to the broker, once the broker has accepted it. */
   #attach() {
     if (this.#closed) return Promise.reject(new TabmqError('tabmq: broker handle is closed', 'ERR_TABMQ_CLOSED'));

@@ -9,7 +9,13 @@ const DURABILITIES = ['strict', 'relaxed', 'memory'];
 const KNOWN = new Set([
   'name', 'mode', 'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable',
   'clientIdSeed', 'authenticate', 'authorize', 'hooks', 'workerUrl', 'wasmUrl', 'bridges',
+  'passwordFile', 'users', 'acl', 'allowAnonymous', 'strictClientIds',
 ]);
+/** Options the core reads and checks itself (their errors name them). */
+const CORE = [
+  'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable', 'clientIdSeed', 'bridges',
+  'passwordFile', 'users', 'acl', 'allowAnonymous', 'strictClientIds',
+];
 
 /** What only a browser cannot do with a bridge: it dials WebSocket alone.
  *  The rest (names, filters, prefixes, QoS) the core checks. */
@@ -64,7 +70,7 @@ export function checkOptions(options = {}) {
   }
   checkBridges(options.bridges);
   const core = {};
-  for (const key of ['durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable', 'clientIdSeed', 'bridges']) {
+  for (const key of CORE) {
     if (options[key] !== undefined) core[key] = options[key];
   }
   if (core.clientIdSeed === undefined) core.clientIdSeed = Math.floor(Math.random() * 2 ** 52);

@@ -1,10 +1,10 @@
 // Type declarations for tabmq's Node host (`tabmq/node`).
 
 import type { EventEmitter } from 'node:events';
-import type { BridgeEvent, BridgeOptions, BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
+import type { AccessOptions, BridgeEvent, BridgeOptions, BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
 
 export type {
-  AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BridgeEvent, BridgeOptions, BridgeStats, BridgeTopic,
+  AccessOptions, AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BridgeEvent, BridgeOptions, BridgeStats, BridgeTopic,
   BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
 } from '../shared/types.js';
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
@@ -50,9 +50,6 @@ export interface WssListenerOptions extends TlsListenerOptions {
   /** URL path of the endpoint (default '/mqtt'). */
   path?: string;
 }
-
-/** What `broker.setAccess()` replaces (see CoreOptions). */
-export type AccessOptions = Pick<CoreOptions, 'passwordFile' | 'users' | 'acl' | 'allowAnonymous'>;
 
 /** A bridge, plus `tls`: options for Node's tls.connect (ca, cert, key,
  *  rejectUnauthorized, servername, ...) for an mqtts:// or wss:// url. */

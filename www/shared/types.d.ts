@@ -221,3 +221,6 @@ export interface BrokerInspection {
   }[];
   retained: { topic: string; payload: Uint8Array; qos: 0 | 1 | 2 }[];
 }
+
+/** What `setAccess` replaces: each option given (null removes it). */
+export type AccessOptions = Pick<CoreOptions, 'passwordFile' | 'users' | 'acl' | 'allowAnonymous'>;
