@@ -567,11 +567,13 @@ fn new_rules_apply_to_existing_sessions_at_once() {
     let mut access = s.broker.config().access.clone();
     access.acl =
         Some(Acl::parse("user alice\ntopic read #\nuser bob\ntopic readwrite bob/#").unwrap());
-    s.broker.set_access(access.clone());
+    s.broker.set_access(access.clone(), s.now);
+    s.drive();
     s.publish(b, "bob/x", b"2", QoS::AtMostOnce, false, 0);
     assert_eq!(topics(&mut s, a), ["bob/x"]);
     access.acl = Some(Acl::parse("user bob\ntopic readwrite bob/#").unwrap());
-    s.broker.set_access(access);
+    s.broker.set_access(access, s.now);
+    s.drive();
     s.publish(b, "bob/x", b"3", QoS::AtMostOnce, false, 0);
     assert!(topics(&mut s, a).is_empty());
 }
@@ -661,4 +663,46 @@ fn rules_do_not_touch_a_broker_without_access_settings() {
     let b = s.connect("b", V5, true);
     s.publish(b, "any/topic", b"x", QoS::AtMostOnce, false, 0);
     assert_eq!(topics(&mut s, a), ["any/topic"]);
+}
+
+#[test]
+fn a_will_to_sys_is_refused_even_where_the_acl_allows_it() {
+    let mut s = Sim::new(Config {
+        access: Access {
+            acl: Some(Acl::parse("topic readwrite $SYS/#\ntopic readwrite #").unwrap()),
+            ..Access::default()
+        },
+        ..cfg_with(false, false)
+    });
+    let mut c = login("c", V5, None, None);
+    c.will = Some(Will {
+        topic: "$SYS/broker/version".into(),
+        payload: bytes::Bytes::from_static(b"forged"),
+        qos: QoS::AtLeastOnce,
+        retain: true,
+        properties: Default::default(),
+    });
+    let (_, ack) = s.connect_with(c.clone());
+    assert_eq!(reason_of(ack), ReasonCode::NotAuthorized);
+    // Without any access settings too.
+    let mut s = Sim::new(cfg_with(false, false));
+    let (_, ack) = s.connect_with(c);
+    assert_eq!(reason_of(ack), ReasonCode::NotAuthorized);
+}
+
+#[test]
+fn a_user_removed_from_the_passwords_is_disconnected_0x87_others_stay() {
+    let mut s = sim();
+    let a = alice(&mut s, "a1");
+    let b = bob(&mut s, "b1");
+    let (old, _) = s.connect_with(login("old", V311, Some("bob"), Some(b"bobpw")));
+    let mut access = s.broker.config().access.clone();
+    access.passwords = Some(Passwords::parse(MOSQUITTO_LINE).unwrap());
+    s.broker.set_access(access, s.now);
+    s.drive();
+    assert_eq!(s.disconnect_reason(b), Some(ReasonCode::NotAuthorized));
+    assert!(s.is_closed(b) && s.is_closed(old));
+    assert!(!s.is_closed(a));
+    s.publish(a, "alice/x", b"1", QoS::AtLeastOnce, false, 1);
+    assert!(matches!(s.recv(a), Some(Packet::PubAck(_))));
 }

@@ -257,6 +257,11 @@ impl Broker {
             username: connect.username.as_deref(),
             protocol: connect.protocol,
         };
+        if will.topic == "$SYS" || will.topic.starts_with("$SYS/") {
+            // The broker's own namespace: no client publishes there, by will
+            // either (see `refusal` in inbound.rs).
+            return Some(ReasonCode::NotAuthorized);
+        }
         let acl = self.client_acl(&connect.client_id, connect.username.as_deref());
         let allowed = acl.map_or(true, |acl| acl.allows(&will.topic, super::access::WRITE))
             && self

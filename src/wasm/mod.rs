@@ -185,12 +185,13 @@ impl WasmBroker {
 
     /// Replaces the access settings given in `options` (`passwordFile`,
     /// `users`, `acl`, `allowAnonymous`; see `access.rs`), for every
-    /// session at once. Throws ERR_TABMQ_OPTION, naming the option and the
-    /// line, for a file that does not read; nothing changes then.
+    /// session at once (clients whose user is gone are disconnected with
+    /// 0x87). Throws ERR_TABMQ_OPTION, naming the option and the line, for
+    /// a file that does not read; nothing changes then.
     #[wasm_bindgen(js_name = setAccess)]
-    pub fn set_access(&mut self, options: JsValue) -> Result<(), JsValue> {
+    pub fn set_access(&mut self, options: JsValue, now: f64) -> Result<(), JsValue> {
         let access = access::parse(&options, &self.core.config().access)?;
-        self.core.set_access(access);
+        self.core.set_access(access, millis(now));
         Ok(())
     }
 

@@ -408,7 +408,7 @@ export class BrokerHost {
    *  `allowAnonymous`) for every session; throws ERR_TABMQ_OPTION, naming
    *  the option and line, for a file that does not read (nothing changes). */
   setAccess(options) {
-    this.#broker.setAccess(options);
+    this.#broker.setAccess(options, Date.now());
     this.poll();
   }
 

@@ -3,9 +3,10 @@
 //! SUBSCRIBE (something readable) and for each delivery (read).
 
 use super::{Access, ClientAcl, Refusal, READ, WRITE};
-use crate::broker::{Broker, ConnId, SessionKey};
+use crate::broker::{Broker, ConnId, ConnState, SessionKey};
 use crate::codec::topic::parse_shared;
 use crate::codec::{Connect, ReasonCode};
+use crate::time::Millis;
 use std::rc::Rc;
 
 impl Broker {
@@ -19,10 +20,30 @@ impl Broker {
     }
 
     /// Replaces the access settings; every session's ACL rules follow at
-    /// once (connected clients stay connected).
-    pub fn set_access(&mut self, access: Access) {
+    /// once. A connected client whose user is no longer known (or, without
+    /// a username, when anonymous clients are no longer allowed) is
+    /// disconnected with 0x87, as Mosquitto does on a reload; the others
+    /// stay connected.
+    pub fn set_access(&mut self, access: Access, now: Millis) {
         self.cfg.access = access;
         self.refresh_acls();
+        let gone: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(id, c)| {
+                !id.is_internal()
+                    && matches!(c.state, ConnState::Connected)
+                    && !self
+                        .cfg
+                        .access
+                        .still_admits(c.username.as_deref(), c.identity.is_some())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in gone {
+            let detail = "no longer authorized after an access change";
+            self.protocol_violation(conn, ReasonCode::NotAuthorized, detail, now);
+        }
     }
 
     /// Checks a CONNECT's credentials against the access settings. The username becomes the TLS identity first,

@@ -94,6 +94,17 @@ impl Access {
         }
     }
 
+    /// Whether a connection admitted earlier with `username` would still be
+    /// (its password is not kept, so only whether the user still exists).
+    pub fn still_admits(&self, username: Option<&str>, identity: bool) -> bool {
+        match (username, &self.passwords) {
+            _ if identity => true,
+            (None, _) => self.anonymous_allowed(),
+            (Some(_), None) => true,
+            (Some(u), Some(p)) => p.contains(u),
+        }
+    }
+
     /// The ACL rules of a client, if an ACL is in force.
     pub fn client_acl(&self, client_id: &str, username: Option<&str>) -> Option<ClientAcl> {
         self.acl.as_ref().map(|a| a.resolve(client_id, username))

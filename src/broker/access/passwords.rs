@@ -81,6 +81,10 @@ impl Passwords {
         self.users.extend(other.users);
     }
 
+    pub fn contains(&self, username: &str) -> bool {
+        self.users.contains_key(username)
+    }
+
     pub fn len(&self) -> usize {
         self.users.len()
     }
