@@ -90,6 +90,7 @@ impl Broker {
             _ => {}
         }
         if self.cfg.strict_client_ids
+            && !connect.client_id.starts_with(bridge::SESSION_PREFIX)
             && !connect.client_id.bytes().all(|b| b.is_ascii_alphanumeric())
         {
             // [MQTT-3.1.3-5]: a server MAY refuse other characters (0x85).
@@ -113,7 +114,8 @@ impl Broker {
             x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
             x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             x ^= x >> 31;
-            let id = format!("tabmq-{x:016x}");
+            // Letters and digits only, so `strict_client_ids` accepts it back.
+            let id = format!("tabmq{x:016x}");
             if !self.by_client_id.contains_key(id.as_str()) {
                 return id;
             }

@@ -56,6 +56,8 @@ pub enum DropReason {
     /// Larger than the client's Maximum Packet Size [MQTT-3.1.2-25].
     TooLarge,
     Expired,
+    /// Queued before the ACL stopped the session reading its topic.
+    NotAuthorized,
 }
 
 /// Counters, as `$SYS` publishes them and `Broker::stats` returns them.

@@ -89,11 +89,13 @@ impl Broker {
             }
         }
         let size = (p.topic.len() + p.payload.len()) as u64;
-        let over_rate = self
-            .conns
-            .get_mut(&conn)
-            .and_then(|c| c.rate.as_mut())
-            .is_some_and(|r| !r.admit(size, now));
+        let limited = self.cfg.publish_rate.is_some() || self.cfg.publish_byte_rate.is_some();
+        let over_rate = limited
+            && self
+                .conns
+                .get_mut(&conn)
+                .and_then(|c| c.rate.as_mut())
+                .is_some_and(|r| !r.admit(size, now));
         if over_rate {
             // Over `publishRate`/`publishByteRate`: DISCONNECT 0x96 (a
             // 3.1.1 client is closed).

@@ -120,7 +120,8 @@ impl Broker {
                 let due = now + u64::from(delay.min(expiry)) * 1000;
                 s.pending_will = Some((msg, delay, due));
             } else {
-                self.publish_will(&msg, now);
+                let acl = self.session(key).acl.clone();
+                self.publish_will(&msg, acl.as_deref(), now);
             }
         }
         if expiry == 0 {
@@ -150,7 +151,17 @@ impl Broker {
 
     /// Publishes a will as the client's last message. Its Message Expiry
     /// Interval is the lifetime from now, its publication (v5 3.1.3.2.4).
-    pub(super) fn publish_will(&mut self, will: &Rc<Message>, now: Millis) {
+    /// The ACL of its session (`acl`) is asked again, as the rules may have
+    /// changed since CONNECT checked it.
+    pub(super) fn publish_will(
+        &mut self,
+        will: &Rc<Message>,
+        acl: Option<&super::ClientAcl>,
+        now: Millis,
+    ) {
+        if acl.is_some_and(|acl| !acl.allows(&will.topic, super::access::WRITE)) {
+            return;
+        }
         let mut msg = Message::clone(will);
         msg.id = self.take_message_id();
         if let Some(secs) = msg.properties.message_expiry_interval.take() {
@@ -183,6 +194,7 @@ impl Broker {
         let outs: Vec<_> = s.inflight.drain(..).chain(s.queue.drain(..)).collect();
         let stored = s.stored;
         let client_id = s.client_id.clone();
+        let acl = s.acl.clone();
         self.sessions[key.0 as usize] = Some(s);
         let (shared, own): (Vec<_>, Vec<_>) = outs.into_iter().partition(|o| {
             // QoS 2 already received by the client stays with it [MQTT-4.8.2-5].
@@ -199,7 +211,7 @@ impl Broker {
             self.store(StorageOp::DeleteSession { client_id });
         }
         if let Some((msg, _, _)) = pending_will {
-            self.publish_will(&msg, now);
+            self.publish_will(&msg, acl.as_deref(), now);
         }
     }
 
@@ -270,7 +282,8 @@ impl Broker {
         {
             let (msg, _, _) = s.pending_will.take().expect("checked above");
             let record = s.stored.then(|| session_record(s));
-            self.publish_will(&msg, now);
+            let acl = s.acl.clone();
+            self.publish_will(&msg, acl.as_deref(), now);
             if let Some(r) = record {
                 self.store(StorageOp::PutSession(r));
             }

@@ -112,6 +112,8 @@ struct Conn {
     bridge: bool,
     /// The name the transport authenticated (`handle_identity`).
     identity: Option<Rc<str>>,
+    /// The fingerprint of the password entry that admitted the client.
+    credential: Option<u64>,
     /// Publish rate limits (`Config::publish_rate`), once connected.
     rate: Option<rate::PublishRate>,
 }
@@ -135,6 +137,7 @@ impl Conn {
             qos2_here: HashSet::new(),
             bridge: false,
             identity: None,
+            credential: None,
             rate: None,
         }
     }

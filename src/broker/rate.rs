@@ -15,17 +15,20 @@ impl Bucket {
     fn new(rate: u64) -> Bucket {
         Bucket {
             rate,
-            milli_tokens: rate * 1000,
+            milli_tokens: rate.saturating_mul(1000),
         }
     }
 
     fn refill(&mut self, ms: u64) {
-        let cap = self.rate * 1000;
-        self.milli_tokens = cap.min(self.milli_tokens + self.rate.saturating_mul(ms));
+        let cap = self.rate.saturating_mul(1000);
+        self.milli_tokens = cap.min(
+            self.milli_tokens
+                .saturating_add(self.rate.saturating_mul(ms)),
+        );
     }
 
     fn has(&self, n: u64) -> bool {
-        self.milli_tokens >= n.saturating_mul(1000).min(self.rate * 1000)
+        self.milli_tokens >= n.saturating_mul(1000).min(self.rate.saturating_mul(1000))
     }
 
     fn take(&mut self, n: u64) {

@@ -108,7 +108,7 @@ export type DisconnectedEvent = ConnectionInfo & {
   type: 'disconnected'; conn: number; clientId?: string; reasonCode?: number; detail?: string;
 };
 export type RejectedEvent = ConnectionInfo & { type: 'rejected'; conn: number; reasonCode: number };
-export interface DroppedEvent { type: 'dropped'; clientId: string; topic: string; why: 'QueueFull' | 'TooLarge' | 'Expired' }
+export interface DroppedEvent { type: 'dropped'; clientId: string; topic: string; why: 'QueueFull' | 'TooLarge' | 'Expired' | 'NotAuthorized' }
 export type SlowConsumerEvent = ConnectionInfo & { type: 'slowConsumer'; conn: number; bufferedBytes: number };
 /** Trouble outside the protocol, reported by the host (also as a 'warning'). */
 export interface HostErrorEvent { type: 'error'; code: TabmqErrorCode; message: string }

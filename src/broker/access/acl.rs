@@ -6,7 +6,8 @@
 //! user alice
 //! topic readwrite alice/#
 //! topic deny alice/secret
-//! pattern write devices/%c/state     # every client; %c client id, %u username
+//! # patterns are for every client: %c its client id, %u its username
+//! pattern write devices/%c/state
 //! ```
 //!
 //! `topic [read|write|readwrite|deny] FILTER` (no access word: readwrite)
@@ -141,19 +142,22 @@ fn check_filter(f: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `%c` and `%u` replaced, or `None` if this client cannot use the pattern.
+/// `%c` and `%u` replaced where they are a whole level (as Mosquitto does;
+/// elsewhere they are literal text), or `None` if this client cannot use
+/// the pattern.
 fn substitute(pattern: &str, client_id: &str, username: Option<&str>) -> Option<String> {
-    let unsafe_value = |v: &str| v.contains(['+', '#', '/']);
-    let mut out = pattern.to_owned();
-    if pattern.contains("%c") {
-        if unsafe_value(client_id) {
-            return None;
+    let safe = |v: &str| !v.contains(['+', '#', '/']);
+    let mut out = String::with_capacity(pattern.len() + client_id.len());
+    for (i, level) in pattern.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
         }
-        out = out.replace("%c", client_id);
-    }
-    if pattern.contains("%u") {
-        let u = username.filter(|u| !unsafe_value(u))?;
-        out = out.replace("%u", u);
+        match level {
+            "%c" if safe(client_id) => out.push_str(client_id),
+            "%c" => return None,
+            "%u" => out.push_str(username.filter(|u| safe(u))?),
+            other => out.push_str(other),
+        }
     }
     Some(out)
 }
@@ -342,6 +346,12 @@ pattern read users/%u/inbox
             assert!(!c.allows("devices/a/b/y", WRITE), "client id {id:?}");
         }
         assert!(!a.resolve("c", Some("a/#")).allows("users/a/x/inbox", READ));
+        // Only a whole level is replaced, as in Mosquitto.
+        let inside = Acl::parse("pattern read dev/%c-cmd/#\npattern read x/%c/%u\n").unwrap();
+        let c = inside.resolve("d1", Some("u"));
+        assert!(!c.allows("dev/d1-cmd/a", READ));
+        assert!(c.allows("dev/%c-cmd/a", READ));
+        assert!(c.allows("x/d1/u", READ));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! SUBSCRIBE (something readable) and for each delivery (read).
 
 use super::{Access, ClientAcl, Refusal, READ, WRITE};
-use crate::broker::{Broker, ConnId, ConnState, SessionKey};
+use crate::broker::{Broker, ConnId, ConnState, DropReason, SessionKey};
 use crate::codec::topic::parse_shared;
 use crate::codec::{Connect, ReasonCode};
 use crate::time::Millis;
@@ -20,10 +20,10 @@ impl Broker {
     }
 
     /// Replaces the access settings; every session's ACL rules follow at
-    /// once. A connected client whose user is no longer known (or, without
-    /// a username, when anonymous clients are no longer allowed) is
-    /// disconnected with 0x87, as Mosquitto does on a reload; the others
-    /// stay connected.
+    /// once. A connected client whose user is no longer known or has a new
+    /// password (or, without a username, when anonymous clients are no
+    /// longer allowed) is disconnected with 0x87, as Mosquitto does on a
+    /// reload; the others stay connected.
     pub fn set_access(&mut self, access: Access, now: Millis) {
         self.cfg.access = access;
         self.refresh_acls();
@@ -33,10 +33,11 @@ impl Broker {
             .filter(|(id, c)| {
                 !id.is_internal()
                     && matches!(c.state, ConnState::Connected)
-                    && !self
-                        .cfg
-                        .access
-                        .still_admits(c.username.as_deref(), c.identity.is_some())
+                    && !self.cfg.access.still_admits(
+                        c.username.as_deref(),
+                        c.credential,
+                        c.identity.is_some(),
+                    )
             })
             .map(|(id, _)| *id)
             .collect();
@@ -49,7 +50,7 @@ impl Broker {
     /// Checks a CONNECT's credentials against the access settings. The username becomes the TLS identity first,
     /// if the transport gave one.
     pub(in crate::broker) fn admit(
-        &self,
+        &mut self,
         conn: ConnId,
         connect: &mut Connect,
     ) -> Result<(), ReasonCode> {
@@ -64,7 +65,13 @@ impl Broker {
             .access
             .admit(username, password, identity.is_some())
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                let credential = username.and_then(|u| self.cfg.access.credential(u));
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.credential = credential;
+                }
+                Ok(())
+            }
             Err(Refusal::BadCredentials) => Err(ReasonCode::BadUserNameOrPassword),
             Err(Refusal::Anonymous) => Err(ReasonCode::NotAuthorized),
         }
@@ -89,6 +96,9 @@ impl Broker {
 
     /// Whether the client of `conn` may publish to `topic`.
     pub(in crate::broker) fn may_write(&self, conn: ConnId, topic: &str) -> bool {
+        if self.cfg.access.acl.is_none() {
+            return true;
+        }
         let key = self.conns.get(&conn).and_then(|c| c.session);
         match key.and_then(|k| self.session(k).acl.as_ref()) {
             Some(acl) => acl.allows(topic, WRITE),
@@ -137,6 +147,7 @@ impl Broker {
                 .map(Rc::new),
         };
         self.session_mut(key).acl = acl;
+        self.drop_unreadable_queue(key);
         let subs: Vec<_> = self
             .session(key)
             .subscriptions
@@ -152,6 +163,30 @@ impl Broker {
                 check_read,
             };
             self.tree.insert(&filter, entry);
+        }
+    }
+
+    /// Messages queued for session `key` that its ACL no longer lets it
+    /// read are dropped (and forgotten by storage), as Mosquitto checks a
+    /// queue again when its client reconnects. Those already sent stay in
+    /// flight: the client has them.
+    fn drop_unreadable_queue(&mut self, key: SessionKey) {
+        let s = self.session_mut(key);
+        let Some(acl) = s.acl.clone() else {
+            return;
+        };
+        if s.queue.iter().all(|o| acl.allows(&o.msg.topic, READ)) {
+            return;
+        }
+        let queue = std::mem::take(&mut s.queue);
+        s.queued_bytes = 0;
+        for out in queue {
+            if acl.allows(&out.msg.topic, READ) {
+                self.session_mut(key).push_queue(out);
+            } else {
+                self.forget_delivery(key, &out);
+                self.dropped(key, &out.msg, DropReason::NotAuthorized);
+            }
         }
     }
 

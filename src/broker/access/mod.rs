@@ -94,14 +94,27 @@ impl Access {
         }
     }
 
-    /// Whether a connection admitted earlier with `username` would still be
-    /// (its password is not kept, so only whether the user still exists).
-    pub fn still_admits(&self, username: Option<&str>, identity: bool) -> bool {
+    /// A fingerprint of `username`'s password entry, kept by a connection
+    /// it admitted (not the password): see `still_admits`.
+    pub fn credential(&self, username: &str) -> Option<u64> {
+        self.passwords.as_ref()?.fingerprint(username)
+    }
+
+    /// Whether a connection admitted earlier with `username` (and password
+    /// entry `credential`) would still be: its user still exists with the
+    /// same password entry. A changed password ends the connection, as the
+    /// password it gave is not kept to check again.
+    pub fn still_admits(
+        &self,
+        username: Option<&str>,
+        credential: Option<u64>,
+        identity: bool,
+    ) -> bool {
         match (username, &self.passwords) {
             _ if identity => true,
             (None, _) => self.anonymous_allowed(),
             (Some(_), None) => true,
-            (Some(u), Some(p)) => p.contains(u),
+            (Some(u), Some(p)) => p.fingerprint(u).is_some_and(|f| Some(f) == credential),
         }
     }
 

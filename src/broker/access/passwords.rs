@@ -22,7 +22,7 @@ pub const SALT_LEN: usize = 12;
 const MAX_ITERATIONS: u32 = 1_000_000;
 
 /// How one user's password is checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Secret {
     /// `$6$`: SHA-512(password || salt).
     Sha512 { salt: Vec<u8>, hash: Vec<u8> },
@@ -81,8 +81,14 @@ impl Passwords {
         self.users.extend(other.users);
     }
 
-    pub fn contains(&self, username: &str) -> bool {
-        self.users.contains_key(username)
+    /// A hash of `username`'s entry (salt and hash, or the plain
+    /// password), to tell later whether it changed.
+    pub fn fingerprint(&self, username: &str) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let secret = self.users.get(username)?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        secret.hash(&mut h);
+        Some(h.finish())
     }
 
     pub fn len(&self) -> usize {
