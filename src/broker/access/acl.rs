@@ -25,6 +25,7 @@
 use super::AccessError;
 use crate::codec::topic::filter_matches;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 pub const READ: u8 = 1;
 pub const WRITE: u8 = 2;
@@ -36,18 +37,75 @@ struct Rule {
     access: u8,
 }
 
+/// Rules shared by every session they apply to.
+type Rules = Rc<RuleSet>;
+
+/// One section's rules (or the patterns), indexed by their first level so
+/// that a check looks only at rules that can match the topic: its cost does
+/// not grow with rules about other parts of the tree.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct RuleSet {
+    /// Every rule, denials first (for SUBSCRIBE-time answers).
+    all: Vec<Rule>,
+    denials: Index,
+    grants: Index,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Index {
+    /// Rules whose first level is this literal.
+    by_head: HashMap<Box<str>, Vec<Rule>>,
+    /// Rules whose first level is `+`, `#`, `%c` or `%u`.
+    any_head: Vec<Rule>,
+}
+
+impl Index {
+    fn add(&mut self, rule: Rule) {
+        let head = rule.filter.split('/').next().unwrap_or_default();
+        if ["+", "#", "%c", "%u"].contains(&head) {
+            self.any_head.push(rule);
+        } else {
+            self.by_head.entry(head.into()).or_default().push(rule);
+        }
+    }
+
+    /// The rules that can match `topic`, whose first level is `head`.
+    fn candidates<'a>(&'a self, head: &str) -> impl Iterator<Item = &'a Rule> {
+        self.by_head
+            .get(head)
+            .into_iter()
+            .flatten()
+            .chain(&self.any_head)
+    }
+}
+
 /// A parsed ACL file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acl {
-    anonymous: Vec<Rule>,
-    users: HashMap<String, Vec<Rule>>,
-    patterns: Vec<Rule>,
+    anonymous: Rules,
+    users: HashMap<String, Rules>,
+    patterns: Rules,
+}
+
+fn sorted(mut rules: Vec<Rule>) -> Rules {
+    rules.sort_by_key(|r| r.access != DENY);
+    let mut set = RuleSet::default();
+    for r in &rules {
+        match r.access {
+            DENY => set.denials.add(r.clone()),
+            _ => set.grants.add(r.clone()),
+        }
+    }
+    set.all = rules;
+    Rc::new(set)
 }
 
 impl Acl {
     /// Reads an ACL file's text. An error names the line.
     pub fn parse(text: &str) -> Result<Acl, AccessError> {
-        let mut acl = Acl::default();
+        let mut anonymous = Vec::new();
+        let mut users: HashMap<String, Vec<Rule>> = HashMap::new();
+        let mut patterns = Vec::new();
         let mut user: Option<String> = None;
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim_start().trim_end_matches(['\r', ' ', '\t']);
@@ -61,7 +119,7 @@ impl Acl {
                     if rest.is_empty() {
                         return Err(err("`user` needs a username"));
                     }
-                    acl.users.entry(rest.to_owned()).or_default();
+                    users.entry(rest.to_owned()).or_default();
                     user = Some(rest.to_owned());
                 }
                 "topic" | "pattern" => {
@@ -81,9 +139,9 @@ impl Acl {
                         access,
                     };
                     match (word, &user) {
-                        ("pattern", _) => acl.patterns.push(rule),
-                        (_, Some(u)) => acl.users.entry(u.clone()).or_default().push(rule),
-                        (_, None) => acl.anonymous.push(rule),
+                        ("pattern", _) => patterns.push(rule),
+                        (_, Some(u)) => users.entry(u.clone()).or_default().push(rule),
+                        (_, None) => anonymous.push(rule),
                     }
                 }
                 other => {
@@ -93,28 +151,30 @@ impl Acl {
                 }
             }
         }
-        Ok(acl)
+        Ok(Acl {
+            anonymous: sorted(anonymous),
+            users: users.into_iter().map(|(u, r)| (u, sorted(r))).collect(),
+            patterns: sorted(patterns),
+        })
     }
 
     /// The rules for one client: its user's (or the anonymous section's)
-    /// and the patterns, resolved.
+    /// and the patterns. Shared, not copied: resolving costs the same
+    /// whatever the number of rules and users.
     pub fn resolve(&self, client_id: &str, username: Option<&str>) -> ClientAcl {
         let own = match username {
-            Some(u) => self.users.get(u).map_or(&[][..], Vec::as_slice),
-            None => &self.anonymous,
+            Some(u) => self.users.get(u).cloned().unwrap_or_default(),
+            None => self.anonymous.clone(),
         };
-        let mut rules: Vec<Rule> = own.to_vec();
-        for p in &self.patterns {
-            if let Some(filter) = substitute(&p.filter, client_id, username) {
-                rules.push(Rule {
-                    filter: filter.into(),
-                    access: p.access,
-                });
-            }
+        // A value holding `+`, `#` or `/` cannot widen a pattern: patterns
+        // using it do not apply.
+        let safe = |v: &str| (!v.contains(['+', '#', '/'])).then(|| Rc::from(v));
+        ClientAcl {
+            own,
+            patterns: self.patterns.clone(),
+            client_id: safe(client_id),
+            username: username.and_then(safe),
         }
-        // Denials first: a check can stop at the first rule that decides.
-        rules.sort_by_key(|r| r.access != DENY);
-        ClientAcl { rules }
     }
 }
 
@@ -142,46 +202,110 @@ fn check_filter(f: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `%c` and `%u` replaced where they are a whole level (as Mosquitto does;
-/// elsewhere they are literal text), or `None` if this client cannot use
-/// the pattern.
-fn substitute(pattern: &str, client_id: &str, username: Option<&str>) -> Option<String> {
-    let safe = |v: &str| !v.contains(['+', '#', '/']);
-    let mut out = String::with_capacity(pattern.len() + client_id.len());
+/// A pattern's filter with `%c` and `%u` replaced where they are a whole
+/// level (as Mosquitto does; elsewhere they are literal text), or `None` if
+/// this client has no (safe) value for one.
+fn substitute(pattern: &str, client_id: Option<&str>, username: Option<&str>) -> Option<String> {
+    let mut out = String::with_capacity(pattern.len() + 16);
     for (i, level) in pattern.split('/').enumerate() {
         if i > 0 {
             out.push('/');
         }
         match level {
-            "%c" if safe(client_id) => out.push_str(client_id),
-            "%c" => return None,
-            "%u" => out.push_str(username.filter(|u| safe(u))?),
+            "%c" => out.push_str(client_id?),
+            "%u" => out.push_str(username?),
             other => out.push_str(other),
         }
     }
     Some(out)
 }
 
-/// One client's rules, denials first.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `filter_matches` for a pattern, replacing `%c`/`%u` levels as it goes
+/// (no allocation): false where the client has no value for one.
+fn pattern_matches(
+    pattern: &str,
+    topic: &str,
+    client_id: Option<&str>,
+    username: Option<&str>,
+) -> bool {
+    if topic.starts_with('$') && pattern.starts_with(['+', '#']) {
+        return false;
+    }
+    let mut f = pattern.split('/');
+    let mut t = topic.split('/');
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some("%c"), Some(tl)) if client_id == Some(tl) => {}
+            (Some("%u"), Some(tl)) if username == Some(tl) => {}
+            (Some("%c" | "%u"), _) => return false,
+            (Some(fl), Some(tl)) if fl == tl => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// One client's rules: its own section's and the patterns, both shared
+/// with the other clients they apply to.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientAcl {
-    rules: Vec<Rule>,
+    own: Rules,
+    patterns: Rules,
+    /// The values patterns use; `None` where absent or unsafe.
+    client_id: Option<Rc<str>>,
+    username: Option<Rc<str>>,
 }
 
 impl ClientAcl {
-    /// Whether the client may `access` (READ or WRITE) `topic`.
+    /// Whether the client may `access` (READ or WRITE) `topic`: any
+    /// matching denial refuses, then any matching grant allows.
     pub fn allows(&self, topic: &str, access: u8) -> bool {
-        for r in &self.rules {
-            if filter_matches(&r.filter, topic) {
-                if r.access == DENY {
-                    return false;
-                }
-                if r.access & access != 0 {
-                    return true;
-                }
-            }
+        let (id, user) = (self.client_id.as_deref(), self.username.as_deref());
+        let own = |r: &Rule| filter_matches(&r.filter, topic);
+        let pattern = |r: &Rule| pattern_matches(&r.filter, topic, id, user);
+        let head = topic.split('/').next().unwrap_or_default();
+        if self.own.denials.candidates(head).any(own)
+            || self.patterns.denials.candidates(head).any(pattern)
+        {
+            return false;
         }
-        false
+        let grants = |r: &&Rule| r.access & access != 0;
+        self.own.grants.candidates(head).filter(grants).any(own)
+            || self
+                .patterns
+                .grants
+                .candidates(head)
+                .filter(grants)
+                .any(pattern)
+    }
+
+    /// Every rule with its filter as it applies to this client (patterns
+    /// filled in; those it cannot use left out). For SUBSCRIBE-time answers,
+    /// not per message.
+    /// Only rules whose first level can meet `filter`'s are given (a quick
+    /// cut that keeps SUBSCRIBE cheap with many rules).
+    fn rules<'a>(&'a self, filter: &'a str) -> impl Iterator<Item = (String, u8)> + 'a {
+        let (id, user) = (self.client_id.as_deref(), self.username.as_deref());
+        let first = filter.split('/').next().unwrap_or_default();
+        let meets = move |r: &&Rule| {
+            let head = r.filter.split('/').next().unwrap_or_default();
+            ["+", "#", "%c", "%u"].contains(&head) || ["+", "#"].contains(&first) || head == first
+        };
+        let own = self
+            .own
+            .all
+            .iter()
+            .filter(meets)
+            .map(|r| (r.filter.to_string(), r.access));
+        let patterns = self
+            .patterns
+            .all
+            .iter()
+            .filter(meets)
+            .filter_map(move |r| substitute(&r.filter, id, user).map(|f| (f, r.access)));
+        own.chain(patterns)
     }
 
     /// Whether a subscription to `filter` could receive anything: some
@@ -189,28 +313,30 @@ impl ClientAcl {
     /// message is still checked with `allows`.)
     pub fn may_subscribe(&self, filter: &str) -> bool {
         let f = levels(filter);
-        self.grants(READ).any(|r| {
-            intersect(&f, &levels(&r.filter))
-                .is_some_and(|both| !self.denials().any(|d| covers(&levels(&d.filter), &both)))
-        })
+        let denials: Vec<String> = self
+            .rules(filter)
+            .filter(|r| r.1 == DENY)
+            .map(|r| r.0)
+            .collect();
+        self.rules(filter)
+            .filter(|r| r.1 & READ != 0)
+            .any(|(g, _)| {
+                intersect(&f, &levels(&g))
+                    .is_some_and(|both| !denials.iter().any(|d| covers(&levels(d), &both)))
+            })
     }
 
     /// Whether every message a subscription to `filter` can match is
     /// readable, so deliveries through it need no check.
     pub fn reads_all(&self, filter: &str) -> bool {
         let f = levels(filter);
-        self.grants(READ).any(|r| covers(&levels(&r.filter), &f))
+        self.rules(filter)
+            .filter(|r| r.1 & READ != 0)
+            .any(|(g, _)| covers(&levels(&g), &f))
             && !self
-                .denials()
-                .any(|d| intersect(&f, &levels(&d.filter)).is_some())
-    }
-
-    fn grants(&self, access: u8) -> impl Iterator<Item = &Rule> {
-        self.rules.iter().filter(move |r| r.access & access != 0)
-    }
-
-    fn denials(&self) -> impl Iterator<Item = &Rule> {
-        self.rules.iter().filter(|r| r.access == DENY)
+                .rules(filter)
+                .filter(|r| r.1 == DENY)
+                .any(|(d, _)| intersect(&f, &levels(&d)).is_some())
     }
 }
 
