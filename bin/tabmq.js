@@ -320,6 +320,7 @@ function watch(broker, log) {
   broker.on('rejected', (e) => log('info', `rejected a CONNECT from ${from(e)} (reason ${hex(e.reasonCode)})`));
   broker.on('slowConsumer', (e) => log('info', `closed ${from(e)}: too slow, ${e.bufferedBytes} bytes unsent`));
   broker.on('dropped', (e) => log('debug', `dropped a message on '${e.topic}' for ${e.clientId} (${e.why})`));
+  broker.on('denied', (e) => log('debug', `denied ${e.action} '${e.topic}' to ${e.clientId} from ${from(e)} (not authorized)`));
   broker.on('warning', (err) => log('error', `listener: ${err.message}`));
   broker.on('bridge', (e) => {
     const why = [e.reasonCode === undefined ? '' : `reason ${hex(e.reasonCode)}`, e.error ?? ''].filter(Boolean).join(': ');

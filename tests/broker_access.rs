@@ -706,3 +706,44 @@ fn a_user_removed_from_the_passwords_is_disconnected_0x87_others_stay() {
     s.publish(a, "alice/x", b"1", QoS::AtLeastOnce, false, 1);
     assert!(matches!(s.recv(a), Some(Packet::PubAck(_))));
 }
+
+#[test]
+fn each_refusal_is_a_denied_event_naming_the_client_action_and_topic() {
+    use tabmq::broker::Event;
+    let mut s = sim();
+    let b = bob(&mut s, "b1");
+    s.take_events();
+    s.publish(b, "alice/private", b"x", QoS::AtLeastOnce, false, 1);
+    s.recv_all(b);
+    s.subscribe_with(b, "alice/#", SubscriptionOptions::qos(QoS::AtMostOnce), None);
+    let mut c = login("b2", V5, Some("bob"), Some(b"bobpw"));
+    c.will = Some(Will {
+        topic: "alice/alarm".into(),
+        payload: bytes::Bytes::from_static(b"x"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Default::default(),
+    });
+    s.connect_with(c);
+    let denied: Vec<(String, &str, String)> = s
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Denied {
+                client_id,
+                action,
+                topic,
+                ..
+            } => Some((client_id.to_string(), action, topic.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        denied,
+        [
+            ("b1".into(), "publish", "alice/private".into()),
+            ("b1".into(), "subscribe", "alice/#".into()),
+            ("b2".into(), "will", "alice/alarm".into()),
+        ]
+    );
+}

@@ -247,8 +247,34 @@ impl Broker {
 
     /// Why an authenticated CONNECT is still refused: its will topic is not
     /// one the client may publish to ([MQTT-3.1.4-2]: authorization checks
-    /// on the CONNECT; otherwise a will would bypass the publish hook).
+    /// on the CONNECT; otherwise a will would bypass the publish hook). A
+    /// refusal is also an `Event::Denied`.
     fn will_refusal(&mut self, conn: ConnId) -> Option<ReasonCode> {
+        let refusal = self.will_check(conn);
+        if refusal.is_some() {
+            if let Some(ConnState::Authenticating(connect)) =
+                self.conns.get(&conn).map(|c| &c.state)
+            {
+                let (client_id, topic) = match &connect.will {
+                    Some(w) => (
+                        Rc::from(connect.client_id.as_str()),
+                        Rc::from(w.topic.as_str()),
+                    ),
+                    None => return refusal,
+                };
+                self.events.push_back(Event::Denied {
+                    conn,
+                    client_id,
+                    action: "will",
+                    topic,
+                });
+            }
+        }
+        refusal
+    }
+
+    /// `will_refusal`'s decision: `$SYS`, the ACL, then the hook.
+    fn will_check(&mut self, conn: ConnId) -> Option<ReasonCode> {
         let c = self.conns.get(&conn)?;
         let ConnState::Authenticating(connect) = &c.state else {
             return None;

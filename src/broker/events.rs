@@ -30,6 +30,15 @@ pub enum Event {
         reason: Option<ReasonCode>,
         error: Option<String>,
     },
+    /// A client was refused something as not authorized (0x87): by the ACL
+    /// or the host's hooks, or `$SYS`. `action` is `publish`, `subscribe`
+    /// or `will`; `topic` the topic or filter.
+    Denied {
+        conn: ConnId,
+        client_id: Rc<str>,
+        action: &'static str,
+        topic: Rc<str>,
+    },
     /// A message was not delivered to a session.
     Dropped {
         client_id: Rc<str>,
@@ -44,7 +53,8 @@ impl Event {
         match self {
             Event::Connected { conn, .. }
             | Event::Rejected { conn, .. }
-            | Event::Disconnected { conn, .. } => Some(*conn),
+            | Event::Disconnected { conn, .. }
+            | Event::Denied { conn, .. } => Some(*conn),
             Event::Bridge { .. } | Event::Dropped { .. } => None,
         }
     }

@@ -3,7 +3,7 @@
 
 use super::session::SubscriptionState;
 use super::topic_tree::SubEntry;
-use super::{Broker, ConnId, Durability};
+use super::{Broker, ConnId, Durability, Event};
 use crate::codec::topic::{filter_matches, parse_shared};
 use crate::codec::{
     Disconnect, Packet, PubResponse, Publish, QoS, ReasonCode, RetainHandling, SubAck, Subscribe,
@@ -112,9 +112,31 @@ impl Broker {
             return self.protocol_violation(conn, reason, "receive maximum exceeded", now);
         }
         if let Some(reason) = self.refusal(conn, &p) {
+            if reason == ReasonCode::NotAuthorized {
+                self.denied(key, conn, "publish", &p.topic);
+            }
             return self.refuse_publish(conn, p, reason, now);
         }
         self.accept_publish(conn, key, p, now);
+    }
+
+    /// Tells the host that the client of session `key` was refused
+    /// `action` on `topic` (see `Event::Denied`).
+    pub(super) fn denied(
+        &mut self,
+        key: super::SessionKey,
+        conn: ConnId,
+        action: &'static str,
+        topic: &str,
+    ) {
+        let client_id = self.session(key).client_id.clone();
+        let topic = Rc::from(topic);
+        self.events.push_back(Event::Denied {
+            conn,
+            client_id,
+            action,
+            topic,
+        });
     }
 
     /// QoS 1 and QoS 2 PUBLISHes from this client the broker has not yet
@@ -340,6 +362,7 @@ impl Broker {
                         .hooks
                         .authorize_subscribe(&info, &s.filter, s.options.qos))
             {
+                self.denied(key, conn, "subscribe", &s.filter);
                 ReasonCode::NotAuthorized
             } else {
                 self.add_subscription(key, &s.filter, s.options, identifier);

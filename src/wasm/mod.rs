@@ -459,6 +459,18 @@ fn event_to_js(e: &Event) -> JsValue {
                 error.as_deref().map_or(JsValue::UNDEFINED, JsValue::from),
             );
         }
+        Event::Denied {
+            conn,
+            client_id,
+            action,
+            topic,
+        } => {
+            set("type", "denied".into());
+            set("conn", (conn.0 as u32).into());
+            set("clientId", (&**client_id).into());
+            set("action", (*action).into());
+            set("topic", (&**topic).into());
+        }
         Event::Dropped {
             client_id,
             topic,

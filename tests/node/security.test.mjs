@@ -962,7 +962,7 @@ describe('Eclipse Paho interoperability: test_subscribe_failure (3.1.1) against 
     assert.equal(spawnSync('python3', ['-c', 'import paho.mqtt']).status, 0, `python3 paho-mqtt (PyPI): ${INSTALL}`);
     const aclPath = join(dir, 'paho.acl');
     writeFileSync(aclPath, 'topic readwrite #\ntopic deny test/nosubscribe\n');
-    const cli = await startCli(['--tcp', '0', '--acl-file', aclPath, '--sys-interval', '0']);
+    const cli = await startCli(['--tcp', '0', '--acl-file', aclPath, '--sys-interval', '0', '--log', 'debug']);
     let paho;
     try {
       const port = new URL(cli.urls.tcp).port;
@@ -978,6 +978,7 @@ describe('Eclipse Paho interoperability: test_subscribe_failure (3.1.1) against 
       assert.deepEqual(result.topicA, [2], 'TopicA/#: QoS 2 granted');
       assert.deepEqual(result.received, [{ topic: 'TopicA/B', payload: 'qos 2 through the ACL', qos: 2 }]);
       await cli.waitFor(/ info connected paho-subscribe-failure \(MQTT 3\.1\.1\) from tcp /);
+      await cli.waitFor(/ debug denied subscribe 'test\/nosubscribe' to paho-subscribe-failure from tcp /);
     } finally {
       paho?.kill('SIGKILL');
       assert.deepEqual(await cli.stop(), { code: 0, signal: null });

@@ -38,10 +38,10 @@ export interface BrokerErrorEvent extends Event {
   readonly message: string;
 }
 
-/** `connected`, `disconnected`, `rejected` and `dropped` events carry the
- *  broker's event in `detail` (clientId, conn, reasonCode, ...). */
+/** `connected`, `disconnected`, `rejected`, `dropped` and `denied` events carry the
+ *  broker's event in `detail` (clientId, conn, reasonCode, ...; `denied`: action, topic). */
 export interface BrokerActivityEvent extends Event {
-  readonly detail: { type: string; clientId?: string; conn?: number; reasonCode?: number; protocolVersion?: number; topic?: string; why?: string };
+  readonly detail: { type: string; clientId?: string; conn?: number; reasonCode?: number; protocolVersion?: number; topic?: string; why?: string; action?: string };
 }
 
 /** The `bridge` event: a bridge changed state (`detail`: name, state, reasonCode?, error?). */

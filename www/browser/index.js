@@ -168,7 +168,8 @@ class BrokerHandle extends EventTarget {
 
   /** Broker events become DOM events on the handle: 'error' (with `error`,
    *  `code` and `message`; storage trouble), 'connected', 'disconnected',
-   *  'rejected', 'dropped' and 'bridge' (a bridge's state changed), with
+   *  'rejected', 'dropped', 'denied' (refused as not authorized) and
+   *  'bridge' (a bridge's state changed), with
    *  the event's fields in `detail`. */
   #emit(event) {
     if (this.#early) {

@@ -112,7 +112,11 @@ export interface DroppedEvent { type: 'dropped'; clientId: string; topic: string
 export type SlowConsumerEvent = ConnectionInfo & { type: 'slowConsumer'; conn: number; bufferedBytes: number };
 /** Trouble outside the protocol, reported by the host (also as a 'warning'). */
 export interface HostErrorEvent { type: 'error'; code: TabmqErrorCode; message: string }
-export type BrokerEvent = ConnectedEvent | DisconnectedEvent | RejectedEvent | DroppedEvent | SlowConsumerEvent | BridgeEvent | HostErrorEvent;
+/** A client was refused as not authorized (0x87): by the ACL, the hooks, or `$SYS`. */
+export type DeniedEvent = ConnectionInfo & {
+  type: 'denied'; conn: number; clientId: string; action: 'publish' | 'subscribe' | 'will'; topic: string;
+};
+export type BrokerEvent = ConnectedEvent | DisconnectedEvent | RejectedEvent | DroppedEvent | DeniedEvent | SlowConsumerEvent | BridgeEvent | HostErrorEvent;
 
 export interface NodeBrokerStats extends BrokerStats {
   /** Open sockets on every listener. */
@@ -146,6 +150,7 @@ export interface NodeBroker extends EventEmitter {
   on(event: 'disconnected', fn: (e: DisconnectedEvent) => void): this;
   on(event: 'rejected', fn: (e: RejectedEvent) => void): this;
   on(event: 'dropped', fn: (e: DroppedEvent) => void): this;
+  on(event: 'denied', fn: (e: DeniedEvent) => void): this;
   on(event: 'slowConsumer', fn: (e: SlowConsumerEvent) => void): this;
   on(event: 'bridge', fn: (e: BridgeEvent) => void): this;
   on(event: 'event', fn: (e: BrokerEvent) => void): this;

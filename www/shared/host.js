@@ -234,7 +234,8 @@ export class BrokerHost {
   }
 
   /** Calls `fn(event)` for each broker event: connected, disconnected,
-   *  rejected, dropped, bridge (a bridge's state changed), and error
+   *  rejected, dropped, denied (refused as not authorized), bridge (a
+   *  bridge's state changed), and error
    *  (storage trouble; `code` and `message`). */
   onEvent(fn) {
     this.#listeners.add(fn);
