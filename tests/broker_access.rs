@@ -715,7 +715,12 @@ fn each_refusal_is_a_denied_event_naming_the_client_action_and_topic() {
     s.take_events();
     s.publish(b, "alice/private", b"x", QoS::AtLeastOnce, false, 1);
     s.recv_all(b);
-    s.subscribe_with(b, "alice/#", SubscriptionOptions::qos(QoS::AtMostOnce), None);
+    s.subscribe_with(
+        b,
+        "alice/#",
+        SubscriptionOptions::qos(QoS::AtMostOnce),
+        None,
+    );
     let mut c = login("b2", V5, Some("bob"), Some(b"bobpw"));
     c.will = Some(Will {
         topic: "alice/alarm".into(),
