@@ -531,6 +531,73 @@ pattern read users/%u/inbox
             .allows("my topic/x", READ));
     }
 
+    /// The indexed, shared matcher answers as the plain reading of the
+    /// rules does: every rule of the client's section and every pattern
+    /// (substituted), any matching denial refuses, then any matching grant
+    /// allows.
+    #[test]
+    fn the_indexed_matcher_agrees_with_the_plain_reading() {
+        let levels = ["a", "b", "$SYS", "%c", "%u", "+", "#", "c1", "u1"];
+        let accesses = ["read", "write", "readwrite", "deny"];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..300 {
+            let mut text = String::new();
+            let mut filters = Vec::new();
+            for _ in 0..1 + next(6) {
+                let depth = 1 + next(3);
+                let mut f: Vec<&str> = (0..depth).map(|_| levels[next(levels.len())]).collect();
+                if let Some(pos) = f.iter().position(|l| *l == "#") {
+                    f.truncate(pos + 1);
+                }
+                let filter = f.join("/");
+                let kind = ["topic", "pattern"][next(2)];
+                if next(3) == 0 {
+                    text += "user u1\n";
+                }
+                text += &format!("{kind} {} {filter}\n", accesses[next(4)]);
+                filters.push(filter);
+            }
+            let acl = Acl::parse(&text).unwrap();
+            for user in [None, Some("u1")] {
+                let client = acl.resolve("c1", user);
+                let own = match user {
+                    Some(u) => acl.users.get(u).map(|r| r.all.clone()).unwrap_or_default(),
+                    None => acl.anonymous.all.clone(),
+                };
+                let mut plain: Vec<(String, u8)> =
+                    own.iter().map(|r| (r.filter.to_string(), r.access)).collect();
+                for p in &acl.patterns.all {
+                    if let Some(f) = substitute(&p.filter, Some("c1"), user) {
+                        plain.push((f, p.access));
+                    }
+                }
+                for _ in 0..20 {
+                    let depth = 1 + next(3);
+                    let topic: Vec<&str> = (0..depth)
+                        .map(|_| ["a", "b", "$SYS", "c1", "u1", "x", "%c"][next(7)])
+                        .collect();
+                    let topic = topic.join("/");
+                    for access in [READ, WRITE] {
+                        let matching = |r: &&(String, u8)| filter_matches(&r.0, &topic);
+                        let denied = plain.iter().filter(matching).any(|r| r.1 == DENY);
+                        let granted = plain.iter().filter(matching).any(|r| r.1 & access != 0);
+                        assert_eq!(
+                            client.allows(&topic, access),
+                            !denied && granted,
+                            "{text}user {user:?} topic {topic} access {access}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn intersection_and_cover() {
         let l = levels;
