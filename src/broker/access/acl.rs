@@ -570,8 +570,10 @@ pattern read users/%u/inbox
                     Some(u) => acl.users.get(u).map(|r| r.all.clone()).unwrap_or_default(),
                     None => acl.anonymous.all.clone(),
                 };
-                let mut plain: Vec<(String, u8)> =
-                    own.iter().map(|r| (r.filter.to_string(), r.access)).collect();
+                let mut plain: Vec<(String, u8)> = own
+                    .iter()
+                    .map(|r| (r.filter.to_string(), r.access))
+                    .collect();
                 for p in &acl.patterns.all {
                     if let Some(f) = substitute(&p.filter, Some("c1"), user) {
                         plain.push((f, p.access));
