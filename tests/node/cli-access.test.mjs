@@ -12,8 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
-import { endAll, within } from './helpers.mjs';
+import { attempt as attemptAt, endAll, within } from './helpers.mjs';
 import { runCli, startCli } from './cli-helpers.mjs';
 import { makeCertificates } from './certs.mjs';
 
@@ -43,24 +42,8 @@ function addUser(path, user, password, create = false) {
   assert.equal(r.status, 0, `mosquitto_passwd (Debian package mosquitto; bash scripts/ensure-interop.sh): ${r.error?.message ?? r.stderr}`);
 }
 
-/**
- * MQTT.js, never reconnecting: `{ client, connack }` once connected, `{
- * error }` (with `code`, the CONNACK's reason) if refused or closed first.
- */
-function attempt(url, opts = {}) {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 4000, protocolVersion: 5, ...opts });
-  return within(6000, `MQTT.js to connect to or fail at ${url}`, new Promise((resolve) => {
-    client.once('connect', (connack) => resolve({ client, connack }));
-    client.once('error', (error) => {
-      client.end(true);
-      resolve({ error });
-    });
-    client.once('close', () => {
-      client.end(true);
-      resolve({ error: new Error('closed before CONNACK') });
-    });
-  }));
-}
+/** `attempt` in MQTT 5 unless `opts` says otherwise. */
+const attempt = (url, opts = {}) => attemptAt(url, { protocolVersion: 5, ...opts });
 
 /** Connects or throws. */
 async function connected(url, opts) {

@@ -54,6 +54,26 @@ export function collect(client, n, ms = 5000, what = `${n} message(s)`) {
 }
 
 /** Ends every client, quietly, without waiting for slow ones. */
+/**
+ * MQTT.js, never reconnecting: `{ client, connack }` once connected, or
+ * `{ error }` (its `code` is the CONNACK's reason or return code) if the
+ * broker refuses or the connection closes first.
+ */
+export function attempt(url, opts = {}) {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 4000, ...opts });
+  return within(6000, `MQTT.js to connect to or fail at ${url}`, new Promise((resolve) => {
+    client.once('connect', (connack) => resolve({ client, connack }));
+    client.once('error', (error) => {
+      client.end(true);
+      resolve({ error });
+    });
+    client.once('close', () => {
+      client.end(true);
+      resolve({ error: new Error('closed before CONNACK') });
+    });
+  }));
+}
+
 export async function endAll(...clients) {
   await Promise.all(clients.flat().filter(Boolean).map((c) => within(3000, 'client end', c.endAsync(true)).catch(() => {})));
 }

@@ -32,8 +32,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import mqtt from 'mqtt';
-import { connect, createBroker, endAll, packet, rawClient, rawConnect, until, within } from './helpers.mjs';
+import {
+  attempt as attemptAt, connect, createBroker, endAll, packet, rawClient, rawConnect, until, within,
+} from './helpers.mjs';
 import { makeCertificates } from './certs.mjs';
 import { startCli } from './cli-helpers.mjs';
 
@@ -105,25 +106,8 @@ after(() => {
 
 // ---- helpers ---------------------------------------------------------------
 
-/**
- * MQTT.js, never reconnecting: `{ client, connack }` once connected,
- * `{ error }` (its `code` is the CONNACK's reason or return code) if the
- * broker refuses or the connection closes first.
- */
-function attempt(url, opts = {}) {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 4000, protocolVersion: 5, ...opts });
-  return within(6000, `MQTT.js to connect to or fail at ${url}`, new Promise((resolve) => {
-    client.once('connect', (connack) => resolve({ client, connack }));
-    client.once('error', (error) => {
-      client.end(true);
-      resolve({ error });
-    });
-    client.once('close', () => {
-      client.end(true);
-      resolve({ error: new Error('closed before CONNACK') });
-    });
-  }));
-}
+/** `attempt` in MQTT 5 unless `opts` says otherwise. */
+const attempt = (url, opts = {}) => attemptAt(url, { protocolVersion: 5, ...opts });
 
 /** The CONNACK code of a connection that must be refused. */
 async function refusal(url, opts, what) {

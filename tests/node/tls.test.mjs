@@ -12,9 +12,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { spawn, spawnSync } from 'node:child_process';
-import mqtt from 'mqtt';
 import { TabmqError } from '../../www/node/index.js';
-import { collect, connect, createBroker, endAll, until, within } from './helpers.mjs';
+import { attempt, collect, connect, createBroker, endAll, until, within } from './helpers.mjs';
 import { makeCertificates } from './certs.mjs';
 
 let certs;
@@ -40,25 +39,6 @@ function secureBroker(extra = {}, options = {}) {
     sysInterval: 0,
     ...options,
   });
-}
-
-/**
- * Tries to connect MQTT.js: `{ client }` once connected (CONNACK), `{ error }`
- * if the connection fails or closes first. Never reconnects.
- */
-function attempt(url, opts = {}) {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 4000, ...opts });
-  return within(6000, `MQTT.js to connect to or fail at ${url}`, new Promise((resolve) => {
-    client.once('connect', () => resolve({ client }));
-    client.once('error', (error) => {
-      client.end(true);
-      resolve({ error });
-    });
-    client.once('close', () => {
-      client.end(true);
-      resolve({ error: new Error('closed before CONNACK') });
-    });
-  }));
 }
 
 async function refused(url, opts, what) {
