@@ -36,11 +36,12 @@ impl Broker {
             self.tree.matches(&msg.topic, &mut hits, &mut choose);
         }
         // [MQTT-3.8.3-3]: No Local skips the publisher's own subscriptions.
-        // The ACL: a subscription reaches only what its session may read.
+        // The ACL: a subscription reaches only what its session may read
+        // (`pick_member` already chose a shared group's member that may).
         let sessions = &self.sessions;
         hits.retain(|h| {
             !(h.entry.options.no_local && Some(h.entry.session) == from)
-                && readable(sessions, &h.entry, &msg.topic)
+                && (h.shared.is_some() || readable(sessions, &h.entry, &msg.topic))
         });
         hits.sort_by_key(|h| (h.shared.is_some(), h.entry.session));
         let matched = !hits.is_empty();

@@ -26,9 +26,7 @@ mod session;
 mod sys;
 mod topic_tree;
 
-pub use access::{
-    hash_password, Access, AccessError, Acl, ClientAcl, Passwords, DEFAULT_ITERATIONS, SALT_LEN,
-};
+pub use access::{hash_password, Access, AccessError, Acl, ClientAcl, Passwords};
 pub use bridge::{BridgeConfig, BridgeState, BridgeView, Dial, TopicMap};
 pub use config::{limit, Config, Durability, Limit, LIMITS};
 pub use events::{ClientView, DropReason, Event, Stats};

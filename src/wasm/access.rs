@@ -4,13 +4,10 @@
 //! `tabmq passwd`. Errors name the option (and the line of a file).
 
 use super::errors::option_error;
+use super::hooks::get;
 use crate::broker::{hash_password, Access, AccessError, Acl, Passwords};
-use js_sys::{Array, Reflect};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
-
-fn get(obj: &JsValue, key: &str) -> JsValue {
-    Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
-}
 
 fn text(obj: &JsValue, key: &str) -> Result<Option<String>, JsValue> {
     let v = get(obj, key);

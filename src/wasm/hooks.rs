@@ -19,7 +19,8 @@ pub struct JsHooks {
     authorize: Option<Function>,
 }
 
-fn get(obj: &JsValue, key: &str) -> JsValue {
+/// `obj[key]`, undefined where it cannot be read.
+pub(super) fn get(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
 

@@ -8,7 +8,7 @@ mod apply;
 mod passwords;
 
 pub use acl::{Acl, ClientAcl, READ, WRITE};
-pub use passwords::{hash_password, Passwords, DEFAULT_ITERATIONS, SALT_LEN};
+pub use passwords::{hash_password, Passwords};
 
 use std::fmt;
 

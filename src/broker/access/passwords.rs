@@ -13,10 +13,6 @@ use sha2::{Digest, Sha512};
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 
-/// Mosquitto 2.0's default iteration count for `$7$` hashes.
-pub const DEFAULT_ITERATIONS: u32 = 101;
-/// Bytes of salt `mosquitto_passwd` uses.
-pub const SALT_LEN: usize = 12;
 /// Most iterations accepted from a file: a hash is checked while other
 /// clients wait (about 1 ms per 1,000 iterations here).
 const MAX_ITERATIONS: u32 = 1_000_000;
@@ -74,11 +70,6 @@ impl Passwords {
     pub fn add_hash(&mut self, username: &str, hash: &str) -> Result<(), String> {
         self.users.insert(username.to_owned(), parse_hash(hash)?);
         Ok(())
-    }
-
-    /// Adds every user of `other`, replacing those of the same name.
-    pub fn extend(&mut self, other: Passwords) {
-        self.users.extend(other.users);
     }
 
     /// A hash of `username`'s entry (salt and hash, or the plain
