@@ -196,4 +196,34 @@ impl Broker {
                 .is_some_and(|c| c.outbox.release(persisted, conn, ready))
         });
     }
+
+    /// Whether a QoS 1/2 message on `topic` would be written to storage:
+    /// its retained copy (a non-empty retained message), or a delivery to a
+    /// stored session whose subscription asked for QoS 1 or 2. Only asked
+    /// while storage is full (`handle_storage_full`), off the usual path.
+    pub(super) fn would_store(&mut self, topic: &str, retain: bool, empty: bool) -> bool {
+        if !self.durable() {
+            return false;
+        }
+        if retain && !empty {
+            return true;
+        }
+        let mut hits = Vec::new();
+        let sessions = &self.sessions;
+        let stored = |e: &super::topic_tree::SubEntry| {
+            e.options.qos != QoS::AtMostOnce
+                && sessions[e.session.0 as usize]
+                    .as_ref()
+                    .is_some_and(|s| s.stored)
+        };
+        let mut shared_stored = false;
+        // Shared groups: any member counts (none is chosen, so the groups'
+        // round-robin positions do not move).
+        let mut look = |members: &[super::topic_tree::SubEntry], _start: usize| {
+            shared_stored |= members.iter().any(stored);
+            None
+        };
+        self.tree.matches(topic, &mut hits, &mut look);
+        shared_stored || hits.iter().any(|h| stored(&h.entry))
+    }
 }

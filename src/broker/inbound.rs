@@ -175,6 +175,14 @@ impl Broker {
         if p.qos != QoS::AtMostOnce && self.bridge_queue_full(&p.topic, p.payload.len(), conn) {
             return Some(ReasonCode::QuotaExceeded);
         }
+        // Storage is over its size limit or failing: a message that would
+        // be stored is refused now, rather than acknowledged and not kept.
+        if p.qos != QoS::AtMostOnce
+            && self.storage_full
+            && self.would_store(&p.topic, p.retain, p.payload.is_empty())
+        {
+            return Some(ReasonCode::QuotaExceeded);
+        }
         if conn.is_internal() {
             return None; // a bridge: the broker's own connection
         }

@@ -209,6 +209,9 @@ pub struct Broker {
     dials_made: u64,
     /// The latest time a host input gave (for work done while polling).
     clock: Millis,
+    /// The host's store is over its size limit or failing
+    /// (`handle_storage_full`).
+    storage_full: bool,
 }
 
 impl Broker {
@@ -241,6 +244,7 @@ impl Broker {
             dials: VecDeque::new(),
             dials_made: 0,
             clock: Millis(0),
+            storage_full: false,
         }
         .with_bridges()
     }
@@ -402,6 +406,16 @@ impl Broker {
     pub fn handle_persisted(&mut self, ticket: Ticket) {
         self.persisted = self.persisted.max(ticket);
         self.release_persisted();
+    }
+
+    /// The host's store is full (past its size limit, or out of disk) or
+    /// recovers. While it is full, QoS 1/2 PUBLISHes that would be stored
+    /// are refused with 0x97 quota exceeded (a 3.1.1 client, which cannot be
+    /// told, is disconnected and resends later), so that nothing is
+    /// acknowledged that storage cannot keep; everything else, QoS 0 and
+    /// online delivery included, goes on.
+    pub fn handle_storage_full(&mut self, full: bool) {
+        self.storage_full = full;
     }
 
     /// The broker is stopping: every connection is closed, MQTT 5 clients

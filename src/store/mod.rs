@@ -164,4 +164,5 @@ pub struct Snapshot {
 
 mod memory;
 pub mod records;
+pub mod wire;
 pub use memory::MemoryStore;

@@ -5,11 +5,13 @@
 //! sends, packed in one `Uint8Array` (no serde, no allocation per message
 //! on the hot path); options and stats cross through serde-wasm-bindgen.
 //!
-//! `WasmBroker` owns the core alone and is its storage host: storage
-//! batches never reach JS. `pollTransmit` first applies the tickets the
-//! IndexedDB persister reported finished, then hands it the new batches (or,
-//! without a store, counts them persisted at once), so that whatever that
-//! releases leaves in the same call.
+//! In the browser, `WasmBroker` owns the core alone and is its storage host:
+//! storage batches never reach JS. `pollTransmit` first applies the tickets
+//! the IndexedDB persister reported finished, then hands it the new batches
+//! (or, without a store, counts them persisted at once), so that whatever
+//! that releases leaves in the same call. The Node host keeps its store
+//! itself (`openStored`): it takes each commit as one buffer with
+//! `pollStorage` and reports it with `handlePersisted`.
 
 mod access;
 mod bridges;
@@ -93,6 +95,11 @@ pub struct WasmBroker {
     /// from start-up), for this owner to apply and hand out.
     reports: Rc<Reports>,
     packed: PackedTransmits,
+    /// The host keeps the store (`openStored`): batches wait in the core
+    /// until the host takes them with `pollStorage`.
+    host_store: bool,
+    /// `pollStorage`'s buffer, kept from call to call.
+    storage_out: Vec<u8>,
 }
 
 #[wasm_bindgen(js_class = Broker)]
@@ -173,6 +180,85 @@ impl WasmBroker {
             Some(Rc::new(persister)),
             reports,
         ))
+    }
+
+    /// A broker whose store the host keeps (the Node host's SQLite
+    /// database): restored from `rows`, what the store holds as put
+    /// operations (the layout is in `store/wire.rs`). Records that do not
+    /// read are skipped, each reported by an `error` event with code
+    /// ERR_TABMQ_CORRUPT_RECORD. The host then takes each commit with
+    /// `pollStorage` and reports it with `handlePersisted`.
+    #[wasm_bindgen(js_name = openStored)]
+    pub fn open_stored(
+        options: JsValue,
+        hooks: JsValue,
+        rows: &[u8],
+        now: f64,
+    ) -> Result<WasmBroker, JsValue> {
+        let cfg = options::parse(options)?;
+        let hooks = hooks::JsHooks::from_js(&hooks)?;
+        let loaded = crate::store::wire::load(rows);
+        let reports: Rc<Reports> = Rc::default();
+        for c in &loaded.corrupt {
+            let message = format!("tabmq: skipped a stored record: {c}");
+            reports.push_event(persist::error_event("ERR_TABMQ_CORRUPT_RECORD", &message));
+        }
+        let core = Broker::restore(cfg, Box::new(hooks), loaded.snapshot, millis(now));
+        let mut broker = WasmBroker::with_core(core, None, reports);
+        broker.host_store = true;
+        Ok(broker)
+    }
+
+    /// The next commit for a host-kept store (`openStored`): every storage
+    /// batch since the last call as one buffer (its ticket, then the
+    /// operations; `store/wire.rs`), or undefined when there is none. The
+    /// host calls it when its previous commit has finished, so that what
+    /// accumulates meanwhile goes out together (group commit), and reports
+    /// the commit with `handlePersisted(ticket)`.
+    #[wasm_bindgen(js_name = pollStorage)]
+    pub fn poll_storage(&mut self) -> Option<Uint8Array> {
+        if !self.host_store {
+            return None;
+        }
+        let out = &mut self.storage_out;
+        out.clear();
+        let mut ticket = 0;
+        while let Some(batch) = self.core.poll_storage() {
+            if ticket == 0 {
+                out.extend_from_slice(&[0; 8]);
+            }
+            ticket = batch.ticket;
+            for op in &batch.ops {
+                crate::store::wire::encode_op(op, out);
+            }
+        }
+        if ticket == 0 {
+            return None;
+        }
+        out[..8].copy_from_slice(&(ticket as f64).to_le_bytes());
+        let buffer = Uint8Array::from(&out[..]);
+        if out.capacity() > PACKED_KEEP {
+            *out = Vec::new();
+        }
+        Some(buffer)
+    }
+
+    /// Storage batches up to and including `ticket` are durable (a host-kept
+    /// store's commit finished): what waited for them is released at the
+    /// next `pollTransmit`.
+    #[wasm_bindgen(js_name = handlePersisted)]
+    pub fn handle_persisted(&mut self, ticket: f64) {
+        if ticket.is_finite() && ticket > 0.0 {
+            self.core.handle_persisted(ticket as u64);
+        }
+    }
+
+    /// The host's store is full (past maxStoreBytes, or failing to commit)
+    /// or recovers: while full, QoS 1/2 PUBLISHes that would be stored are
+    /// refused with 0x97.
+    #[wasm_bindgen(js_name = handleStorageFull)]
+    pub fn handle_storage_full(&mut self, full: bool) {
+        self.core.handle_storage_full(full);
     }
 
     /// The transport authenticated the peer of `conn` as `identity` (a TLS
@@ -366,6 +452,8 @@ impl WasmBroker {
             persister,
             reports,
             packed: PackedTransmits::default(),
+            host_store: false,
+            storage_out: Vec::new(),
         }
     }
 
@@ -374,6 +462,9 @@ impl WasmBroker {
         let core = &mut self.core;
         if let Some(ticket) = self.reports.take_finished() {
             core.handle_persisted(ticket);
+        }
+        if self.host_store {
+            return; // the host takes batches with pollStorage
         }
         match &self.persister {
             Some(p) => {

@@ -17,6 +17,7 @@ import { listenTcp, listenWs } from './transport.js';
 import { Admission } from './admission.js';
 import { checkCertificates } from './certificates.js';
 import { nodeDialer } from './dial.js';
+import { DiskStore } from './store/index.js';
 
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 
@@ -48,7 +49,17 @@ async function readWasm() {
  */
 export async function createBroker(options = {}) {
   const opts = checkNodeOptions(options);
-  const host = await BrokerHost.create(opts.core, opts.callbacks, await readWasm(), 'node');
+  const wasm = await readWasm();
+  // Restored before anything listens: a client never meets a broker that
+  // has not yet read its sessions back.
+  const store = opts.storage ? await DiskStore.open(opts.storage) : null;
+  let host;
+  try {
+    host = await BrokerHost.create(opts.core, opts.callbacks, wasm, 'node', store);
+  } catch (err) {
+    await store?.close();
+    throw err;
+  }
   // The limits in effect, from the core's table (the options are valid:
   // the core has just accepted them).
   opts.limits = Object.fromEntries(resolveLimits(opts.core).map((l) => [l.name, l.value]));

@@ -20,7 +20,7 @@ const KNOWN = [
   'tcp', 'ws', 'tls', 'wss', 'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable',
   'clientIdSeed', 'authenticate', 'authorize', 'maxWriteBuffer', 'bridges',
   'passwordFile', 'users', 'acl', 'allowAnonymous', 'strictClientIds',
-  'maxConnectionsPerAddress', 'connectRate',
+  'maxConnectionsPerAddress', 'connectRate', 'dataDir', 'maxStoreBytes',
 ];
 
 /** Options the core takes as they are (it checks their content), with the
@@ -80,7 +80,7 @@ export function checkNodeOptions(options = {}) {
   if (listeners.length === 0) {
     throw optionError('tcp', 'or `ws`, `tls`, `wss` is needed: createBroker() serves MQTT on at least one listener, e.g. { tcp: { port: 1883 } }');
   }
-  checkDurability(options.durability);
+  const storage = checkStorage(options);
   for (const [key, type] of Object.entries(CORE_TYPED)) checkType(options, key, type);
   checkUsers(options.users, 'users');
   for (const key of ['authenticate', 'authorize']) {
@@ -94,7 +94,7 @@ export function checkNodeOptions(options = {}) {
     maxConnectionsPerAddress: positiveWhole(options, 'maxConnectionsPerAddress'),
     connectRate: positiveWhole(options, 'connectRate'),
   };
-  const core = { durability: 'memory' };
+  const core = { durability: storage ? storage.durability : 'memory' };
   for (const key of ['limits', ...Object.keys(CORE_TYPED), 'users']) {
     if (options[key] !== undefined) core[key] = options[key];
   }
@@ -108,15 +108,35 @@ export function checkNodeOptions(options = {}) {
     callbacks: { authenticate: options.authenticate, authorize: options.authorize },
     maxWriteBuffer,
     admission,
+    storage,
   };
 }
 
-function checkDurability(durability = 'memory') {
-  if (durability === 'memory') return;
-  const why = durability === 'strict' || durability === 'relaxed'
-    ? `'${durability}' needs a persistent store, and the Node host has none yet (IndexedDB is browser-only): use 'memory'`
-    : `must be 'memory' in Node, got ${JSON.stringify(durability)}`;
-  throw optionError('durability', why);
+/** `dataDir`, `durability` and `maxStoreBytes`: the store's settings
+ *  ({ dir, durability, maxStoreBytes }), or null to keep everything in
+ *  memory. With a data directory durability is 'strict' unless given;
+ *  without one it can only be 'memory'. */
+function checkStorage({ dataDir, durability, maxStoreBytes }) {
+  if (dataDir !== undefined && (typeof dataDir !== 'string' || dataDir === '')) {
+    throw optionError('dataDir', `must be the path of a directory, got ${describe(dataDir)}`);
+  }
+  if (durability !== undefined && !['memory', 'relaxed', 'strict'].includes(durability)) {
+    throw optionError('durability', `must be 'strict', 'relaxed' or 'memory', got ${JSON.stringify(durability)}`);
+  }
+  if (maxStoreBytes !== undefined && (!Number.isSafeInteger(maxStoreBytes) || maxStoreBytes < 0)) {
+    throw optionError('maxStoreBytes', `must be a whole number of bytes (0: no limit), got ${describe(maxStoreBytes)}`);
+  }
+  if (dataDir === undefined) {
+    if (durability === 'strict' || durability === 'relaxed') {
+      throw optionError('durability', `'${durability}' needs \`dataDir\`, the directory the broker keeps its database in`);
+    }
+    if (maxStoreBytes !== undefined) throw optionError('maxStoreBytes', 'needs `dataDir`: without one nothing is stored');
+    return null;
+  }
+  if (durability === 'memory') {
+    throw optionError('durability', "'memory' keeps nothing on disk: leave out `dataDir`, or use 'strict' or 'relaxed'");
+  }
+  return { dir: dataDir, durability: durability ?? 'strict', maxStoreBytes: maxStoreBytes ?? 0 };
 }
 
 /** `users` must be an array (the core checks its entries). */

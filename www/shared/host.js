@@ -50,6 +50,9 @@ export class BrokerHost {
   #closed = false;
   #closing = false;
   #dialer = null;
+  /** A store the host keeps (the Node host's DiskStore), or null: then
+   *  storage is IndexedDB inside the wasm, or memory. */
+  #store = null;
 
   constructor(broker) {
     this.#broker = broker;
@@ -64,13 +67,41 @@ export class BrokerHost {
    * @param {object} options broker options (see README)
    * @param {object} hooks { authenticate?, authorize? }
    * @param {string} name the broker's name: its database is `tabmq:<name>`
+   * @param {object} [store] a store the host keeps instead (the Node host's
+   *   DiskStore, www/node/store/): the broker is restored from its rows and
+   *   hands it each commit
    */
-  static async create(options, hooks = {}, wasmSource, name = 'default') {
+  static async create(options, hooks = {}, wasmSource, name = 'default', store = null) {
     await loadWasm(wasmSource);
     const host = new BrokerHost(null);
-    host.#broker = await host.#openBroker(name, options ?? {}, host.#wrapHooks(hooks));
+    if (store) host.#broker = host.#openStored(options ?? {}, host.#wrapHooks(hooks), store);
+    else host.#broker = await host.#openBroker(name, options ?? {}, host.#wrapHooks(hooks));
     host.#armTimer();
     return host;
+  }
+
+  /** A broker restored from a host-kept store, which it then feeds: one
+   *  commit at a time (`pollStorage` in poll()), each reported back with
+   *  `handlePersisted`. */
+  #openStored(options, hooks, store) {
+    validateOptions(options);
+    const broker = Broker.openStored(options, hooks, store.rows, Date.now());
+    store.rows = null;
+    this.#store = store;
+    store.attach({
+      persisted: (ticket) => {
+        if (this.#closed) return;
+        broker.handlePersisted(ticket);
+        this.poll();
+      },
+      full: (full) => {
+        if (!this.#closed) broker.handleStorageFull(full);
+      },
+      event: (e) => {
+        for (const fn of this.#listeners) fn(e);
+      },
+    });
+    return broker;
   }
 
   /** Errors raised before anyone could listen (storage fallback at start). */
@@ -357,6 +388,10 @@ export class BrokerHost {
    */
   poll() {
     if (this.#closed) return;
+    if (this.#store !== null && !this.#store.busy) {
+      const commit = this.#broker.pollStorage();
+      if (commit !== undefined) this.#store.commit(commit);
+    }
     const out = this.#broker.pollTransmit();
     if (out !== undefined) this.#transmit(readTransmits(out));
     for (let d = this.#broker.pollDial(); d !== undefined; d = this.#broker.pollDial()) this.#dial(d);
@@ -402,7 +437,9 @@ export class BrokerHost {
   }
 
   stats() {
-    return this.#broker.stats(Date.now());
+    const stats = this.#broker.stats(Date.now());
+    if (this.#store !== null) stats.storage = this.#store.figures();
+    return stats;
   }
 
   /** Replaces the access settings given (`passwordFile`, `users`, `acl`,
@@ -436,6 +473,7 @@ export class BrokerHost {
     this.#closed = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#broker.closeStorage();
+    this.#store?.abandon();
     this.#releaseDatabase?.();
   }
 
@@ -447,9 +485,7 @@ export class BrokerHost {
     this.#broker.handleShutdown(Date.now());
     this.poll();
     // Let the last commit (sessions left by the shutdown) finish.
-    for (let i = 0; i < 100; i++) {
-      const s = this.#broker.stats(Date.now()).storage;
-      if (!s || (s.pendingOps === 0 && !s.commitInFlight)) break;
+    for (let i = 0; i < 500 && !this.#storageSettled(); i++) {
       await new Promise((ok) => setTimeout(ok, 10));
       this.poll();
     }
@@ -463,6 +499,20 @@ export class BrokerHost {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#broker.closeStorage();
     this.#broker.free();
+    await this.#store?.close();
     this.#releaseDatabase?.();
+  }
+
+  /** Nothing stored is still on its way to storage. */
+  #storageSettled() {
+    if (this.#store !== null) {
+      if (this.#store.busy) return false;
+      const commit = this.#broker.pollStorage();
+      if (commit === undefined) return true;
+      this.#store.commit(commit);
+      return false;
+    }
+    const s = this.#broker.stats(Date.now()).storage;
+    return !s || (s.pendingOps === 0 && !s.commitInFlight);
   }
 }

@@ -1,0 +1,230 @@
+// DiskStore: the Node host's side of its store. The database lives in a
+// worker thread (worker.js, sqlite.js); this class hands it one commit at a
+// time (group commit: what the core stores meanwhile waits in the core and
+// goes out in the next one), tells the host when a commit is durable, and
+// keeps the figures of `stats().storage`.
+
+import { Worker } from 'node:worker_threads';
+import { mkdir, stat, access, constants } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { TabmqError } from '../../shared/errors.js';
+
+/** How many recent commits the percentiles cover. */
+const RECENT = 1024;
+
+function percentile(sorted, p) {
+  return sorted.length === 0 ? 0 : sorted[Math.round((sorted.length - 1) * p)];
+}
+
+/** The data directory, ready to use: created if missing (its parent must
+ *  exist), refused with a message naming the path if it cannot be used. */
+async function prepareDirectory(dir) {
+  const path = resolve(dir);
+  const refuse = (why) => new TabmqError(`tabmq: data directory ${path} ${why}`, 'ERR_TABMQ_STORAGE');
+  let info = await stat(path).catch((err) => (err.code === 'ENOENT' ? null : Promise.reject(refuse(`cannot be read (${err.code})`))));
+  if (info === null) {
+    await mkdir(path).catch((err) => {
+      throw refuse(err.code === 'ENOENT' ? `does not exist, nor does its parent ${dirname(path)}` : `cannot be created (${err.code})`);
+    });
+    info = await stat(path);
+  }
+  if (!info.isDirectory()) throw refuse('is not a directory');
+  await access(path, constants.R_OK | constants.W_OK | constants.X_OK).catch((err) => {
+    throw refuse(`is not writable (${err.code})`);
+  });
+  return path;
+}
+
+export class DiskStore {
+  #worker;
+  #opts;
+  #busy = false;
+  #ticket = 0;
+  #sentAt = 0;
+  #stalled = null;
+  #full = false;
+  #closed = null;
+  #host = { persisted() {}, full() {}, event() {} };
+  #fig = {
+    records: 0, commits: 0, opsWritten: 0, bytesWritten: 0, lastCommitAt: 0, lastCommitMs: 0,
+    size: { live: 0, file: 0, free: 0 }, compactions: 0,
+  };
+  #recentMs = [];
+  #recentOps = [];
+  /** What the database held at start-up (put operations, src/store/wire.rs). */
+  rows;
+  info;
+
+  /**
+   * Opens the store in `dir` in a worker thread and reads it back.
+   * `durability`: 'strict' | 'relaxed'; `maxStoreBytes`: past it, the
+   * store counts as full (0: no limit). Rejects with a TabmqError:
+   * ERR_TABMQ_STORAGE_LOCKED (another process has the directory) or
+   * ERR_TABMQ_STORAGE (the directory or database cannot be used).
+   */
+  static async open({ dir, durability, maxStoreBytes = 0, schemaVersion, compactEveryMs }) {
+    const path = await prepareDirectory(dir);
+    const worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: { dir: path, durability, schemaVersion, compactEveryMs },
+    });
+    let listeners;
+    const first = await new Promise((ok, fail) => {
+      const exit = (code) => fail(new Error(`the storage worker exited (${code})`));
+      listeners = { message: ok, error: fail, exit };
+      for (const [name, fn] of Object.entries(listeners)) worker.once(name, fn);
+    }).catch((err) => ({ type: 'error', code: 'ERR_TABMQ_STORAGE', message: `tabmq: the storage worker for ${path} failed: ${err.message}` }));
+    // Only these: Worker keeps listeners of its own (removeAllListeners
+    // would stop its messages from arriving).
+    for (const [name, fn] of Object.entries(listeners)) worker.off(name, fn);
+    if (first.type !== 'opened') {
+      await worker.terminate();
+      throw new TabmqError(first.message, first.code === 'ERR_TABMQ_STORAGE_LOCKED' ? first.code : 'ERR_TABMQ_STORAGE');
+    }
+    return new DiskStore(worker, first, { dir: path, durability, maxStoreBytes });
+  }
+
+  constructor(worker, opened, opts) {
+    this.#worker = worker;
+    this.#opts = opts;
+    this.rows = opened.rows;
+    this.#fig.records = opened.records;
+    this.#fig.size = opened.size;
+    this.info = { path: opened.path, schemaVersion: opened.schemaVersion, upgradedFrom: opened.upgradedFrom };
+    worker.on('message', (m) => this.#onMessage(m));
+    worker.on('error', (err) => this.#stall({ code: 'ERR_TABMQ_STORAGE', message: `the storage worker crashed: ${err.message}` }));
+    worker.on('exit', () => {
+      if (!this.#closed) this.#stall({ code: 'ERR_TABMQ_STORAGE', message: 'the storage worker exited' });
+    });
+  }
+
+  /** Where to report: `persisted(ticket)`, `full(bool)` (stored QoS 1/2
+   *  publishes are to be refused, or no longer), `event(e)`. */
+  attach(host) {
+    this.#host = host;
+    // Full from the start (a database already past maxStoreBytes).
+    this.#updateFull();
+  }
+
+  /** A commit is in flight (or stalled): the next waits in the core. */
+  get busy() {
+    return this.#busy;
+  }
+
+  /** Sends one commit (pollStorage's buffer, handed over: it is transferred). */
+  commit(buf) {
+    if (this.#closed) return;
+    this.#busy = true;
+    this.#ticket = new DataView(buf.buffer, buf.byteOffset, 8).getFloat64(0, true);
+    this.#sentAt = performance.now();
+    this.#worker.postMessage({ type: 'commit', buf }, [buf.buffer]);
+  }
+
+  #onMessage(m) {
+    if (m.type === 'committed') {
+      const f = this.#fig;
+      const ms = performance.now() - this.#sentAt;
+      f.commits++;
+      f.opsWritten += m.ops;
+      f.bytesWritten += m.bytes;
+      f.lastCommitAt = Date.now();
+      f.lastCommitMs = ms;
+      f.size = m.size;
+      f.compactions = m.compactions;
+      if (m.records !== undefined) f.records = m.records;
+      if (this.#recentMs.length === RECENT) {
+        this.#recentMs.shift();
+        this.#recentOps.shift();
+      }
+      this.#recentMs.push(ms);
+      this.#recentOps.push(m.ops);
+      this.#busy = false;
+      if (this.#stalled) {
+        this.#stalled = null;
+        this.#host.event({ type: 'storage', state: 'recovered', path: this.info.path });
+      }
+      this.#updateFull();
+      this.#host.persisted(m.ticket);
+    } else if (m.type === 'stalled') {
+      this.#stall(m);
+    } else if (m.type === 'closed') {
+      this.#closed?.done();
+    }
+  }
+
+  #stall({ code, message }) {
+    if (this.#stalled) return;
+    this.#stalled = { code, message, since: Date.now() };
+    const full = code === 'SQLITE_FULL' ? ' (the disk is full)' : '';
+    this.#host.event({
+      type: 'error',
+      code: 'ERR_TABMQ_STORAGE',
+      message: `tabmq: writing the database ${this.info.path} failed${full}: ${message}. `
+        + 'The broker keeps serving from memory: acknowledgements that wait for this commit are withheld, '
+        + 'and QoS 1/2 messages that would be stored are refused (0x97) until a retry succeeds',
+    });
+    this.#host.event({ type: 'storage', state: 'stalled', path: this.info.path, error: message });
+    this.#updateFull();
+  }
+
+  #updateFull() {
+    const max = this.#opts.maxStoreBytes;
+    const full = this.#stalled !== null || (max > 0 && this.#fig.size.live > max);
+    if (full === this.#full) return;
+    this.#full = full;
+    if (!this.#stalled) {
+      this.#host.event({ type: 'storage', state: full ? 'full' : 'ok', path: this.info.path, bytes: this.#fig.size.live });
+    }
+    this.#host.full(full);
+  }
+
+  /** `stats().storage`. */
+  figures() {
+    const f = this.#fig;
+    const sorted = [...this.#recentMs].sort((a, b) => a - b);
+    const ops = this.#recentOps.reduce((n, x) => n + x, 0);
+    const out = {
+      enabled: true,
+      path: this.info.path,
+      durability: this.#opts.durability,
+      schemaVersion: this.info.schemaVersion,
+      upgradedFrom: this.info.upgradedFrom,
+      records: f.records,
+      bytes: f.size.live,
+      fileBytes: f.size.file,
+      maxStoreBytes: this.#opts.maxStoreBytes,
+      full: this.#full,
+      bytesWritten: f.bytesWritten,
+      commitInFlight: this.#busy,
+      commits: f.commits,
+      opsWritten: f.opsWritten,
+      lastCommitAt: f.lastCommitAt,
+      lastCommitMs: f.lastCommitMs,
+      commitMsP50: percentile(sorted, 0.5),
+      commitMsP99: percentile(sorted, 0.99),
+      opsPerCommit: this.#recentOps.length === 0 ? 0 : ops / this.#recentOps.length,
+      compactions: f.compactions,
+    };
+    if (this.#stalled) out.error = this.#stalled.message;
+    return out;
+  }
+
+  /** Closes the database (after the host's last commit) and the worker. */
+  async close() {
+    if (this.#closed) return this.#closed.promise;
+    let done;
+    const promise = new Promise((ok) => (done = ok));
+    this.#closed = { promise, done };
+    this.#worker.postMessage({ type: 'close' });
+    const timeout = setTimeout(done, 5000);
+    await promise;
+    clearTimeout(timeout);
+    await this.#worker.terminate();
+    return undefined;
+  }
+
+  /** Stops at once, as a crash would (nothing more is written). */
+  abandon() {
+    this.#closed ??= { promise: Promise.resolve(), done() {} };
+    void this.#worker.terminate();
+  }
+}
