@@ -29,8 +29,10 @@ function usage(limits) {
 
 Runs the tabmq MQTT 3.1.1 + 5.0 broker (the same WebAssembly core as in the
 browser) on real TCP, WebSocket and TLS ports. Without --tcp, --ws, --tls or
---wss it listens on TCP port 1883. Messages and sessions are kept in memory
-only.
+--wss it listens on TCP port 1883. With --data DIR, sessions, subscriptions,
+queued and in-flight QoS 1/2 messages and retained messages are kept in a
+SQLite database in DIR and restored at the next start; without it they are
+kept in memory only.
 
 Listeners:
   --tcp PORT            MQTT over TCP on PORT (0 picks a free one; repeatable)
@@ -66,6 +68,17 @@ Access control (Mosquitto's file formats):
                         than letters and digits (CONNACK 0x85)
   On SIGHUP the password, ACL and certificate files are read again.
 
+Storage:
+  --data DIR            keep the broker's state in DIR (created if missing;
+                        one broker per directory)
+  --durability MODE     strict (default with --data): an acknowledged QoS
+                        1/2 message is on disk (fsync'd) first; relaxed:
+                        written within milliseconds, survives a crash of the
+                        process but not of the machine
+  --max-store-bytes N   past N bytes of stored data, QoS 1/2 messages that
+                        would be stored are refused (0x97 quota exceeded);
+                        default 0, no limit
+
 Connections:
   --max-connections-per-address N
                         connections open at once from one address
@@ -86,6 +99,7 @@ Other:
 Examples:
   npx tabmq --tcp 1883 --ws 8083
   npx tabmq --tcp 1883 --host 0.0.0.0 --log debug
+  npx tabmq --data ./tabmq-data
   npx tabmq --tls 8883 --cert server.crt --key server.key --password-file passwd
   npx tabmq --max-keepalive 60 --max-packet-size 65536
   npx tabmq --config tabmq.json      (e.g. bridges to a remote broker; see README)
@@ -136,6 +150,9 @@ function parse(argv, limits) {
         'strict-client-ids': { type: 'boolean' },
         'max-connections-per-address': { type: 'string' },
         'connect-rate': { type: 'string' },
+        data: { type: 'string' },
+        durability: { type: 'string' },
+        'max-store-bytes': { type: 'string' },
         'sys-interval': { type: 'string' },
         log: { type: 'string' },
         version: { type: 'boolean', short: 'v' },
@@ -175,6 +192,7 @@ function parse(argv, limits) {
     options.maxConnectionsPerAddress = whole('--max-connections-per-address', v['max-connections-per-address'], 1, 4_294_967_295);
   }
   if (v['connect-rate'] !== undefined) options.connectRate = whole('--connect-rate', v['connect-rate'], 1, 4_294_967_295);
+  checkStorageFlags(v, options);
 
   // Access control: the files' text, as the core reads it.
   const access = {};
@@ -189,6 +207,23 @@ function parse(argv, limits) {
   if (v['allow-anonymous']) options.allowAnonymous = true;
   if (v['strict-client-ids']) options.strictClientIds = true;
   return { ...v, options, files: { access, certificates: secure.files } };
+}
+
+/** --data, --durability, --max-store-bytes (into `options`). */
+function checkStorageFlags(v, options) {
+  if (v.data !== undefined) options.dataDir = v.data;
+  const dir = options.dataDir !== undefined;
+  if (v.durability !== undefined) {
+    if (!['strict', 'relaxed'].includes(v.durability)) {
+      throw new UsageError(`--durability must be strict or relaxed, got '${v.durability}'`);
+    }
+    if (!dir) throw new UsageError(`--durability ${v.durability} needs --data DIR (where the broker keeps its database)`);
+    options.durability = v.durability;
+  }
+  if (v['max-store-bytes'] !== undefined) {
+    if (!dir) throw new UsageError('--max-store-bytes needs --data DIR');
+    options.maxStoreBytes = whole('--max-store-bytes', v['max-store-bytes'], 0, Number.MAX_SAFE_INTEGER);
+  }
 }
 
 /**
@@ -321,7 +356,13 @@ function watch(broker, log) {
   broker.on('slowConsumer', (e) => log('info', `closed ${from(e)}: too slow, ${e.bufferedBytes} bytes unsent`));
   broker.on('dropped', (e) => log('debug', `dropped a message on '${e.topic}' for ${e.clientId} (${e.why})`));
   broker.on('denied', (e) => log('debug', `denied ${e.action} '${e.topic}' to ${e.clientId} from ${from(e)} (not authorized)`));
-  broker.on('warning', (err) => log('error', `listener: ${err.message}`));
+  broker.on('warning', (err) => log('error', /STORAGE|RECORD/.test(err.code ?? '') ? oneLine(err) : `listener: ${err.message}`));
+  broker.on('storage', (e) => {
+    const what = { stalled: 'writes are failing; retrying every second', recovered: 'writes go through again',
+      full: `over --max-store-bytes (${e.bytes} bytes stored): QoS 1/2 messages that would be stored are refused`,
+      ok: `back under --max-store-bytes (${e.bytes} bytes stored)` }[e.state] ?? e.state;
+    log(e.state === 'stalled' || e.state === 'full' ? 'error' : 'info', `storage ${e.path}: ${what}`);
+  });
   broker.on('bridge', (e) => {
     const why = [e.reasonCode === undefined ? '' : `reason ${hex(e.reasonCode)}`, e.error ?? ''].filter(Boolean).join(': ');
     log(e.state === 'refused' ? 'error' : 'info', `bridge ${e.name}: ${e.state}${why ? ` (${why})` : ''}`);
@@ -427,6 +468,11 @@ async function main() {
     process.exit(1);
   }
   watch(broker, log);
+  const storage = broker.stats().storage;
+  if (storage) {
+    const upgraded = storage.upgradedFrom > 0 && storage.upgradedFrom < storage.schemaVersion ? `, upgraded from schema ${storage.upgradedFrom}` : '';
+    log('info', `storage ${storage.path} (${storage.durability}, schema ${storage.schemaVersion}${upgraded}): restored ${storage.records} records`);
+  }
   let stopping = false;
   const stop = async (signal) => {
     if (stopping) {
