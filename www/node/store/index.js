@@ -39,7 +39,6 @@ export class DiskStore {
   #worker;
   #opts;
   #busy = false;
-  #ticket = 0;
   #sentAt = 0;
   #stalled = null;
   #full = false;
@@ -114,7 +113,6 @@ export class DiskStore {
   commit(buf) {
     if (this.#closed) return;
     this.#busy = true;
-    this.#ticket = new DataView(buf.buffer, buf.byteOffset, 8).getFloat64(0, true);
     this.#sentAt = performance.now();
     this.#worker.postMessage({ type: 'commit', buf }, [buf.buffer]);
   }
