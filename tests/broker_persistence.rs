@@ -1467,3 +1467,88 @@ fn strict_any_session_present_0_waits_for_a_pending_deletion() {
     let (_, ack) = s.connect_with(connect_packet("pub", V311, false));
     assert!(!connack(ack).session_present, "the old session stays gone");
 }
+
+// ---- a full store ----
+
+fn puback_reason(packets: &[Packet]) -> Vec<ReasonCode> {
+    packets
+        .iter()
+        .filter_map(|p| match p {
+            Packet::PubAck(r) => Some(r.reason),
+            _ => None,
+        })
+        .collect()
+}
+
+/// While the host's store is full (past maxStoreBytes, or failing), a QoS
+/// 1/2 message that would be stored is refused with 0x97 rather than
+/// acknowledged and not kept; messages that need no storage still flow.
+#[test]
+fn a_full_store_refuses_only_the_messages_it_would_have_to_keep() {
+    let mut s = Sim::new(cfg());
+    let (keeper, _) = connect5(&mut s, "keeper", true, 3600);
+    s.subscribe(keeper, "kept/#", QoS::AtLeastOnce);
+    s.send(
+        keeper,
+        Packet::Disconnect(Disconnect::new(ReasonCode::Success)),
+    );
+    let watcher = s.connect("watcher", V5, true);
+    s.subscribe(watcher, "#", QoS::AtLeastOnce);
+    let (p, _) = connect5(&mut s, "p", true, 0);
+    s.persist_all();
+    s.recv_all(p);
+    take_and_ack(&mut s, watcher);
+
+    s.broker.handle_storage_full(true);
+    s.publish(p, "kept/a", b"1", QoS::AtLeastOnce, false, 1);
+    s.publish(p, "kept/a", b"2", QoS::ExactlyOnce, false, 2);
+    s.publish(p, "loose/a", b"3", QoS::AtLeastOnce, false, 3);
+    s.publish(p, "cfg", b"4", QoS::AtLeastOnce, true, 4);
+    s.publish(p, "kept/a", b"5", QoS::AtMostOnce, false, 0);
+    s.persist_all();
+    let got = s.recv_all(p);
+    assert_eq!(
+        puback_reason(&got),
+        [
+            ReasonCode::QuotaExceeded,
+            ReasonCode::Success,
+            ReasonCode::QuotaExceeded
+        ],
+        "kept/a and a retained message would be stored; loose/a would not"
+    );
+    let pubrecs: Vec<ReasonCode> = got
+        .iter()
+        .filter_map(|p| match p {
+            Packet::PubRec(r) => Some(r.reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pubrecs, [ReasonCode::QuotaExceeded]);
+    // The watcher (clean session) gets what was accepted: 3 and the QoS 0 one.
+    assert_eq!(payloads(&take_and_ack(&mut s, watcher)), ["3", "5"]);
+
+    s.broker.handle_storage_full(false);
+    s.publish(p, "kept/a", b"6", QoS::AtLeastOnce, false, 5);
+    s.persist_all();
+    assert_eq!(puback_reason(&s.recv_all(p)), [ReasonCode::Success]);
+    let (keeper, present) = connect5(&mut s, "keeper", false, 3600);
+    assert!(present);
+    assert_eq!(payloads(&take_and_ack(&mut s, keeper)), ["6"]);
+}
+
+/// 3.1.1 has no negative PUBACK: a message that would be stored is not
+/// acknowledged; the connection closes and the client resends it later.
+#[test]
+fn a_full_store_closes_a_3_1_1_publisher_instead_of_acknowledging() {
+    let mut s = Sim::new(cfg());
+    let keeper = s.connect("keeper", V311, false);
+    s.subscribe(keeper, "kept/#", QoS::AtLeastOnce);
+    s.drop_conn(keeper);
+    let p = s.connect("p", V311, true);
+    s.persist_all();
+    s.broker.handle_storage_full(true);
+    s.publish(p, "kept/a", b"1", QoS::AtLeastOnce, false, 1);
+    s.persist_all();
+    assert!(puback_reason(&s.recv_all(p)).is_empty(), "no PUBACK");
+    assert!(s.is_closed(p));
+}
