@@ -4,6 +4,7 @@
 import { createBroker, TabmqError } from 'tabmq/node';
 import type {
   AccessOptions, NodeBroker, NodeBrokerOptions, ConnectedEvent, BrokerEvent, NodeBrokerStats, TabmqErrorCode, BridgeEvent,
+  DiskStorageStats, StorageEvent,
 } from 'tabmq/node';
 
 export async function example(): Promise<void> {
@@ -105,3 +106,15 @@ export const noCert: NodeBrokerOptions = { tls: { port: 8883 } };
 export const tlsPort: NodeBrokerOptions = { tls: 8883 };
 // @ts-expect-error: a user needs a password or a hash
 export const noPassword: NodeBrokerOptions = { tcp: 0, users: [{ username: 'x' }] };
+
+// README, "Node": keep the broker's state on disk.
+export async function durable(): Promise<void> {
+  const broker = await createBroker({ tcp: 1883, dataDir: './tabmq-data', durability: 'strict', maxStoreBytes: 1 << 30 });
+  broker.on('storage', (e: StorageEvent) => void `${e.path} ${e.state}`);
+  const storage: DiskStorageStats | undefined = broker.stats().storage;
+  if (storage) void [storage.records, storage.bytes, storage.commitMsP99, storage.opsPerCommit, storage.full];
+  await broker.close();
+}
+
+// @ts-expect-error: not a durability
+export const badDurability: NodeBrokerOptions = { tcp: 0, durability: 'eventual' };

@@ -67,8 +67,17 @@ export interface NodeBrokerOptions extends Omit<CoreOptions, 'bridges'> {
   tls?: TlsListenerOptions | TlsListenerOptions[];
   /** MQTT over WebSocket over TLS: a listener, or several. */
   wss?: WssListenerOptions | WssListenerOptions[];
-  /** Only 'memory' (the default) for now: the Node host has no persistent store yet. */
-  durability?: 'memory';
+  /** A directory for the broker's SQLite database (created if missing; its parent must exist). Sessions,
+   *  subscriptions, queued and in-flight QoS 1/2 messages and retained messages are restored from it at start.
+   *  One broker per directory: another gets ERR_TABMQ_STORAGE_LOCKED. */
+  dataDir?: string;
+  /** With `dataDir`: 'strict' (the default: an acknowledgement waits until what it confirms is on disk, fsync'd)
+   *  or 'relaxed' (written within milliseconds; survives a crash of the process, not of the machine).
+   *  Without `dataDir`: 'memory' (the default), nothing kept. */
+  durability?: 'strict' | 'relaxed' | 'memory';
+  /** With `dataDir`: past this many bytes of stored data, QoS 1/2 messages that would be stored are refused
+   *  with 0x97 quota exceeded (3.1.1 clients are disconnected) until it falls back (default 0: no limit). */
+  maxStoreBytes?: number;
   /** Bytes of unsent output after which a connection is closed as too slow
    *  (default 8 MiB, at least 65536). Reading from a connection pauses long
    *  before that, as soon as its socket's buffer is full. */
@@ -116,15 +125,62 @@ export interface HostErrorEvent { type: 'error'; code: TabmqErrorCode; message: 
 export type DeniedEvent = ConnectionInfo & {
   type: 'denied'; conn: number; clientId: string; action: 'publish' | 'subscribe' | 'will'; topic: string;
 };
-export type BrokerEvent = ConnectedEvent | DisconnectedEvent | RejectedEvent | DroppedEvent | DeniedEvent | SlowConsumerEvent | BridgeEvent | HostErrorEvent;
+/** The data directory's store: 'stalled' (commits fail; acknowledgements that wait for them are withheld and
+ *  stored QoS 1/2 publishes refused with 0x97 while it retries every second), 'recovered', 'full' (over
+ *  maxStoreBytes) or 'ok' (back under it). */
+export interface StorageEvent {
+  type: 'storage'; state: 'stalled' | 'recovered' | 'full' | 'ok'; path: string; bytes?: number; error?: string;
+}
+export type BrokerEvent = ConnectedEvent | DisconnectedEvent | RejectedEvent | DroppedEvent | DeniedEvent | SlowConsumerEvent
+  | BridgeEvent | HostErrorEvent | StorageEvent;
 
-export interface NodeBrokerStats extends BrokerStats {
+/** `stats().storage` with a data directory. */
+export interface DiskStorageStats {
+  enabled: true;
+  /** The database file. */
+  path: string;
+  durability: 'strict' | 'relaxed';
+  schemaVersion: number;
+  /** The version the database had when this broker opened it (0: new). */
+  upgradedFrom: number;
+  /** Records held (refreshed at most every 2 s). */
+  records: number;
+  /** Bytes of the database's pages in use (what maxStoreBytes is compared with). */
+  bytes: number;
+  /** The database file's size in pages (free pages included, until compaction gives them back). */
+  fileBytes: number;
+  maxStoreBytes: number;
+  /** Over maxStoreBytes, or commits failing: stored QoS 1/2 publishes are refused with 0x97. */
+  full: boolean;
+  bytesWritten: number;
+  commitInFlight: boolean;
+  commits: number;
+  opsWritten: number;
+  /** ms since the epoch. */
+  lastCommitAt: number;
+  lastCommitMs: number;
+  /** Commit duration percentiles over the last 1,024 commits (ms, from handing a commit to the storage thread
+   *  to hearing it is durable). */
+  commitMsP50: number;
+  commitMsP99: number;
+  /** Storage operations per commit over the same window (group commit at work). */
+  opsPerCommit: number;
+  /** Incremental vacuums run (free pages given back, WAL truncated), about once a minute. */
+  compactions: number;
+  corruptSkipped: number;
+  /** Why commits fail, while they do. */
+  error?: string;
+}
+
+export interface NodeBrokerStats extends Omit<BrokerStats, 'storage'> {
   /** Open sockets on every listener. */
   sockets: number;
   /** Connections not being read because their output is backed up. */
   pausedSockets: number;
   /** Bytes written but not yet sent, over all connections. */
   bufferedBytes: number;
+  /** Present with a data directory. */
+  storage?: DiskStorageStats;
 }
 
 export interface NodeBroker extends EventEmitter {
@@ -153,6 +209,7 @@ export interface NodeBroker extends EventEmitter {
   on(event: 'denied', fn: (e: DeniedEvent) => void): this;
   on(event: 'slowConsumer', fn: (e: SlowConsumerEvent) => void): this;
   on(event: 'bridge', fn: (e: BridgeEvent) => void): this;
+  on(event: 'storage', fn: (e: StorageEvent) => void): this;
   on(event: 'event', fn: (e: BrokerEvent) => void): this;
   on(event: 'warning', fn: (err: Error) => void): this;
   on(event: 'close', fn: () => void): this;

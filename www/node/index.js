@@ -77,10 +77,13 @@ export async function createBroker(options = {}) {
 
 /**
  * A running broker. Events: 'connected', 'disconnected', 'rejected',
- * 'dropped', 'bridge' (the core's events, with `transport`, `remoteAddress` and
+ * 'dropped', 'denied', 'bridge' (the core's events, with `transport`, `remoteAddress` and
  * `remotePort` added where there is a connection), 'event' (all of those),
  * 'slowConsumer' (a connection closed because its unsent output passed
- * maxWriteBuffer), 'warning' (a listener error after start) and 'close'.
+ * maxWriteBuffer), 'storage' (the data directory's store stalled,
+ * recovered, went over maxStoreBytes or back under it), 'warning' (a
+ * listener error after start, or an `error` event: storage trouble) and
+ * 'close'.
  */
 class NodeBroker extends EventEmitter {
   #host;
@@ -99,6 +102,11 @@ class NodeBroker extends EventEmitter {
     this.#opts = opts;
     this.#admission = new Admission(opts.admission);
     host.onEvent((e) => this.#onEvent(e));
+    // What start-up found (records skipped while restoring), once the
+    // caller of createBroker() has had its turn to listen.
+    setImmediate(() => {
+      for (const e of host.startupErrors) this.#onEvent(e);
+    });
   }
 
   async _listen(listeners) {

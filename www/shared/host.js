@@ -88,6 +88,10 @@ export class BrokerHost {
     const broker = Broker.openStored(options, hooks, store.rows, Date.now());
     store.rows = null;
     this.#store = store;
+    // Records skipped while restoring: reported before anyone listens.
+    const early = broker.pollEvents() ?? [];
+    this.startupErrors.push(...early);
+    store.corruptSkipped = early.filter((e) => e.code === 'ERR_TABMQ_CORRUPT_RECORD').length;
     store.attach({
       persisted: (ticket) => {
         if (this.#closed) return;

@@ -52,6 +52,8 @@ export class DiskStore {
   #recentOps = [];
   /** What the database held at start-up (put operations, src/store/wire.rs). */
   rows;
+  /** Records the core could not read at start-up (skipped, reported). */
+  corruptSkipped = 0;
   info;
 
   /**
@@ -201,6 +203,7 @@ export class DiskStore {
       commitMsP99: percentile(sorted, 0.99),
       opsPerCommit: this.#recentOps.length === 0 ? 0 : ops / this.#recentOps.length,
       compactions: f.compactions,
+      corruptSkipped: this.corruptSkipped,
     };
     if (this.#stalled) out.error = this.#stalled.message;
     return out;
