@@ -7,8 +7,8 @@
 export const ERROR_CODES = Object.freeze({
   ERR_TABMQ_OPTION: 'an option is invalid; the message names it',
   ERR_TABMQ_OPTION_CONFLICT: 'event: this page joined a running broker that was started with other options',
-  ERR_TABMQ_STORAGE: 'storage cannot be opened, read or written; the broker serves from memory and says so',
-  ERR_TABMQ_STORAGE_LOCKED: 'another broker holds this broker\'s database; this one serves from memory',
+  ERR_TABMQ_STORAGE: 'storage cannot be opened, read or written; the browser serves from memory and says so, Node refuses to start or retries the commit',
+  ERR_TABMQ_STORAGE_LOCKED: 'another broker holds this broker\'s database (browser: this one serves from memory; Node: start refuses)',
   ERR_TABMQ_STORAGE_BLOCKED: 'an older version of the database is open elsewhere and blocks its upgrade',
   ERR_TABMQ_CORRUPT_RECORD: 'event: a stored record could not be read and was skipped; the rest was restored',
   ERR_TABMQ_AUTH: 'an authenticate hook returned something that is not a decision',
