@@ -73,8 +73,9 @@ Storage:
                         one broker per directory)
   --durability MODE     strict (default with --data): an acknowledged QoS
                         1/2 message is on disk (fsync'd) first; relaxed:
-                        written within milliseconds, survives a crash of the
-                        process but not of the machine
+                        acknowledged at once and written within
+                        milliseconds: a crash can lose what was acknowledged
+                        since the last commit
   --max-store-bytes N   past N bytes of stored data, QoS 1/2 messages that
                         would be stored are refused (0x97 quota exceeded);
                         default 0, no limit
@@ -471,7 +472,7 @@ async function main() {
   const storage = broker.stats().storage;
   if (storage) {
     const upgraded = storage.upgradedFrom > 0 && storage.upgradedFrom < storage.schemaVersion ? `, upgraded from schema ${storage.upgradedFrom}` : '';
-    log('info', `storage ${storage.path} (${storage.durability}, schema ${storage.schemaVersion}${upgraded}): restored ${storage.records} records`);
+    log('info', `storage ${storage.path} (${storage.durability}, schema ${storage.schemaVersion}${upgraded}): restored ${storage.records - storage.corruptSkipped} records${storage.corruptSkipped ? ` (${storage.corruptSkipped} skipped: unreadable)` : ''}`);
   }
   let stopping = false;
   const stop = async (signal) => {

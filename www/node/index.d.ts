@@ -72,7 +72,8 @@ export interface NodeBrokerOptions extends Omit<CoreOptions, 'bridges'> {
    *  One broker per directory: another gets ERR_TABMQ_STORAGE_LOCKED. */
   dataDir?: string;
   /** With `dataDir`: 'strict' (the default: an acknowledgement waits until what it confirms is on disk, fsync'd)
-   *  or 'relaxed' (written within milliseconds; survives a crash of the process, not of the machine).
+   *  or 'relaxed' (acknowledged at once, written within milliseconds: a crash can lose what was acknowledged
+   *  since the last commit; what was committed survives a crash of the process, not of the machine).
    *  Without `dataDir`: 'memory' (the default), nothing kept. */
   durability?: 'strict' | 'relaxed' | 'memory';
   /** With `dataDir`: past this many bytes of stored data, QoS 1/2 messages that would be stored are refused

@@ -72,6 +72,7 @@ export async function createBroker(options = {}) {
     await broker.close();
     throw err;
   }
+  broker._replayStartup();
   return broker;
 }
 
@@ -102,10 +103,14 @@ class NodeBroker extends EventEmitter {
     this.#opts = opts;
     this.#admission = new Admission(opts.admission);
     host.onEvent((e) => this.#onEvent(e));
-    // What start-up found (records skipped while restoring), once the
-    // caller of createBroker() has had its turn to listen.
+  }
+
+  /** What start-up found (records skipped while restoring, a store
+   *  already full), once the caller of createBroker() has had its turn to
+   *  listen. */
+  _replayStartup() {
     setImmediate(() => {
-      for (const e of host.startupErrors) this.#onEvent(e);
+      for (const e of this.#host.startupErrors) this.#onEvent(e);
     });
   }
 

@@ -92,6 +92,8 @@ export class BrokerHost {
     const early = broker.pollEvents() ?? [];
     this.startupErrors.push(...early);
     store.corruptSkipped = early.filter((e) => e.code === 'ERR_TABMQ_CORRUPT_RECORD').length;
+    // Events during attach (a store already full) are start-up events too.
+    let starting = true;
     store.attach({
       persisted: (ticket) => {
         if (this.#closed) return;
@@ -102,9 +104,11 @@ export class BrokerHost {
         if (!this.#closed) broker.handleStorageFull(full);
       },
       event: (e) => {
-        for (const fn of this.#listeners) fn(e);
+        if (starting) this.startupErrors.push(e);
+        else for (const fn of this.#listeners) fn(e);
       },
     });
+    starting = false;
     return broker;
   }
 

@@ -41,6 +41,9 @@ export class DiskStore {
   #busy = false;
   #sentAt = 0;
   #stalled = null;
+  /** Over maxStoreBytes. */
+  #over = false;
+  /** What the core was last told: stalled or over. */
   #full = false;
   #closed = null;
   #host = { persisted() {}, full() {}, event() {} };
@@ -168,12 +171,14 @@ export class DiskStore {
 
   #updateFull() {
     const max = this.#opts.maxStoreBytes;
-    const full = this.#stalled !== null || (max > 0 && this.#fig.size.live > max);
+    const over = max > 0 && this.#fig.size.live > max;
+    if (over !== this.#over) {
+      this.#over = over;
+      this.#host.event({ type: 'storage', state: over ? 'full' : 'ok', path: this.info.path, bytes: this.#fig.size.live });
+    }
+    const full = over || this.#stalled !== null;
     if (full === this.#full) return;
     this.#full = full;
-    if (!this.#stalled) {
-      this.#host.event({ type: 'storage', state: full ? 'full' : 'ok', path: this.info.path, bytes: this.#fig.size.live });
-    }
     this.#host.full(full);
   }
 
