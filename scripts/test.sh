@@ -27,7 +27,8 @@
 #                  and the probe must round-trip real MQTT packets byte for byte
 #   wasm-test      wasm-bindgen-test in headless Chromium: tests/wasm_bindings.rs, tests/wasm_store.rs
 #   node-test      node --test tests/node/*.test.mjs: the Node host over TCP and WebSocket,
-#                  interop with mosquitto_pub/sub and Python paho-mqtt, load, the CLI
+#                  interop with mosquitto_pub/sub and Python paho-mqtt, load, the CLI,
+#                  the data directory (SQLite: kill -9 crash tests, disk full on tmpfs)
 #   browser-test   node --test tests/browser/*.test.mjs: Playwright + MQTT.js + Paho in
 #                  Chromium, every broker mode; durable sessions in IndexedDB
 #   package-test   npm pack -> a fresh Vite app using the tarball -> Chromium
