@@ -745,3 +745,31 @@ fn qos2_messages_cross_a_remote_whose_maximum_qos_is_lower_at_that_qos_once_each
         assert_eq!(view.messages_out, 10);
     }
 }
+
+/// A full store (past maxStoreBytes, or failing) refuses clients' QoS 1/2
+/// messages that would be stored, but never what a bridge brings in: a
+/// refusal would reach the remote, which would drop the message (a 3.1.1
+/// remote reads the PUBACK as success). It is taken, and its PUBACK to the
+/// remote waits for storage like any other.
+#[test]
+fn a_full_store_never_refuses_what_a_bridge_brings_in() {
+    for protocol in [V311, V5] {
+        let mut bridge = cloud(QoS::AtLeastOnce);
+        bridge.protocol = protocol;
+        let mut w = World::new(bridge, Config::default());
+        w.advance(0);
+        let (local, _) = w.a.connect_persistent("device", V5);
+        w.a.subscribe(local, "cmd/#", QoS::AtLeastOnce);
+        w.a.drop_conn(local);
+        w.pump();
+        w.a.broker.handle_storage_full(true);
+        let remote = w.b.connect("remote", V5, true);
+        w.b.publish(remote, "site1/cmd/x", b"kept", QoS::AtLeastOnce, false, 1);
+        w.advance(1_000);
+        let (local, present) = w.a.connect_persistent("device", V5);
+        assert!(present);
+        let got = take_acking(&mut w.a, local);
+        assert_eq!(payloads(&got), ["kept"], "{protocol:?}");
+        assert_eq!(w.a.broker.stats(w.a.now).messages_dropped, 0);
+    }
+}

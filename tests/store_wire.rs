@@ -229,3 +229,40 @@ fn truncated_rows_keep_what_came_before() {
         loaded.corrupt[0]
     );
 }
+
+#[test]
+fn a_damaged_key_costs_its_row_alone() {
+    let mut rows = Vec::new();
+    // A delivery whose seq key is not a whole number: its record still
+    // reads, so it is restored; what follows is restored too.
+    let delivery = StorageOp::PutDelivery(DeliveryRecord {
+        client_id: Rc::from("a"),
+        seq: 1,
+        message_id: 1,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        subscription_identifiers: vec![],
+        shared_filter: None,
+        state: DeliveryState::Queued,
+    });
+    let start = rows.len();
+    wire::encode_op(&delivery, &mut rows);
+    let seq_at = start + 1 + 4 + 1;
+    rows[seq_at..seq_at + 8].copy_from_slice(&1.5f64.to_le_bytes());
+    // An incoming QoS 2 row with packet id 0, then a good session.
+    rows.push(wire::kind::PUT_INCOMING);
+    rows.extend_from_slice(&1u32.to_le_bytes());
+    rows.push(b'a');
+    rows.extend_from_slice(&0u16.to_le_bytes());
+    wire::encode_op(&session("b"), &mut rows);
+    let loaded = wire::load(&rows);
+    assert_eq!(loaded.records, 3);
+    assert_eq!(loaded.corrupt.len(), 1, "{:?}", loaded.corrupt);
+    assert!(
+        loaded.corrupt[0].starts_with("incoming:"),
+        "{}",
+        loaded.corrupt[0]
+    );
+    assert_eq!(loaded.snapshot.deliveries.len(), 1);
+    assert_eq!(loaded.snapshot.sessions.len(), 1);
+}

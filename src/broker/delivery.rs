@@ -175,15 +175,17 @@ impl Broker {
             return;
         }
         let record = out.record(&s.client_id);
-        if !out.stored {
+        let fresh = !out.stored;
+        if fresh {
             out.stored = true;
             let refs = self.message_refs.entry(out.msg.id).or_insert(0);
             *refs += 1;
             if *refs == 1 {
-                self.store(StorageOp::PutMessage(out.msg.clone()));
+                // No stored delivery refers to it: storage holds none of it.
+                self.store_op(StorageOp::PutMessage(out.msg.clone()), true);
             }
         }
-        self.store(StorageOp::PutDelivery(record));
+        self.store_op(StorageOp::PutDelivery(record), fresh);
     }
 
     /// A delivery is over (acknowledged, dropped or its session ended).

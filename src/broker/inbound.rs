@@ -175,16 +175,12 @@ impl Broker {
         if p.qos != QoS::AtMostOnce && self.bridge_queue_full(&p.topic, p.payload.len(), conn) {
             return Some(ReasonCode::QuotaExceeded);
         }
-        // Storage is over its size limit or failing: a message that would
-        // be stored is refused now, rather than acknowledged and not kept.
-        if p.qos != QoS::AtMostOnce
-            && self.storage_full
-            && self.would_store(&p.topic, p.retain, p.payload.is_empty())
-        {
-            return Some(ReasonCode::QuotaExceeded);
-        }
         if conn.is_internal() {
-            return None; // a bridge: the broker's own connection
+            // A bridge: the broker's own connection. Never refused for a
+            // full store: a refusal would reach the remote, which drops the
+            // message (3.1.1 reads it as success); its acknowledgement waits
+            // for storage instead, and the remote keeps it until then.
+            return None;
         }
         if !self.may_write(conn, &p.topic) {
             return Some(ReasonCode::NotAuthorized);
@@ -200,6 +196,14 @@ impl Broker {
             .authorize_publish(&info, &p.topic, p.qos, p.retain)
         {
             return Some(ReasonCode::NotAuthorized);
+        }
+        // Storage is over its size limit or failing: a message that would
+        // be stored is refused now, rather than acknowledged and not kept.
+        if p.qos != QoS::AtMostOnce
+            && self.storage_full
+            && self.would_store(&p.topic, p.retain, p.payload.is_empty())
+        {
+            return Some(ReasonCode::QuotaExceeded);
         }
         None
     }

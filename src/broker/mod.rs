@@ -20,6 +20,7 @@ mod hooks;
 mod inbound;
 mod lifecycle;
 mod outbox;
+mod pending;
 mod rate;
 mod restore;
 mod session;
@@ -182,7 +183,8 @@ pub struct Broker {
     timers: BinaryHeap<Reverse<(Millis, Timer)>>,
     /// Connections with output to take, each once (see `Outbox::mark_ready`).
     ready: VecDeque<ConnId>,
-    ops: Vec<StorageOp>,
+    /// The storage operations since the last `poll_storage` (pending.rs).
+    ops: pending::PendingOps,
     /// The ticket the next storage batch will carry.
     next_ticket: Ticket,
     persisted: Ticket,
@@ -227,7 +229,7 @@ impl Broker {
             retained: HashMap::new(),
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
-            ops: Vec::new(),
+            ops: pending::PendingOps::default(),
             next_ticket: 1,
             persisted: 0,
             waiting: BTreeSet::new(),
@@ -475,7 +477,9 @@ impl Broker {
         }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        let ops = std::mem::take(&mut self.ops);
+        // Possibly empty (everything in it cancelled out): still handed out,
+        // for the acknowledgements that wait for its ticket.
+        let ops = self.ops.take();
         self.counters.storage_ops += ops.len() as u64;
         Some(StorageBatch { ticket, ops })
     }
@@ -602,12 +606,18 @@ impl Broker {
     }
 
     fn store(&mut self, op: StorageOp) {
+        self.store_op(op, false);
+    }
+
+    /// Stores `op`; `fresh`: it puts a record no batch holds yet (see
+    /// pending.rs).
+    fn store_op(&mut self, op: StorageOp, fresh: bool) {
         if self.durable() {
             let deleted = match &op {
                 StorageOp::DeleteSession { client_id } => Some(client_id.clone()),
                 _ => None,
             };
-            self.ops.push(op);
+            self.ops.push(op, fresh);
             // A deletion is a session change (see `durability.rs`).
             if let Some(client_id) = deleted {
                 self.note_session_change(&client_id);

@@ -204,11 +204,6 @@ impl<'a> Cursor<'a> {
             .map(Rc::from)
             .map_err(|_| CorruptRecord("string is not UTF-8".into()))
     }
-
-    fn packet_id(&mut self) -> Result<PacketId, CorruptRecord> {
-        let v = self.u16()?;
-        PacketId::new(v).ok_or_else(|| CorruptRecord("packet identifier 0".into()))
-    }
 }
 
 /// The store (table) an operation kind belongs to, for reports.
@@ -246,30 +241,32 @@ fn read_op(c: &mut Cursor) -> Result<Option<Read>, CorruptRecord> {
     };
     let read = match k {
         kind::PUT_SESSION => {
-            c.str()?;
+            c.bytes()?;
             record(records::decode_session(c.bytes()?).map(StorageOp::PutSession))
         }
         kind::DELETE_SESSION => Read::Op(StorageOp::DeleteSession {
             client_id: c.str()?,
         }),
         kind::PUT_SUBSCRIPTION => {
-            c.str()?;
-            c.str()?;
+            c.bytes()?;
+            c.bytes()?;
             record(records::decode_subscription(c.bytes()?).map(StorageOp::PutSubscription))
         }
         kind::DELETE_SUBSCRIPTION => Read::Op(StorageOp::DeleteSubscription {
             client_id: c.str()?,
             filter: c.str()?.to_string(),
         }),
+        // A put's keys repeat what its record holds: only the record is
+        // read, so a damaged key costs that record alone.
         kind::PUT_MESSAGE => {
-            c.u64()?;
+            c.f64()?;
             c.f64()?;
             record(records::decode_message(c.bytes()?).map(|m| StorageOp::PutMessage(Rc::new(m))))
         }
         kind::DELETE_MESSAGE => Read::Op(StorageOp::DeleteMessage { id: c.u64()? }),
         kind::PUT_DELIVERY => {
-            c.str()?;
-            c.u64()?;
+            c.bytes()?;
+            c.f64()?;
             record(records::decode_delivery(c.bytes()?).map(StorageOp::PutDelivery))
         }
         kind::DELETE_DELIVERY => Read::Op(StorageOp::DeleteDelivery {
@@ -277,22 +274,32 @@ fn read_op(c: &mut Cursor) -> Result<Option<Read>, CorruptRecord> {
             seq: c.u64()?,
         }),
         kind::PUT_RETAINED => {
-            c.str()?;
+            c.bytes()?;
             record(records::decode_message(c.bytes()?).map(|m| StorageOp::PutRetained(Rc::new(m))))
         }
         kind::DELETE_RETAINED => Read::Op(StorageOp::DeleteRetained { topic: c.str()? }),
         kind::PUT_INCOMING | kind::DELETE_INCOMING => {
-            let client_id = c.str()?;
-            match c.packet_id() {
-                Ok(packet_id) if k == kind::PUT_INCOMING => Read::Op(StorageOp::PutIncomingQos2 {
+            // The keys are the whole row: one that does not read is that
+            // row's damage alone.
+            let client = c.bytes()?;
+            let packet_id = c.u16()?;
+            let client_id = std::str::from_utf8(client)
+                .map(Rc::from)
+                .map_err(|_| CorruptRecord("client id is not UTF-8".into()));
+            let packet_id =
+                PacketId::new(packet_id).ok_or_else(|| CorruptRecord("packet identifier 0".into()));
+            match (client_id, packet_id) {
+                (Ok(client_id), Ok(packet_id)) if k == kind::PUT_INCOMING => {
+                    Read::Op(StorageOp::PutIncomingQos2 {
+                        client_id,
+                        packet_id,
+                    })
+                }
+                (Ok(client_id), Ok(packet_id)) => Read::Op(StorageOp::DeleteIncomingQos2 {
                     client_id,
                     packet_id,
                 }),
-                Ok(packet_id) => Read::Op(StorageOp::DeleteIncomingQos2 {
-                    client_id,
-                    packet_id,
-                }),
-                Err(e) => Read::Corrupt(store, e),
+                (Err(e), _) | (_, Err(e)) => Read::Corrupt(store, e),
             }
         }
         other => return Err(CorruptRecord(format!("operation kind {other}"))),

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { SqliteStore } from '../../www/node/store/sqlite.js';
 import { DiskStore } from '../../www/node/store/index.js';
 import { KIND, readCommit } from '../../www/node/store/wire.js';
+import { Worker } from 'node:worker_threads';
 import { until } from './helpers.mjs';
 
 /** A small seeded PRNG (mulberry32): failures replay from the seed. */
@@ -235,5 +236,40 @@ test('a worker killed during commits leaves exactly the state after some ticket 
     const match = states.findLastIndex(same);
     assert.ok(states.some((s, t) => t >= lastReported && same(s)), `seed ${seed}: the state after ticket ${match}, but ${lastReported} was reported persisted`);
     await again.close();
+  }
+});
+
+test('a storage worker that dies is replaced, and the commit it held is written', async () => {
+  const dir = tempDir();
+  // Catch the store's worker as it is sent its first commit.
+  const workers = [];
+  const post = Worker.prototype.postMessage;
+  Worker.prototype.postMessage = function patched(...args) {
+    if (!workers.includes(this)) workers.push(this);
+    return post.apply(this, args);
+  };
+  try {
+    const store = await DiskStore.open({ dir, durability: 'strict' });
+    const persisted = [];
+    const events = [];
+    store.attach({ persisted: (t) => persisted.push(t), full() {}, event: (e) => events.push(e) });
+    const ref = new Reference();
+    const [first, second] = workload(5, 2, 40);
+    store.commit(encodeCommit(1, first));
+    for (const op of first) ref.apply(op);
+    await until('the first commit', () => persisted.includes(1));
+    await workers[0].terminate();
+    await until('the loss to be reported', () => events.some((e) => e.type === 'storage' && e.state === 'stalled'));
+    store.commit(encodeCommit(2, second));
+    for (const op of second) ref.apply(op);
+    await until('the commit, through a new worker', () => persisted.includes(2), 10_000);
+    assert.ok(events.some((e) => e.type === 'storage' && e.state === 'recovered'));
+    assert.equal(workers.length, 2, 'a second worker');
+    await store.close();
+    const again = await DiskStore.open({ dir, durability: 'strict' });
+    assert.deepEqual(held(again.rows), ref.snapshot());
+    await again.close();
+  } finally {
+    Worker.prototype.postMessage = post;
   }
 });

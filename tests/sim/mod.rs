@@ -34,6 +34,10 @@ pub struct Sim {
     pub auto_persist: bool,
     /// Batches emitted but not yet persisted (when `auto_persist` is off).
     pub unpersisted: VecDeque<StorageBatch>,
+    /// Take a new batch only once the previous ones are persisted, as the
+    /// real hosts do (group commit): meanwhile operations pile up in the
+    /// core's pending batch, where they coalesce.
+    pub group_commit: bool,
     pub events: Vec<Event>,
     /// Connections the broker dialed (bridges): their bytes collect here
     /// for a test to carry, instead of being decoded as a client's.
@@ -64,6 +68,7 @@ impl Sim {
             clients: HashMap::new(),
             next_conn: 1,
             auto_persist: true,
+            group_commit: false,
             unpersisted: VecDeque::new(),
             events: Vec::new(),
             wires: HashMap::new(),
@@ -161,7 +166,10 @@ impl Sim {
                     self.broker.handle_closed(t.conn, self.now);
                 }
             }
-            while let Some(batch) = self.broker.poll_storage() {
+            while !self.group_commit || self.unpersisted.is_empty() {
+                let Some(batch) = self.broker.poll_storage() else {
+                    break;
+                };
                 progressed = true;
                 self.unpersisted.push_back(batch);
             }

@@ -77,7 +77,7 @@ export interface NodeBrokerOptions extends Omit<CoreOptions, 'bridges'> {
    *  Without `dataDir`: 'memory' (the default), nothing kept. */
   durability?: 'strict' | 'relaxed' | 'memory';
   /** With `dataDir`: past this many bytes of stored data, QoS 1/2 messages that would be stored are refused
-   *  with 0x97 quota exceeded (3.1.1 clients are disconnected) until it falls back (default 0: no limit). */
+   *  with 0x97 quota exceeded (3.1.1 clients are disconnected) until it is 5% below it (default 0: no limit). */
   maxStoreBytes?: number;
   /** Bytes of unsent output after which a connection is closed as too slow
    *  (default 8 MiB, at least 65536). Reading from a connection pauses long

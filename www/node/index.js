@@ -9,10 +9,10 @@
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { BrokerHost } from '../shared/host.js';
+import { BrokerHost, loadWasm } from '../shared/host.js';
 import { TabmqError, optionError } from '../shared/errors.js';
 import { checkAccessOptions, checkNodeOptions, defaultWriteBuffer } from './options.js';
-import { resolveLimits } from '../pkg/tabmq.js';
+import { resolveLimits, validateOptions } from '../pkg/tabmq.js';
 import { listenTcp, listenWs } from './transport.js';
 import { Admission } from './admission.js';
 import { checkCertificates } from './certificates.js';
@@ -50,6 +50,9 @@ async function readWasm() {
 export async function createBroker(options = {}) {
   const opts = checkNodeOptions(options);
   const wasm = await readWasm();
+  // The core checks its options before the data directory is touched.
+  await loadWasm(wasm);
+  validateOptions(opts.core);
   // Restored before anything listens: a client never meets a broker that
   // has not yet read its sessions back.
   const store = opts.storage ? await DiskStore.open(opts.storage) : null;

@@ -12,6 +12,23 @@ import { TabmqError } from '../../shared/errors.js';
 /** How many recent commits the percentiles cover. */
 const RECENT = 1024;
 
+/** Starts the storage worker for `workerData` and waits for its first
+ *  message: { worker, first } ('opened' or 'error'). */
+async function spawn(workerData) {
+  const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData });
+  let listeners;
+  const first = await new Promise((ok, fail) => {
+    const exit = (code) => fail(new Error(`the storage worker exited (${code})`));
+    listeners = { message: ok, error: fail, exit };
+    for (const [name, fn] of Object.entries(listeners)) worker.once(name, fn);
+  }).catch((err) => ({ type: 'error', code: 'ERR_TABMQ_STORAGE', message: `tabmq: the storage worker for ${workerData.dir} failed: ${err.message}` }));
+  // Only these: Worker keeps listeners of its own (removeAllListeners
+  // would stop its messages from arriving).
+  for (const [name, fn] of Object.entries(listeners)) worker.off(name, fn);
+  if (first.type !== 'opened') await worker.terminate();
+  return { worker, first };
+}
+
 function percentile(sorted, p) {
   return sorted.length === 0 ? 0 : sorted[Math.round((sorted.length - 1) * p)];
 }
@@ -38,7 +55,12 @@ async function prepareDirectory(dir) {
 export class DiskStore {
   #worker;
   #opts;
+  #workerData;
   #busy = false;
+  /** The commit in flight, kept until it is durable: a worker that dies
+   *  takes its (transferred) copy along, and a new one is sent this. */
+  #inflight = null;
+  #countAskedAt = 0;
   #sentAt = 0;
   #stalled = null;
   /** Over maxStoreBytes. */
@@ -68,37 +90,50 @@ export class DiskStore {
    */
   static async open({ dir, durability, maxStoreBytes = 0, schemaVersion, compactEveryMs }) {
     const path = await prepareDirectory(dir);
-    const worker = new Worker(new URL('./worker.js', import.meta.url), {
-      workerData: { dir: path, durability, schemaVersion, compactEveryMs },
-    });
-    let listeners;
-    const first = await new Promise((ok, fail) => {
-      const exit = (code) => fail(new Error(`the storage worker exited (${code})`));
-      listeners = { message: ok, error: fail, exit };
-      for (const [name, fn] of Object.entries(listeners)) worker.once(name, fn);
-    }).catch((err) => ({ type: 'error', code: 'ERR_TABMQ_STORAGE', message: `tabmq: the storage worker for ${path} failed: ${err.message}` }));
-    // Only these: Worker keeps listeners of its own (removeAllListeners
-    // would stop its messages from arriving).
-    for (const [name, fn] of Object.entries(listeners)) worker.off(name, fn);
+    const workerData = { dir: path, durability, schemaVersion, compactEveryMs, sizeEveryCommit: maxStoreBytes > 0 };
+    const { worker, first } = await spawn(workerData);
     if (first.type !== 'opened') {
-      await worker.terminate();
       throw new TabmqError(first.message, first.code === 'ERR_TABMQ_STORAGE_LOCKED' ? first.code : 'ERR_TABMQ_STORAGE');
     }
-    return new DiskStore(worker, first, { dir: path, durability, maxStoreBytes });
+    return new DiskStore(worker, first, { dir: path, durability, maxStoreBytes }, workerData);
   }
 
-  constructor(worker, opened, opts) {
-    this.#worker = worker;
+  constructor(worker, opened, opts, workerData) {
     this.#opts = opts;
+    this.#workerData = workerData;
     this.rows = opened.rows;
     this.#fig.records = opened.records;
     this.#fig.size = opened.size;
     this.info = { path: opened.path, schemaVersion: opened.schemaVersion, upgradedFrom: opened.upgradedFrom };
+    this.#adopt(worker);
+  }
+
+  #adopt(worker) {
+    this.#worker = worker;
     worker.on('message', (m) => this.#onMessage(m));
-    worker.on('error', (err) => this.#stall({ code: 'ERR_TABMQ_STORAGE', message: `the storage worker crashed: ${err.message}` }));
-    worker.on('exit', () => {
-      if (!this.#closed) this.#stall({ code: 'ERR_TABMQ_STORAGE', message: 'the storage worker exited' });
-    });
+    worker.on('error', (err) => this.#lost(worker, `the storage worker crashed: ${err.message}`));
+    worker.on('exit', () => this.#lost(worker, 'the storage worker exited'));
+  }
+
+  /** The worker died (a native crash, out of memory): stalled until a new
+   *  one has the database, then the commit in flight is sent again (its
+   *  ops are idempotent puts and deletes, and nothing after it was sent). */
+  #lost(worker, why) {
+    if (this.#closed || worker !== this.#worker) return;
+    this.#worker = null;
+    this.#stall({ code: 'ERR_TABMQ_STORAGE', message: why });
+    const retry = async () => {
+      if (this.#closed) return;
+      const { worker: next, first } = await spawn(this.#workerData);
+      if (first.type !== 'opened' || this.#closed) {
+        if (first.type === 'opened') await next.terminate();
+        setTimeout(retry, 1000);
+        return;
+      }
+      this.#adopt(next);
+      if (this.#inflight) this.#send(this.#inflight);
+    };
+    setTimeout(retry, 1000);
   }
 
   /** Where to report: `persisted(ticket)`, `full(bool)` (stored QoS 1/2
@@ -114,12 +149,20 @@ export class DiskStore {
     return this.#busy;
   }
 
-  /** Sends one commit (pollStorage's buffer, handed over: it is transferred). */
+  /** Sends one commit (pollStorage's buffer, handed over). */
   commit(buf) {
     if (this.#closed) return;
     this.#busy = true;
+    this.#inflight = buf;
     this.#sentAt = performance.now();
-    this.#worker.postMessage({ type: 'commit', buf }, [buf.buffer]);
+    if (this.#worker) this.#send(buf);
+  }
+
+  /** A copy goes to the worker (transferred), the original stays until
+   *  the commit is durable. */
+  #send(buf) {
+    const copy = buf.slice();
+    this.#worker.postMessage({ type: 'commit', buf: copy }, [copy.buffer]);
   }
 
   #onMessage(m) {
@@ -131,9 +174,8 @@ export class DiskStore {
       f.bytesWritten += m.bytes;
       f.lastCommitAt = Date.now();
       f.lastCommitMs = ms;
-      f.size = m.size;
+      if (m.size) f.size = m.size;
       f.compactions = m.compactions;
-      if (m.records !== undefined) f.records = m.records;
       if (this.#recentMs.length === RECENT) {
         this.#recentMs.shift();
         this.#recentOps.shift();
@@ -141,12 +183,15 @@ export class DiskStore {
       this.#recentMs.push(ms);
       this.#recentOps.push(m.ops);
       this.#busy = false;
+      this.#inflight = null;
       if (this.#stalled) {
         this.#stalled = null;
         this.#host.event({ type: 'storage', state: 'recovered', path: this.info.path });
       }
       this.#updateFull();
       this.#host.persisted(m.ticket);
+    } else if (m.type === 'counted') {
+      this.#fig.records = m.records;
     } else if (m.type === 'stalled') {
       this.#stall(m);
     } else if (m.type === 'closed') {
@@ -171,7 +216,10 @@ export class DiskStore {
 
   #updateFull() {
     const max = this.#opts.maxStoreBytes;
-    const over = max > 0 && this.#fig.size.live > max;
+    // Full past the limit; not full again until 5% below it, so that a
+    // store at the limit does not flip with every commit.
+    const live = this.#fig.size.live;
+    const over = max > 0 && (this.#over ? live > max * 0.95 : live > max);
     if (over !== this.#over) {
       this.#over = over;
       this.#host.event({ type: 'storage', state: over ? 'full' : 'ok', path: this.info.path, bytes: this.#fig.size.live });
@@ -182,9 +230,15 @@ export class DiskStore {
     this.#host.full(full);
   }
 
-  /** `stats().storage`. */
+  /** `stats().storage`. The record count is refreshed in the background
+   *  when it is older than 2 s, so it may lag one call behind. */
   figures() {
     const f = this.#fig;
+    const now = Date.now();
+    if (this.#worker && !this.#closed && now - this.#countAskedAt >= 2000) {
+      this.#countAskedAt = now;
+      this.#worker.postMessage({ type: 'count' });
+    }
     const sorted = [...this.#recentMs].sort((a, b) => a - b);
     const ops = this.#recentOps.reduce((n, x) => n + x, 0);
     const out = {
@@ -219,7 +273,16 @@ export class DiskStore {
     if (this.#closed) return this.#closed.promise;
     let done;
     const promise = new Promise((ok) => (done = ok));
+    if (this.#stalled) {
+      this.#host.event({
+        type: 'error',
+        code: 'ERR_TABMQ_STORAGE',
+        message: `tabmq: closing while writing ${this.info.path} fails (${this.#stalled.message}): `
+          + 'what the broker changed since its last commit is not on disk (under strict, the acknowledgements that waited for it were never sent)',
+      });
+    }
     this.#closed = { promise, done };
+    if (!this.#worker) return undefined;
     this.#worker.postMessage({ type: 'close' });
     const timeout = setTimeout(done, 5000);
     await promise;
@@ -231,6 +294,6 @@ export class DiskStore {
   /** Stops at once, as a crash would (nothing more is written). */
   abandon() {
     this.#closed ??= { promise: Promise.resolve(), done() {} };
-    void this.#worker.terminate();
+    void this.#worker?.terminate();
   }
 }

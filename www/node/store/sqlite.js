@@ -73,7 +73,7 @@ export class SqliteStore {
       this.schemaVersion = db.pragma('user_version', { simple: true });
     } catch (err) {
       db.close();
-      if (err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_LOCKED') {
+      if (err.code?.startsWith('SQLITE_BUSY') || err.code?.startsWith('SQLITE_LOCKED')) {
         throw storageError(`tabmq: the data directory ${dir} is in use by another tabmq process (its database ${this.path} is locked)`, 'ERR_TABMQ_STORAGE_LOCKED', err);
       }
       throw storageError(`tabmq: cannot open the database ${this.path}: ${err.message}`, err.code?.startsWith('ERR_TABMQ') ? err.code : 'ERR_TABMQ_STORAGE', err);

@@ -2,18 +2,24 @@
 // commits, fsyncs and compaction never run on the event loop that routes
 // messages. It answers the main thread's DiskStore (index.js):
 //   start          -> { type: 'opened', rows, records, ... } | { type: 'error', code, message }
-//   { commit }     -> { type: 'committed', ticket, ops, bytes, size, records? }
+//   { commit }     -> { type: 'committed', ticket, ops, bytes, size, compactions }
 //                     or, if it fails, { type: 'stalled', code, message } once,
 //                     then the same commit is retried every second until it
 //                     goes through (then 'committed').
+//   { count }      -> { type: 'counted', records } (asked for when someone
+//                     looks at stats, at most every 2 s)
 //   { close }      -> { type: 'closed' }
+// Housekeeping (counting, compaction) runs after a commit's reply, never
+// between a commit and the acknowledgements it releases.
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteStore } from './sqlite.js';
 
 const RETRY_MS = 1000;
-const COUNT_EVERY_MS = 2000;
-const { dir, durability, schemaVersion, compactEveryMs = 60_000 } = workerData;
+const { dir, durability, schemaVersion, compactEveryMs = 60_000, sizeEveryCommit = false } = workerData;
+/** How often the database's size is read for stats when no maxStoreBytes
+ *  needs it after every commit (three pragmas: a few % of a small commit). */
+const SIZE_EVERY_MS = 1000;
 
 let store;
 try {
@@ -46,15 +52,21 @@ if (store) {
 
 let stalled = false;
 let retry = null;
-let countedAt = 0;
+let sizedAt = 0;
 let compactedAt = Date.now();
 let compactions = 0;
 
 function commit(buf) {
   retry = null;
-  let result;
+  let reply;
   try {
-    result = store.commit(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
+    const result = store.commit(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
+    reply = { type: 'committed', ...result, compactions };
+    const now = Date.now();
+    if (sizeEveryCommit || now - sizedAt >= SIZE_EVERY_MS) {
+      sizedAt = now;
+      reply.size = store.size();
+    }
   } catch (err) {
     if (!stalled) {
       stalled = true;
@@ -64,15 +76,8 @@ function commit(buf) {
     return;
   }
   stalled = false;
-  const now = Date.now();
-  const reply = { type: 'committed', ...result, size: store.size() };
-  if (now - countedAt >= COUNT_EVERY_MS) {
-    countedAt = now;
-    reply.records = store.count();
-  }
-  if (now - compactedAt >= compactEveryMs) compact(now);
-  reply.compactions = compactions;
   parentPort.postMessage(reply);
+  if (Date.now() - compactedAt >= compactEveryMs) compact(Date.now());
 }
 
 function compact(now) {
@@ -92,7 +97,13 @@ const idle = setInterval(() => {
 
 parentPort.on('message', (m) => {
   if (m.type === 'commit') commit(m.buf);
-  else if (m.type === 'close') {
+  else if (m.type === 'count') {
+    try {
+      parentPort.postMessage({ type: 'counted', records: store.count() });
+    } catch {
+      // A failing database: commits report it.
+    }
+  } else if (m.type === 'close') {
     clearInterval(idle);
     if (retry) clearTimeout(retry);
     try {
