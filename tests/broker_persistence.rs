@@ -1552,3 +1552,45 @@ fn a_full_store_closes_a_3_1_1_publisher_instead_of_acknowledging() {
     assert!(puback_reason(&s.recv_all(p)).is_empty(), "no PUBACK");
     assert!(s.is_closed(p));
 }
+
+/// Relaxed acknowledges at once while storage keeps up; when it falls
+/// behind (the pending batch reaches `RELAXED_BACKLOG` operations),
+/// acknowledgements wait for it, so what a crash can lose stays bounded.
+#[test]
+fn relaxed_holds_acknowledgements_once_storage_falls_behind() {
+    let mut s = Sim::new(Config {
+        durability: Durability::Relaxed,
+        ..cfg()
+    });
+    s.group_commit = true;
+    let (keeper, _) = connect5(&mut s, "keeper", true, 3600);
+    s.subscribe(keeper, "q", QoS::AtLeastOnce);
+    s.send(
+        keeper,
+        Packet::Disconnect(Disconnect::new(ReasonCode::Success)),
+    );
+    let p = s.connect("p", V5, true);
+    s.persist_all();
+    s.drive();
+    s.persist_all();
+    s.auto_persist = false;
+    // A batch in flight that never finishes: everything after piles up.
+    s.publish(p, "q", b"first", QoS::AtLeastOnce, false, 1);
+    let n = tabmq::broker::RELAXED_BACKLOG as u16; // 2 ops a message: half are held
+    for id in 2..=n {
+        s.publish(p, "q", b"m", QoS::AtLeastOnce, false, id);
+    }
+    let acked = acks_of(&s.recv_all(p), puback_id).len();
+    assert!(
+        acked < n as usize && acked > n as usize / 3,
+        "{acked} of {n} acknowledged before storage caught up"
+    );
+    loop {
+        s.persist_all();
+        s.drive();
+        if s.unpersisted.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(acked + acks_of(&s.recv_all(p), puback_id).len(), n as usize);
+}

@@ -20,8 +20,12 @@ pub enum Durability {
     /// record's rewrite restores the same session).
     #[default]
     Strict,
-    /// Storage operations are emitted, acknowledgements are not held: a crash
-    /// may lose what was acknowledged since the last committed batch. With
+    /// Storage operations are emitted, acknowledgements are not held while
+    /// storage keeps up: a crash may lose what was acknowledged since the
+    /// last committed batch. Once the pending batch holds
+    /// `RELAXED_BACKLOG` operations (the store is behind), PUBACK and
+    /// PUBREC wait for it as under `Strict`, so that neither memory nor
+    /// what a crash can lose grows without bound. With
     /// QoS 2 it may do more: a persistent subscriber can keep a packet
     /// identifier the restarted broker no longer knows, and drop as a
     /// duplicate a later message given that identifier.
@@ -29,6 +33,11 @@ pub enum Durability {
     /// No storage operations at all.
     Memory,
 }
+
+/// Under `Durability::Relaxed`, the pending storage operations past which
+/// acknowledgements of stored messages wait for storage (a few thousand
+/// messages: tens of milliseconds of a store's work).
+pub const RELAXED_BACKLOG: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {

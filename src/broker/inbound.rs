@@ -285,7 +285,13 @@ impl Broker {
         } else {
             Packet::PubRec(rsp)
         };
-        let hold = self.cfg.durability == Durability::Strict && self.ops.len() > ops_before;
+        let stored = self.ops.len() > ops_before;
+        let hold = stored
+            && match self.cfg.durability {
+                Durability::Strict => true,
+                Durability::Relaxed => self.ops.len() >= super::RELAXED_BACKLOG,
+                Durability::Memory => false,
+            };
         self.ack(conn, packet, hold);
     }
 

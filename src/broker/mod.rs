@@ -29,7 +29,7 @@ mod topic_tree;
 
 pub use access::{hash_password, Access, AccessError, Acl, ClientAcl, Passwords};
 pub use bridge::{BridgeConfig, BridgeState, BridgeView, Dial, TopicMap};
-pub use config::{limit, Config, Durability, Limit, LIMITS};
+pub use config::{limit, Config, Durability, Limit, LIMITS, RELAXED_BACKLOG};
 pub use events::{ClientView, DropReason, Event, Stats};
 pub use hooks::{AllowAll, AuthDecision, AuthRequest, ClientInfo, Hooks};
 pub use topic_tree::SessionKey;
