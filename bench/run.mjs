@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [-- --only=resources,browser,scaling,node,bridge] [-- --no-docs]
+// npm run bench [-- --quick] [-- --only=resources,browser,scaling,node,bridge,durable] [-- --no-docs]
 //
 // Runs every suite in one go and writes bench/results/<date>.{json,md,svg};
 // a full run also refreshes the table in docs/performance.md. Numbers are
@@ -16,6 +16,7 @@ import { gzipSync } from 'node:zlib';
 import { openBrowser, runBrowserScenario, CHROMIUM } from './browser/suite.mjs';
 import { runNodeScenario, brokerVersions, mosquittoPath } from './node/suite.mjs';
 import { bridgeThroughput, bridgeDrain } from './node/bridge.mjs';
+import { openTarget, durableCases, TARGETS, targetName, caseLabel } from './node/durability.mjs';
 import { SIZES, WINDOWS, label } from './lib/scenarios.mjs';
 import { machineTicks } from './lib/cpu.mjs';
 import { markdown, svg, headlines } from './lib/report.mjs';
@@ -305,6 +306,79 @@ async function bridgeSuite() {
   return out;
 }
 
+/** Durable QoS 1 on the Node host (bench/node/durability.mjs): tabmq's
+ *  command line with durability memory, relaxed and strict, and Mosquitto
+ *  with persistence, a persistent subscriber, publishers keeping a window
+ *  of QoS 1 messages in flight; PUBACKs/s and publish -> PUBACK latency. */
+async function durableSuite() {
+  const o = QUICK
+    ? { warmupMs: 200, measureMs: 600, offline: [1000, 200] }
+    : { warmupMs: 1000, measureMs: 3000, offline: [20_000, 5000] };
+  const cases = durableCases({ offline: o.offline, unbounded: !QUICK });
+  const targets = TARGETS.filter((t) => t.kind !== 'mosquitto' || mosquittoPath());
+  if (targets.length < TARGETS.length) log('mosquitto not found: durable Mosquitto skipped (apt-get install -y mosquitto)');
+  const out = { size: 16, timing: { warmupMs: o.warmupMs, measureMs: o.measureMs }, cases, runs: [], targets: [] };
+  for (const t of targets) {
+    const name = targetName(t);
+    // Quick: one wait for quiet per target, not per case (CI's budget).
+    if (QUICK) await quiet(1000);
+    let target;
+    try {
+      target = await openTarget(t, { size: out.size });
+    } catch (err) {
+      log(`durable ${name}: FAILED to start: ${err.message}`);
+      for (const c of cases) out.runs.push({ target: t, case: c, error: String(err.message) });
+      continue;
+    }
+    try {
+      // A warm-up of the broker first, unmeasured: V8 tiers the wasm up as
+      // it runs (a cold tabmq child measured 157k/s in its second second
+      // of the first case and 235k/s in its fourth).
+      await target.run(cases[0], { warmupMs: 0, measureMs: o.warmupMs * 2 }).catch((err) => log(`durable ${name}, warm-up: FAILED ${err.message}`));
+      for (const c of cases) {
+        if (!QUICK) await quiet(5000);
+        try {
+          // Not run twice when noisy: the unbounded case leaves a backlog.
+          const r = c.unbounded ? await target.run(c, o) : await measured(() => target.run(c, o));
+          out.runs.push({ target: t, case: c, ...r });
+          log(`durable ${name}, ${caseLabel(c)}: ${Math.round(r.perSec)}/s, PUBACK p50/p99 ${r.lat.p50?.toFixed(2)}/${r.lat.p99?.toFixed(2)} ms`
+            + `${r.drain ? `, drained ${r.drain.delivered} at ${Math.round(r.drain.perSec)}/s` : ''}${r.lost ? `, lost ${r.lost}` : ''}, cpu ${JSON.stringify(r.cpu.cores)}`);
+        } catch (err) {
+          log(`durable ${name}, ${caseLabel(c)}: FAILED ${err.message}`);
+          out.runs.push({ target: t, case: c, error: String(err.message) });
+        }
+      }
+    } finally {
+      out.targets.push({ ...t, ...(await target.close()) });
+    }
+  }
+  // tabmq's store at the same load: the command line cannot be asked for
+  // stats(), so the online cases again with createBroker in a child
+  // process (bench/node/broker-child.mjs, the CLI's options).
+  out.storage = [];
+  for (const durability of QUICK ? [] : ['relaxed', 'strict']) {
+    let target;
+    try {
+      target = await openTarget({ kind: 'tabmq', durability }, { size: out.size, child: true });
+      await target.run(cases[0], { warmupMs: 0, measureMs: o.warmupMs * 2 });
+      for (const c of cases.filter((x) => x.mode === 'online' && !x.unbounded)) {
+        await quiet(5000);
+        const r = await measured(() => target.run(c, o));
+        out.storage.push({ durability, case: c, ...r });
+        const s = r.storage;
+        log(`durable store figures, ${durability}, ${caseLabel(c)}: ${Math.round(r.perSec)}/s, ${s.commitsPerSec.toFixed(0)} commits/s, `
+          + `${s.messagesPerCommit?.toFixed(1)} msg/commit, ${s.opsPerMessage?.toFixed(2)} ops/msg, commit p50/p99 ${s.commitMsP50.toFixed(2)}/${s.commitMsP99.toFixed(2)} ms`);
+      }
+    } catch (err) {
+      log(`durable store figures, ${durability}: FAILED ${err.message}`);
+      out.storage.push({ durability, error: String(err.message) });
+    } finally {
+      await target?.close();
+    }
+  }
+  return out;
+}
+
 // ---- output ----------------------------------------------------------
 
 function stamp() {
@@ -365,6 +439,7 @@ async function main() {
   }
   if (want('node')) res.node = await nodeSuite();
   if (want('bridge')) res.bridge = await bridgeSuite();
+  if (want('durable')) res.durable = await durableSuite();
   meta.seconds = (performance.now() - t0) / 1000;
   meta.headlines = headlines(res);
   const name = stamp();

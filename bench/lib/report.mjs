@@ -1,6 +1,7 @@
 // Turns a results object into the markdown table and the SVG chart.
 
 import { label } from './scenarios.mjs';
+import { GOAL, PROMISES, caseLabel, targetName } from '../node/durability.mjs';
 
 const NOISY = 0.25; // cores used by other processes during a measurement
 
@@ -99,6 +100,8 @@ export function headlines(res) {
     h.nodeVsAedesPipelined = g('aedes', 'satBatched');
     h.nodeVsMosquittoPipelined = g('mosquitto', 'satBatched');
   }
+  const strict = durableVsMemory(res.durable, res.durable?.cases?.[0]);
+  if (strict) h.durable = strict;
   for (const t of ok(res.bridge?.throughput)) {
     h.bridgedVsDirect ??= {};
     h.bridgedVsDirect[t.remote] = t.ratio;
@@ -139,6 +142,10 @@ export function markdown(res) {
   }
   if (h.browserMemoryVsCeiling) hl.push(`Browser, MQTT.js clients: tabmq ÷ no-broker ceiling **${fmtRatio(h.browserMemoryVsCeiling)}** (memory), **${fmtRatio(h.browserStrictVsCeiling)}** (strict)`);
   if (h.browserRawVsCeiling) hl.push(`Browser, the bench's raw client: tabmq ÷ ceiling **${fmtRatio(h.browserRawVsCeiling)}** one packet per message, **${fmtRatio(h.browserRawVsCeilingPipelined)}** pipelined`);
+  if (h.durable) {
+    hl.push(`Node durable QoS 1 (${caseLabel(h.durable.case)}, persistent subscriber): strict ÷ memory **${fmtRatio(h.durable.ratio)}**, `
+      + `strict PUBACK p99 **${ms(h.durable.p99)} ms** (goal ≥ ${GOAL.ratio}× with p99 < ${GOAL.p99Ms} ms: ${h.durable.met ? 'met' : 'not met'})`);
+  }
   if (h.bridgedVsDirect) {
     hl.push(`Node bridge, QoS 1 end to end: bridged ÷ direct ${Object.entries(h.bridgedVsDirect).map(([k, v]) => `**${fmtRatio(v)}** (${REMOTE[k] ?? k})`).join(', ')}`);
   }
@@ -207,6 +214,7 @@ export function markdown(res) {
     out.push('');
   }
   if (res.bridge) out.push(...bridgeMarkdown(res.bridge));
+  if (res.durable) out.push(...durableMarkdown(res.durable));
   const sc = res.scaling;
   if (sc?.subscribers?.length) {
     out.push('## Browser: throughput as subscribers grow (fan-out 1→N, QoS 0, 16 B, memory; raw client pipelined, MQTT.js as it comes)');
@@ -304,6 +312,103 @@ function bridgeMarkdown(b) {
   return out;
 }
 
+const sameTarget = (a, b) => a.kind === b.kind && a.durability === b.durability;
+const sameCase = (a, b) => a.mode === b.mode && a.publishers === b.publishers && a.window === b.window && !a.unbounded === !b.unbounded;
+
+/** The durable suite's result for one target and case, or undefined. */
+function durableRun(d, target, c) {
+  return d?.runs?.find((r) => sameTarget(r.target, target) && sameCase(r.case, c));
+}
+
+/** tabmq strict next to memory in one durable case: { case, ratio, p99, met }. */
+function durableVsMemory(d, c) {
+  if (!c) return null;
+  const memory = durableRun(d, { kind: 'tabmq', durability: 'memory' }, c);
+  const strict = durableRun(d, { kind: 'tabmq', durability: 'strict' }, c);
+  if (!memory?.perSec || !strict?.perSec) return null;
+  const r = strict.perSec / memory.perSec;
+  const p99 = strict.lat?.p99;
+  return { case: c, ratio: r, p99, met: r >= GOAL.ratio && p99 != null && p99 < GOAL.p99Ms };
+}
+
+/** The durable suite's tables (bench/node/durability.mjs). */
+function durableMarkdown(d) {
+  const out = [];
+  const targets = [...new Map(d.runs.map((r) => [`${r.target.kind}/${r.target.durability}`, r.target])).values()];
+  const n = (c) => (c.messages ?? 0).toLocaleString('en');
+  out.push("## Node: durable QoS 1, persistent subscriber (tabmq's command line, memory / relaxed / strict; Mosquitto with persistence)");
+  out.push('');
+  out.push(`One persistent subscriber (MQTT 3.1.1, clean session false, QoS 1, acknowledging every delivery) and P publishers of ${d.size} B QoS 1 messages, `
+    + 'each keeping W unacknowledged (closed loop: what a refill finds room for leaves in one write), on TCP loopback. '
+    + 'Online: the subscriber is connected, and the publishers together stay at most P × W messages ahead of it, so that the rate is one the broker keeps up end to end '
+    + `(PUBACKs/s = deliveries/s); msg/s = PUBACKs per second over ${d.timing.measureMs / 1000} s after a ${d.timing.warmupMs / 1000} s warm-up. `
+    + '"Not held back by the subscriber": the same without that limit, as devices that know nothing of the consumer publish: PUBACKs/s, and in brackets deliveries/s '
+    + '(when these part, the subscriber\'s queue grows for as long as the run lasts). '
+    + `Offline: the subscriber is away while the publishers send N messages (${d.cases.filter((c) => c.mode === 'offline').map((c) => `${n(c)} with ${c.publishers} × ${c.window}`).join(', ')}), `
+    + 'all queued for its session; msg/s = N ÷ (last PUBACK − first publish); then it comes back and the bench counts its queue as it drains. '
+    + 'Latency: publish → PUBACK, p50 / p99 in ms, of every message sent in the measured time. '
+    + 'Each broker in a process of its own: `tabmq --tcp PORT --data DIR --durability relaxed|strict` (memory: no `--data`; the snapshot\'s bin/tabmq.js, '
+    + 'default limits: 64 messages in flight to the subscriber), Mosquitto with `persistence true` and a `persistence_location` of its own; '
+    + 'data directories under os.tmpdir(), removed after. Queue limits raised to 1,000,000 messages on both (`--max-queued-messages`, `max_queued_messages`); '
+    + 'Mosquitto otherwise as in the Node table above (`max_inflight_messages 0`). '
+    + `Goal for strict: at least ${GOAL.ratio}× memory's throughput with p99 under ${GOAL.p99Ms} ms. `
+    + '† other processes used more than 0.25 of a core; § the generator used 0.9 of a core or more (a lower bound for that broker); ✗N messages never delivered to the subscriber.');
+  out.push('');
+  out.push(`| Case | ${targets.map((t) => `${targetName(t)} msg/s · p50 / p99 ms`).join(' | ')} | strict ÷ memory | goal |`);
+  out.push(`|---|${targets.map(() => '--:|').join('')}--:|:-:|`);
+  for (const c of d.cases) {
+    const cells = targets.map((t) => {
+      const r = durableRun(d, t, c);
+      if (!r || r.error) return r?.error ? 'error' : '–';
+      let s = `${fmtRate(r.perSec)}${c.unbounded ? ` (delivered ${fmtRate(r.deliveredPerSec)})` : ''} · ${ms(r.lat.p50)} / ${ms(r.lat.p99)}`;
+      if (r.cpu?.cores?.other > NOISY) s += ' †';
+      if (r.cpu?.cores?.generator >= 0.9) s += ' §';
+      if (r.lost > 0) s += ` ✗${r.lost}`;
+      return s;
+    });
+    const v = durableVsMemory(d, c);
+    const goal = v && !c.unbounded ? (v.met ? 'met' : 'not met') : '–';
+    // Unbounded, PUBACKs/s are not a rate the broker keeps up: no ratio.
+    out.push(`| ${caseLabel(c)}${c.messages ? ` (N = ${n(c)})` : ''} | ${cells.join(' | ')} | ${c.unbounded ? '–' : fmtRatio(v?.ratio)} | ${goal} |`);
+  }
+  out.push('');
+  out.push('CPU during the measured time (cores: broker process, its threads included / the generator), and the offline queue\'s drain (msg/s from the reconnect to the last delivery).');
+  out.push('');
+  out.push(`| Case | ${targets.map((t) => `${targetName(t)} cores`).join(' | ')} | drain msg/s ${targets.map((t) => targetName(t).split(' ')[t.kind === 'tabmq' ? 1 : 0]).join(' / ')} |`);
+  out.push(`|---|${targets.map(() => '--:|').join('')}--:|`);
+  for (const c of d.cases) {
+    const drain = c.mode === 'offline' ? targets.map((t) => fmtRate(durableRun(d, t, c)?.drain?.perSec)).join(' / ') : '–';
+    // Under a quarter of a second /proc's 10 ms ticks say little.
+    const cores = targets.map((t) => {
+      const r = durableRun(d, t, c);
+      return r?.cpu && r.cpu.seconds >= 0.25 ? `${r.cpu.cores.broker.toFixed(2)} / ${r.cpu.cores.generator.toFixed(2)}` : '–';
+    });
+    out.push(`| ${caseLabel(c)} | ${cores.join(' | ')} | ${drain} |`);
+  }
+  out.push('');
+  const st = (d.storage ?? []).filter((r) => !r.error && r.storage);
+  if (st.length) {
+    out.push("tabmq's store in the online cases (`stats().storage` between the start and the end of the measured time; a separate run at the same load, "
+      + "createBroker in a child process with the command line's options, since the command line cannot be asked; commit times: the store's last 1024 commits, "
+      + 'from handing a commit to the worker thread to its answer). Ops: the storage operations the core sends (put or delete of a message, a delivery, a session).');
+    out.push('');
+    out.push('| Case | durability | msg/s | p50 / p99 ms | commits/s | messages per commit | ops per message | bytes per message | commit p50 / p99 ms |');
+    out.push('|---|---|--:|--:|--:|--:|--:|--:|--:|');
+    for (const r of st) {
+      const s = r.storage;
+      out.push(`| ${caseLabel(r.case)} | ${r.durability} | ${fmtRate(r.perSec)}${r.cpu?.cores?.other > NOISY ? ' †' : ''} | ${ms(r.lat.p50)} / ${ms(r.lat.p99)} | ${fmtRate(s.commitsPerSec)} `
+        + `| ${s.messagesPerCommit == null ? '–' : s.messagesPerCommit.toFixed(0)} | ${s.opsPerMessage == null ? '–' : s.opsPerMessage.toFixed(2)} `
+        + `| ${s.bytesPerMessage == null ? '–' : s.bytesPerMessage.toFixed(0)} | ${ms(s.commitMsP50)} / ${ms(s.commitMsP99)} |`);
+    }
+    out.push('');
+  }
+  out.push('What an acknowledged (PUBACKed) message survives:');
+  out.push('');
+  for (const t of targets) out.push(`- **${targetName(t)}**: ${PROMISES[t.kind === 'mosquitto' ? 'mosquitto' : t.durability]}.`);
+  out.push('');
+  return out;
+}
+
 // ---- SVG ----------------------------------------------------------------
 
 const COLORS = ['#2b6cb0', '#dd6b20', '#718096', '#38a169'];
@@ -375,6 +480,14 @@ export function svg(res) {
   if (bt.length) {
     panels.push(['Node bridge, QoS 1 end to end: msg/s (median)', ['direct', 'bridged'],
       bt.map((t) => ({ label: `remote ${REMOTE[t.remote] ?? t.remote}`, values: [t.direct, t.bridged] })), fmtRate]);
+  }
+  const dr = res.durable;
+  if (dr?.runs?.length) {
+    const targets = [...new Map(dr.runs.map((r) => [`${r.target.kind}/${r.target.durability}`, r.target])).values()];
+    panels.push(['Node, durable QoS 1 to a persistent subscriber: PUBACKs/s', targets.map(targetName),
+      dr.cases.map((c) => ({ label: caseLabel(c, true), values: targets.map((t) => durableRun(dr, t, c)?.perSec ?? null) })), fmtRate]);
+    panels.push(['Node, durable QoS 1: p99 publish → PUBACK latency (ms, log scale)', targets.map(targetName),
+      dr.cases.map((c) => ({ label: caseLabel(c, true), values: targets.map((t) => durableRun(dr, t, c)?.lat?.p99 ?? null) })), ms]);
   }
   let y = 10;
   const body = [];

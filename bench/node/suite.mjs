@@ -25,7 +25,7 @@ export const env = {
   sleep: (ms) => new Promise((ok) => setTimeout(ok, ms)),
 };
 
-function freePort() {
+export function freePort() {
   return new Promise((ok, fail) => {
     const s = net.createServer();
     s.once('error', fail);
@@ -36,7 +36,7 @@ function freePort() {
   });
 }
 
-async function waitForPort(port, ms = 10_000) {
+export async function waitForPort(port, ms = 10_000) {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     const ok = await new Promise((res) => {
