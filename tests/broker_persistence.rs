@@ -1594,3 +1594,107 @@ fn relaxed_holds_acknowledgements_once_storage_falls_behind() {
     }
     assert_eq!(acked + acks_of(&s.recv_all(p), puback_id).len(), n as usize);
 }
+
+// ---- acknowledgements that need no commit (see durability.rs) ----
+
+/// A subscriber with a stored session online, a publisher, storage paused.
+fn online_pair(s: &mut Sim) -> (ConnId, ConnId) {
+    let (sub, _) = connect5(s, "sub", true, 3600);
+    s.subscribe(sub, "t/#", QoS::AtLeastOnce);
+    let (p, _) = connect5(s, "pub", true, 3600);
+    s.auto_persist = false;
+    (sub, p)
+}
+
+#[test]
+fn strict_a_qos1_acknowledgement_leaves_once_every_stored_delivery_is_acknowledged() {
+    let mut s = Sim::new(cfg());
+    s.group_commit = true;
+    let (other, _) = connect5(&mut s, "other", true, 3600);
+    let (sub, p) = online_pair(&mut s);
+    // A commit in flight: what follows piles up in the core meanwhile.
+    s.publish(other, "r", b"retained", QoS::AtLeastOnce, true, 1);
+    assert_eq!(s.unpersisted.len(), 1);
+    s.publish(p, "t/1", b"m1", QoS::AtLeastOnce, false, 1);
+    assert!(
+        s.recv_all(p).is_empty(),
+        "PUBACK waits: the stored delivery is not acknowledged yet"
+    );
+    assert_eq!(payloads(&take_and_ack(&mut s, sub)), ["m1"]);
+    assert_eq!(
+        s.recv_all(p),
+        [Packet::PubAck(PubResponse::new(pid(1)))],
+        "nothing of m1 needs storage any more"
+    );
+    assert_eq!(s.broker.stats(s.now).acks_released_early, 1);
+    assert!(s.recv_all(other).is_empty(), "the retained message waits");
+    // The store sees nothing of m1: put and delete cancelled out, and the
+    // batch left empty counts as persisted without a commit.
+    persist_n(&mut s, 1);
+    assert_eq!(s.recv_all(other).len(), 1);
+    assert!(s.unpersisted.is_empty(), "{:?}", s.unpersisted);
+    let stored = s.store.snapshot();
+    assert!(stored.messages.is_empty() && stored.deliveries.is_empty());
+    assert_eq!(stored.retained.len(), 1);
+    // A crash now loses nothing acknowledged: the subscriber has m1.
+    s.crash_and_restart();
+    s.auto_persist = true;
+    let (sub, present) = connect5(&mut s, "sub", false, 3600);
+    assert!(present);
+    assert!(take_and_ack(&mut s, sub).is_empty());
+}
+
+#[test]
+fn strict_an_acknowledgement_released_early_still_waits_behind_a_held_one_mqtt_4_6_0_2() {
+    let mut s = Sim::new(cfg());
+    let (sub, _) = connect5(&mut s, "sub", true, 3600);
+    s.subscribe(sub, "t/#", QoS::AtLeastOnce);
+    let (away, _) = connect5(&mut s, "away", true, 3600);
+    s.subscribe(away, "q/#", QoS::AtLeastOnce);
+    s.drop_conn(away);
+    let (p, _) = connect5(&mut s, "pub", true, 3600);
+    s.auto_persist = false;
+    s.publish(p, "q/1", b"queued", QoS::AtLeastOnce, false, 1);
+    s.publish(p, "t/1", b"online", QoS::AtLeastOnce, false, 2);
+    assert_eq!(payloads(&take_and_ack(&mut s, sub)), ["online"]);
+    assert!(
+        s.recv_all(p).is_empty(),
+        "the PUBACK of 2 leaves after that of 1, which waits for its commit"
+    );
+    persist_n(&mut s, usize::MAX);
+    assert_eq!(
+        s.recv_all(p),
+        [
+            Packet::PubAck(PubResponse::new(pid(1))),
+            Packet::PubAck(PubResponse::new(pid(2)))
+        ]
+    );
+}
+
+#[test]
+fn strict_a_message_stored_otherwise_waits_for_its_commit() {
+    // Retained: its retained copy must be durable.
+    let mut s = Sim::new(cfg());
+    let (sub, p) = online_pair(&mut s);
+    s.publish(p, "t/r", b"r", QoS::AtLeastOnce, true, 1);
+    take_and_ack(&mut s, sub);
+    assert!(s.recv_all(p).is_empty(), "a retained message waits");
+    // QoS 2: the publisher's packet id state must be durable.
+    s.publish(p, "t/2", b"two", QoS::ExactlyOnce, false, 2);
+    take_and_ack(&mut s, sub);
+    assert!(s.recv_all(p).is_empty(), "QoS 2 waits");
+    // Two stored sessions, one acknowledges: the other's delivery is owed.
+    let mut s = Sim::new(cfg());
+    let (sub, _) = connect5(&mut s, "sub", true, 3600);
+    s.subscribe(sub, "t/#", QoS::AtLeastOnce);
+    let (other, _) = connect5(&mut s, "other", true, 3600);
+    s.subscribe(other, "t/#", QoS::AtLeastOnce);
+    let (p, _) = connect5(&mut s, "pub", true, 3600);
+    s.auto_persist = false;
+    s.publish(p, "t/1", b"m", QoS::AtLeastOnce, false, 1);
+    take_and_ack(&mut s, sub);
+    assert!(s.recv_all(p).is_empty(), "still owed to 'other'");
+    take_and_ack(&mut s, other);
+    assert_eq!(s.recv_all(p), [Packet::PubAck(PubResponse::new(pid(1)))]);
+    assert_eq!(s.broker.stats(s.now).acks_released_early, 1);
+}

@@ -189,9 +189,12 @@ impl Broker {
     }
 
     /// A delivery is over (acknowledged, dropped or its session ended).
-    pub(super) fn forget_delivery(&mut self, key: SessionKey, out: &Outgoing) {
+    /// Returns the publisher's connection whose acknowledgement of the
+    /// message may now leave, if this was the message's last stored
+    /// delivery and that acknowledgement waits for it (see `settle`).
+    pub(super) fn forget_delivery(&mut self, key: SessionKey, out: &Outgoing) -> Option<ConnId> {
         if !out.stored {
-            return;
+            return None;
         }
         let client_id = self.session(key).client_id.clone();
         self.store(StorageOp::DeleteDelivery {
@@ -203,8 +206,10 @@ impl Broker {
             if *refs == 0 {
                 self.message_refs.remove(&out.msg.id);
                 self.store(StorageOp::DeleteMessage { id: out.msg.id });
+                return self.settling.remove(&out.msg.id);
             }
         }
+        None
     }
 
     /// Gives a QoS 1/2 delivery a packet identifier and sends it.
@@ -221,7 +226,8 @@ impl Broker {
         let from = self.conns.get(&conn).map_or(0, |c| c.outbox.written());
         if !self.send_publish(conn, key, &out, Send::First, now) {
             // Dropped as too large or expired: as if delivered [MQTT-3.1.2-25].
-            return self.forget_delivery(key, &out);
+            self.forget_delivery(key, &out);
+            return;
         }
         self.persist_delivery(key, &mut out);
         self.gate_qos2_from(conn, key, out.qos, from); // see durability.rs
@@ -393,7 +399,11 @@ impl Broker {
             return;
         };
         if let Some(out) = s.remove_inflight(pos) {
-            self.forget_delivery(key, &out);
+            if let Some(publisher) = self.forget_delivery(key, &out) {
+                // Its last stored delivery acknowledged: nothing of the
+                // message needs storage any more.
+                self.settle(publisher, out.msg.id);
+            }
         }
         self.resend_inflight(key, now);
         self.fill_window(key, now);

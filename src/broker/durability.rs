@@ -17,6 +17,24 @@
 //!   batch (`ack` with `hold`). Acknowledgements leave in the order their
 //!   PUBLISHes came [MQTT-4.6.0-2], so one behind a held one waits too.
 //!
+//!   The exception, where nothing needs the disk any more: a PUBACK of a
+//!   QoS 1 message whose only stored records are the message and its
+//!   deliveries to stored sessions (not retained, nothing else in the
+//!   batch made by it) leaves as soon as every one of those deliveries has
+//!   been acknowledged by its subscriber (PUBACK received), whether or not
+//!   a batch holding them was persisted (`hold_for_deliveries`, `settle`).
+//!   A crash then loses at most records of a message every recipient owed
+//!   it already has (a batch written later may bring back the message and
+//!   its deliveries: they are sent again, a duplicate QoS 1 allows). It
+//!   still leaves in order, behind the acknowledgements held before it.
+//!   Only a subscriber's PUBACK settles a delivery: a delivery that ends
+//!   otherwise (its session ends, it expires, a shared subscription hands
+//!   it to another member) leaves the acknowledgement waiting for its
+//!   batch. With the pending batch's coalescing (pending.rs), a message
+//!   delivered and acknowledged before its batch was taken costs no write
+//!   at all, and a batch left empty counts as persisted without a commit
+//!   when no earlier one is outstanding (`poll_storage`).
+//!
 //! - The outbound QoS 2 exchange with a stored session, because the client
 //!   keeps state from it: a client that received PUBLISH with packet
 //!   identifier X holds X until PUBREL, answering a resent X with PUBREC and
@@ -87,7 +105,8 @@ impl Broker {
     /// Sends an acknowledgement of an inbound PUBLISH or PUBREL, or, with
     /// `hold`, holds it until everything that happened so far is persisted.
     /// One behind a held acknowledgement is held too [MQTT-4.6.0-2].
-    pub(super) fn ack(&mut self, conn: ConnId, packet: Packet, hold: bool) {
+    /// Returns whether it was held.
+    pub(super) fn ack(&mut self, conn: ConnId, packet: Packet, hold: bool) -> bool {
         let ticket = hold.then(|| self.newest_ticket());
         // Whether this acknowledgement ends an exchange (for the Receive
         // Maximum count): a PUBREC does only when it refuses the message.
@@ -97,12 +116,43 @@ impl Broker {
             _ => false,
         };
         let Some(c) = self.conns.get_mut(&conn) else {
-            return;
+            return false;
         };
         let limits = ClientLimits::of(c);
         let encode = |out: &mut Vec<u8>| limits.encode(packet, out);
-        if c.outbox.ack(conn, &mut self.ready, ticket, ending, encode) {
+        let held = c.outbox.ack(conn, &mut self.ready, ticket, ending, encode);
+        if held {
             self.waiting.insert(conn);
+        }
+        held
+    }
+
+    /// Strict: the acknowledgement just held on `conn` confirms message
+    /// `id`, and all the message stored is itself and its deliveries to
+    /// stored sessions. It may leave before its batch is persisted once
+    /// every one of those deliveries is acknowledged (`settle`).
+    pub(super) fn hold_for_deliveries(&mut self, conn: ConnId, id: u64) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.outbox.hold_for_message(id);
+            self.settling.insert(id, conn);
+        }
+    }
+
+    /// The last stored delivery of message `id` is acknowledged: nothing
+    /// of the message needs storage any more, so the publisher's
+    /// acknowledgement waits for no batch, only behind the ones held
+    /// before it on its connection [MQTT-4.6.0-2].
+    pub(super) fn settle(&mut self, publisher: ConnId, id: u64) {
+        let persisted = self.persisted;
+        let Some(c) = self.conns.get_mut(&publisher) else {
+            return;
+        };
+        if !c.outbox.settle(id) {
+            return;
+        }
+        self.counters.acks_released_early += 1;
+        if !c.outbox.release(persisted, publisher, &mut self.ready) {
+            self.waiting.remove(&publisher);
         }
     }
 

@@ -85,6 +85,10 @@ pub struct Stats {
     pub queued_messages: usize,
     pub inflight_messages: usize,
     pub storage_ops: u64,
+    /// Strict: acknowledgements of QoS 1 messages that left before their
+    /// storage batch was persisted, every stored delivery of the message
+    /// having been acknowledged first (see `durability.rs`).
+    pub acks_released_early: u64,
     pub pending_acks: usize,
     pub uptime_secs: u64,
     pub bridges: Vec<super::BridgeView>,

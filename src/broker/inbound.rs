@@ -85,7 +85,8 @@ impl Broker {
                 // count against Receive Maximum either. Strict: not before
                 // the state it confirms is persisted (it may still be pending).
                 let hold = self.unpersisted_ticket().is_some();
-                return self.ack(conn, Packet::PubRec(PubResponse::new(id)), hold);
+                self.ack(conn, Packet::PubRec(PubResponse::new(id)), hold);
+                return;
             }
         }
         let size = (p.topic.len() + p.payload.len()) as u64;
@@ -292,7 +293,12 @@ impl Broker {
                 Durability::Relaxed => self.ops.len() >= super::RELAXED_BACKLOG,
                 Durability::Memory => false,
             };
-        self.ack(conn, packet, hold);
+        let held = self.ack(conn, packet, hold);
+        let only_deliveries =
+            p.qos == QoS::AtLeastOnce && !msg.retain && self.ops.only_puts_of(ops_before, msg.id);
+        if hold && held && self.cfg.durability == Durability::Strict && only_deliveries {
+            self.hold_for_deliveries(conn, msg.id);
+        }
     }
 
     pub(super) fn take_message_id(&mut self) -> u64 {

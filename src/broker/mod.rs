@@ -169,6 +169,7 @@ struct Counters {
     bytes_received: u64,
     bytes_sent: u64,
     storage_ops: u64,
+    acks_released_early: u64,
 }
 
 pub struct Broker {
@@ -199,6 +200,10 @@ pub struct Broker {
     next_message_id: u64,
     /// Stored deliveries per stored message id; at zero the message is deleted.
     message_refs: HashMap<u64, u32>,
+    /// Strict: stored messages whose publisher's acknowledgement is held
+    /// and may leave once their deliveries are acknowledged, with the
+    /// publisher's connection (see `durability.rs`).
+    settling: HashMap<u64, ConnId>,
     counters: Counters,
     started_at: Option<Millis>,
     assigned_ids: u64,
@@ -237,6 +242,7 @@ impl Broker {
             events: VecDeque::new(),
             next_message_id: 1,
             message_refs: HashMap::new(),
+            settling: HashMap::new(),
             counters: Counters::default(),
             started_at: None,
             assigned_ids: 0,
@@ -477,10 +483,16 @@ impl Broker {
         }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        // Possibly empty (everything in it cancelled out): still handed out,
-        // for the acknowledgements that wait for its ticket.
         let ops = self.ops.take();
         self.counters.storage_ops += ops.len() as u64;
+        if ops.is_empty() && self.persisted + 1 == ticket {
+            // Everything in it cancelled out, and every batch before it is
+            // persisted: so is this one, without a commit.
+            self.handle_persisted(ticket);
+            return None;
+        }
+        // Possibly empty: still handed out, for the acknowledgements that
+        // wait for its ticket, since a batch before it is not persisted yet.
         Some(StorageBatch { ticket, ops })
     }
 
@@ -520,6 +532,7 @@ impl Broker {
             queued_messages: live().map(|s| s.queue.len()).sum(),
             inflight_messages: live().map(|s| s.inflight.len()).sum(),
             storage_ops: self.counters.storage_ops,
+            acks_released_early: self.counters.acks_released_early,
             pending_acks: self.conns.values().map(|c| c.outbox.held_acks()).sum(),
             uptime_secs: self.started_at.map_or(0, |s| (now - s) / 1000),
             bridges: self.bridge_views(),

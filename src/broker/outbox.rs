@@ -49,6 +49,10 @@ struct HeldAck {
     /// It ends an inbound QoS 1/2 exchange (PUBACK, PUBCOMP, a refusing
     /// PUBREC), which the Receive Maximum counts.
     ending: bool,
+    /// The message it confirms, if that message's only stored state is its
+    /// deliveries to stored sessions: once they have all been acknowledged,
+    /// it waits for no ticket (`settle`, see `durability.rs`).
+    message: Option<u64>,
 }
 
 impl Outbox {
@@ -108,7 +112,9 @@ impl Outbox {
         ending: bool,
         encode: impl FnOnce(&mut Vec<u8>) -> bool,
     ) -> bool {
-        let behind = self.held_acks.back().map(|h| h.ticket);
+        // Behind a held one, an acknowledgement that needs no batch waits
+        // for order alone: ticket 0, always persisted.
+        let behind = self.held_acks.back().map(|_| 0);
         let Some(ticket) = ticket.or(behind) else {
             self.write(conn, ready, encode);
             return false;
@@ -123,9 +129,27 @@ impl Outbox {
             ticket,
             len,
             ending,
+            message: None,
         });
         self.held_ending += usize::from(ending);
         true
+    }
+
+    /// The acknowledgement held last confirms message `id`, which storage
+    /// needs no more once its deliveries to stored sessions are all
+    /// acknowledged (`settle`).
+    pub fn hold_for_message(&mut self, id: u64) {
+        if let Some(h) = self.held_acks.back_mut() {
+            h.message = Some(id);
+        }
+    }
+
+    /// Message `id` needs storage no more: the acknowledgement confirming
+    /// it waits for no ticket, only behind those held before it. Returns
+    /// whether it was held here.
+    pub fn settle(&mut self, id: u64) -> bool {
+        let held = self.held_acks.iter_mut().find(|h| h.message == Some(id));
+        held.map(|h| h.ticket = 0).is_some()
     }
 
     /// How many acknowledgements are held.

@@ -96,6 +96,16 @@ impl PendingOps {
         self.ops.push(Some(op));
     }
 
+    /// Whether every operation made since there were `from` puts message
+    /// `id` or a delivery of it: what the message alone stored.
+    pub fn only_puts_of(&self, from: usize, id: u64) -> bool {
+        self.ops[from..].iter().flatten().all(|op| match op {
+            StorageOp::PutMessage(m) => m.id == id,
+            StorageOp::PutDelivery(d) => d.message_id == id,
+            _ => false,
+        })
+    }
+
     /// The batch, without what was dropped; empties the pending batch.
     pub fn take(&mut self) -> Vec<StorageOp> {
         self.index.clear();

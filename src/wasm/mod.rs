@@ -472,7 +472,8 @@ impl WasmBroker {
                     p.enqueue(batch);
                 }
                 if let Some(ticket) = p.kick() {
-                    // The store has failed: serving from memory.
+                    // Nothing to write (an empty batch, or the store has
+                    // failed and the broker serves from memory).
                     core.handle_persisted(ticket);
                 }
             }

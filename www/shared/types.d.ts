@@ -168,6 +168,10 @@ export interface BrokerStats {
   queuedMessages: number;
   inflightMessages: number;
   storageOps: number;
+  /** 'strict': acknowledgements of QoS 1 messages that left before their
+   *  storage commit, every stored delivery of the message having been
+   *  acknowledged already (nothing of it needed the disk any more). */
+  acksReleasedEarly: number;
   pendingAcks: number;
   uptimeSecs: number;
   bridges: BridgeStats[];
