@@ -1,14 +1,15 @@
 //! The IndexedDB store against a real IndexedDB (Chromium, through
 //! wasm-bindgen-test-runner): it applies storage operations exactly as the
-//! reference `MemoryStore` does, deletes a session's records with it, and
-//! upgrades a database written by schema version 1.
+//! reference `MemoryStore` does, deletes a session's records with it,
+//! replays its log at start-up, and upgrades a database written by schema
+//! version 1 or 2.
 #![cfg(target_arch = "wasm32")]
 
 use bytes::Bytes;
 use std::rc::Rc;
 use tabmq::codec::{PacketId, Properties, QoS, SubscriptionOptions};
 use tabmq::store::{
-    DeliveryRecord, DeliveryState, MemoryStore, Message, SessionRecord, StorageOp,
+    wire, DeliveryRecord, DeliveryState, MemoryStore, Message, SessionRecord, StorageOp,
     SubscriptionRecord,
 };
 use tabmq::time::Millis;
@@ -120,8 +121,8 @@ async fn the_store_agrees_with_the_reference_store() {
     assert_eq!(old, 0, "a new database");
     let ops = workload();
     // Two transactions, as group commit would split them.
-    idb::commit(&db, &ops[..9], true).await.unwrap();
-    idb::commit(&db, &ops[9..], true).await.unwrap();
+    idb::compact(&db, &ops[..9], true).await.unwrap();
+    idb::compact(&db, &ops[9..], true).await.unwrap();
     let mut reference = MemoryStore::default();
     for op in &ops {
         reference.apply(op);
@@ -141,7 +142,7 @@ async fn deleting_a_session_deletes_everything_keyed_by_it() {
     ops.push(StorageOp::DeleteSession {
         client_id: Rc::from("b"),
     });
-    idb::commit(&db, &ops, true).await.unwrap();
+    idb::compact(&db, &ops, true).await.unwrap();
     let mut reference = MemoryStore::default();
     for op in &ops {
         reference.apply(op);
@@ -156,24 +157,80 @@ async fn deleting_a_session_deletes_everything_keyed_by_it() {
 }
 
 #[wasm_bindgen_test]
-async fn a_version_1_database_upgrades_to_version_2_with_its_records() {
-    let name = unique("upgrade");
-    let (v1, old) = idb::open(&name, 1, || {}).await.unwrap();
-    assert_eq!(old, 0);
+async fn a_version_1_or_2_database_upgrades_to_the_current_version_with_its_records() {
+    for from in [1, 2] {
+        let name = unique("upgrade");
+        let (before, old) = idb::open(&name, from, || {}).await.unwrap();
+        assert_eq!(old, 0);
+        let ops = workload();
+        idb::write_records(&before, &ops, true, false)
+            .await
+            .unwrap();
+        before.close();
+        let (db, old) = idb::open(&name, idb::SCHEMA_VERSION, || {}).await.unwrap();
+        assert_eq!(old, from, "opened at version {from} before");
+        let info = idb::schema_info(&db).await.unwrap();
+        let get = |k: &str| js_sys::Reflect::get(&info, &k.into()).unwrap().as_f64();
+        assert_eq!(get("version"), Some(f64::from(idb::SCHEMA_VERSION)));
+        assert_eq!(get("upgradedFrom"), Some(f64::from(from)));
+        let mut reference = MemoryStore::default();
+        for op in &ops {
+            reference.apply(op);
+        }
+        let loaded = idb::load(&db).await.unwrap();
+        assert_eq!(loaded.snapshot, reference.snapshot());
+        // The upgraded database takes log entries.
+        let more = [StorageOp::DeleteSession {
+            client_id: Rc::from("a"),
+        }];
+        let mut entry = Vec::new();
+        wire::encode_batch(1, &more, &mut entry);
+        idb::append(&db, loaded.next_log_key, &entry, true)
+            .await
+            .unwrap();
+        reference.apply(&more[0]);
+        assert_eq!(idb::load(&db).await.unwrap().snapshot, reference.snapshot());
+    }
+}
+
+#[wasm_bindgen_test]
+async fn the_log_is_replayed_at_start_and_a_compaction_empties_it() {
+    let name = unique("log");
+    let (db, _) = idb::open(&name, idb::SCHEMA_VERSION, || {}).await.unwrap();
     let ops = workload();
-    idb::commit(&v1, &ops, true).await.unwrap();
-    v1.close();
-    let (v2, old) = idb::open(&name, 2, || {}).await.unwrap();
-    assert_eq!(old, 1, "opened at version 1 before");
-    let info = idb::schema_info(&v2).await.unwrap();
-    let get = |k: &str| js_sys::Reflect::get(&info, &k.into()).unwrap().as_f64();
-    assert_eq!(get("version"), Some(2.0));
-    assert_eq!(get("upgradedFrom"), Some(1.0));
     let mut reference = MemoryStore::default();
     for op in &ops {
         reference.apply(op);
     }
-    assert_eq!(idb::load(&v2).await.unwrap().snapshot, reference.snapshot());
+    idb::compact(&db, &ops[..5], true).await.unwrap();
+    for (i, part) in [&ops[5..12], &ops[12..]].into_iter().enumerate() {
+        let mut entry = Vec::new();
+        wire::encode_batch(i as u64 + 1, part, &mut entry);
+        idb::append(&db, i as u64 + 1, &entry, true).await.unwrap();
+    }
+    // A log entry whose framing is broken: reported, the rest restored.
+    idb::append(&db, 3, &[0, 0, 0, 0, 0, 0, 0, 0, 99], true)
+        .await
+        .unwrap();
+    let mut loaded = idb::load(&db).await.unwrap();
+    assert_eq!(loaded.corrupt.len(), 1, "{:?}", loaded.corrupt);
+    assert!(
+        loaded.corrupt[0].starts_with("log:"),
+        "{}",
+        loaded.corrupt[0]
+    );
+    assert_eq!(loaded.snapshot, reference.snapshot());
+    assert_eq!(loaded.window.entries(), 3);
+    assert_eq!(loaded.next_log_key, 4);
+    // The compaction writes what the log held to the record stores.
+    idb::compact(&db, &loaded.window.take(), true)
+        .await
+        .unwrap();
+    let after = idb::load(&db).await.unwrap();
+    assert_eq!(after.snapshot, reference.snapshot());
+    assert_eq!(after.window.entries(), 0, "the log is empty");
+    assert_eq!(after.next_log_key, 1);
+    assert_eq!(idb::count(&db).await.unwrap(), reference.record_count());
 }
 
 #[wasm_bindgen_test]
@@ -182,7 +239,7 @@ async fn a_record_that_cannot_be_read_is_skipped_and_reported() {
     use indexed_db_futures::transaction::TransactionMode;
     let name = unique("corrupt");
     let (db, _) = idb::open(&name, idb::SCHEMA_VERSION, || {}).await.unwrap();
-    idb::commit(&db, &workload(), true).await.unwrap();
+    idb::compact(&db, &workload(), true).await.unwrap();
     let tx = db
         .transaction(idb::SESSIONS)
         .with_mode(TransactionMode::Readwrite)

@@ -30,7 +30,7 @@
 //!   Only a subscriber's PUBACK settles a delivery: a delivery that ends
 //!   otherwise (its session ends, it expires, a shared subscription hands
 //!   it to another member) leaves the acknowledgement waiting for its
-//!   batch. With the pending batch's coalescing (pending.rs), a message
+//!   batch. With the pending batch's coalescing (store/pending.rs), a message
 //!   delivered and acknowledged before its batch was taken costs no write
 //!   at all, and a batch left empty counts as persisted without a commit
 //!   when no earlier one is outstanding (`poll_storage`).

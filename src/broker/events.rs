@@ -89,6 +89,9 @@ pub struct Stats {
     /// storage batch was persisted, every stored delivery of the message
     /// having been acknowledged first (see `durability.rs`).
     pub acks_released_early: u64,
+    /// Durable settings: how many records storage holds once the pending
+    /// operations are written.
+    pub stored_records: usize,
     pub pending_acks: usize,
     pub uptime_secs: u64,
     pub bridges: Vec<super::BridgeView>,

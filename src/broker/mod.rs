@@ -20,7 +20,6 @@ mod hooks;
 mod inbound;
 mod lifecycle;
 mod outbox;
-mod pending;
 mod rate;
 mod restore;
 mod session;
@@ -184,8 +183,8 @@ pub struct Broker {
     timers: BinaryHeap<Reverse<(Millis, Timer)>>,
     /// Connections with output to take, each once (see `Outbox::mark_ready`).
     ready: VecDeque<ConnId>,
-    /// The storage operations since the last `poll_storage` (pending.rs).
-    ops: pending::PendingOps,
+    /// The storage operations since the last `poll_storage` (store/pending.rs).
+    ops: crate::store::PendingOps,
     /// The ticket the next storage batch will carry.
     next_ticket: Ticket,
     persisted: Ticket,
@@ -234,7 +233,7 @@ impl Broker {
             retained: HashMap::new(),
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
-            ops: pending::PendingOps::default(),
+            ops: crate::store::PendingOps::default(),
             next_ticket: 1,
             persisted: 0,
             waiting: BTreeSet::new(),
@@ -533,10 +532,29 @@ impl Broker {
             inflight_messages: live().map(|s| s.inflight.len()).sum(),
             storage_ops: self.counters.storage_ops,
             acks_released_early: self.counters.acks_released_early,
+            stored_records: self.stored_records(),
             pending_acks: self.conns.values().map(|c| c.outbox.held_acks()).sum(),
             uptime_secs: self.started_at.map_or(0, |s| (now - s) / 1000),
             bridges: self.bridge_views(),
         }
+    }
+
+    /// How many records storage holds once the pending operations are
+    /// written: stored sessions with their subscriptions, deliveries and
+    /// incoming QoS 2 identifiers, stored messages, retained messages.
+    fn stored_records(&self) -> usize {
+        if !self.durable() {
+            return 0;
+        }
+        let sessions: usize = (self.sessions.iter().flatten())
+            .filter(|s| s.stored)
+            .map(|s| {
+                let deliveries = s.inflight.iter().chain(&s.queue).filter(|o| o.stored);
+                1 + s.subscriptions.len() + s.incoming_qos2.len() + deliveries.count()
+            })
+            .sum();
+        let retained = self.retained.keys().filter(|t| !t.starts_with("$SYS/"));
+        sessions + self.message_refs.len() + retained.count()
     }
 
     /// Connected clients (bridges' own connections are not clients).
@@ -623,7 +641,7 @@ impl Broker {
     }
 
     /// Stores `op`; `fresh`: it puts a record no batch holds yet (see
-    /// pending.rs).
+    /// store/pending.rs).
     fn store_op(&mut self, op: StorageOp, fresh: bool) {
         if self.durable() {
             let deleted = match &op {

@@ -162,7 +162,10 @@ pub struct Snapshot {
     pub incoming_qos2: Vec<(Rc<str>, PacketId)>,
 }
 
+pub mod log;
 mod memory;
+mod pending;
 pub mod records;
 pub mod wire;
 pub use memory::MemoryStore;
+pub use pending::PendingOps;

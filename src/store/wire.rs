@@ -307,8 +307,8 @@ fn read_op(c: &mut Cursor) -> Result<Option<Read>, CorruptRecord> {
     Ok(Some(read))
 }
 
-/// Reads a commit written by `encode_batch`: its ticket and operations (a
-/// host store never needs this; tests do).
+/// Reads a commit written by `encode_batch`: its ticket and operations (the
+/// IndexedDB store's log entries are such commits).
 pub fn decode_batch(bytes: &[u8]) -> Result<(Ticket, Vec<Read>), CorruptRecord> {
     let mut c = Cursor { bytes, at: 0 };
     let ticket = c.u64()?;

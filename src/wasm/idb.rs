@@ -1,7 +1,14 @@
-//! The IndexedDB store: applies the core's storage operations in order, one
-//! readwrite transaction per batch (group commit: while a transaction is in
-//! flight, new batches wait and go out together in the next one), and reads
-//! the whole database back into a `Snapshot` at start-up.
+//! The IndexedDB store: one readwrite transaction per commit (group commit:
+//! while a transaction is in flight, new batches wait and go out together in
+//! the next one), and the whole database read back into a `Snapshot` at
+//! start-up.
+//!
+//! A commit is one request: the batch's operations, as `store::wire` bytes,
+//! appended to the `log` store (`append`). Every so often a commit is a
+//! compaction instead (`compact`): what the log holds, coalesced
+//! (`store::log::LogWindow`), applied to the record stores, one request per
+//! operation, and the log emptied, in one transaction. At start-up the
+//! record stores are read, then the log replayed on top (`load`).
 //!
 //! Nothing but IndexedDB requests is awaited inside a transaction: every
 //! request is issued synchronously, then the commit is awaited.
@@ -17,10 +24,15 @@
 //!   database says which code last changed its shape. (An index on an
 //!   existing store would need the versionchange transaction, which
 //!   indexed_db_futures 0.6 does not expose.)
+//! - v3: adds the object store `log`: key a number counting up from 1 (the
+//!   log is emptied by each compaction), value a `Uint8Array` holding one
+//!   commit (`store::wire::encode_batch`). A v2 database has no log: its
+//!   record stores are the whole state.
 
 use crate::codec::PacketId;
+use crate::store::log::{self, LogWindow};
 use crate::store::records::{self, CorruptRecord};
-use crate::store::{Snapshot, StorageOp};
+use crate::store::{wire, Snapshot, StorageOp};
 use crate::time::Millis;
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
@@ -31,7 +43,7 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 pub const SESSIONS: &str = "sessions";
 pub const SUBSCRIPTIONS: &str = "subscriptions";
@@ -40,6 +52,7 @@ pub const DELIVERIES: &str = "deliveries";
 pub const RETAINED: &str = "retained";
 pub const INCOMING: &str = "incoming";
 pub const META: &str = "meta";
+pub const LOG: &str = "log";
 pub const STORES: [&str; 6] = [
     SESSIONS,
     SUBSCRIPTIONS,
@@ -47,6 +60,15 @@ pub const STORES: [&str; 6] = [
     DELIVERIES,
     RETAINED,
     INCOMING,
+];
+const STORES_AND_LOG: [&str; 7] = [
+    SESSIONS,
+    SUBSCRIPTIONS,
+    MESSAGES,
+    DELIVERIES,
+    RETAINED,
+    INCOMING,
+    LOG,
 ];
 
 pub fn db_name(broker: &str) -> String {
@@ -97,6 +119,9 @@ fn upgrade(db: &Database, old: u32, new: u32) -> indexed_db_futures::Result<()> 
     }
     if old < 2 && new >= 2 {
         db.create_object_store(META).build()?;
+    }
+    if old < 3 && new >= 3 {
+        db.create_object_store(LOG).build()?;
     }
     Ok(())
 }
@@ -160,8 +185,42 @@ fn client_keys(client_id: &str) -> KeyRange<JsValue> {
     KeyRange::Bound(lo, false, hi, false)
 }
 
-/// Applies `ops` in one transaction and waits for it to commit. Returns the
-/// number of bytes of record values written.
+/// Appends one commit to the log, under `key`, and waits for it to commit.
+/// `flush` as for `compact`.
+pub async fn append(db: &Database, key: u64, entry: &[u8], flush: bool) -> Result<(), JsValue> {
+    let tx = db
+        .transaction(LOG)
+        .with_mode(TransactionMode::Readwrite)
+        .with_options(transaction_options(flush))
+        .build()
+        .map_err(js_err)?;
+    let store = tx.object_store(LOG).map_err(js_err)?;
+    let request = store
+        .put(JsValue::from(Uint8Array::from(entry)))
+        .with_key(JsValue::from(key as f64));
+    request.primitive().map(drop).map_err(js_err)?;
+    tx.commit().await.map_err(transaction_error)
+}
+
+fn transaction_options(flush: bool) -> indexed_db_futures::transaction::TransactionOptions {
+    use indexed_db_futures::transaction::{TransactionDurability, TransactionOptions};
+    let durability = if flush {
+        TransactionDurability::Strict
+    } else {
+        TransactionDurability::Relaxed
+    };
+    TransactionOptions::new().with_durability(durability)
+}
+
+/// Applies `ops` to the record stores and empties the log, in one
+/// transaction, and waits for it to commit. Returns the number of bytes of
+/// record values written.
+pub async fn compact(db: &Database, ops: &[StorageOp], flush: bool) -> Result<usize, JsValue> {
+    write_records(db, ops, flush, true).await
+}
+
+/// As `compact`, with `clear_log` false: the record stores alone (a
+/// database of schema version 1 or 2, which has no log, in tests).
 /// `flush`: ask for IndexedDB's strict durability (the commit completes once
 /// the data is flushed to disk, so an OS crash or power loss cannot take back
 /// an acknowledgement); otherwise relaxed, as current browsers default to.
@@ -169,19 +228,27 @@ fn client_keys(client_id: &str) -> KeyRange<JsValue> {
 /// Each operation is a put of one record (store, key, record bytes) or a
 /// delete of keys in one store; requests go out as they are built, and only
 /// the commit is awaited.
-pub async fn commit(db: &Database, ops: &[StorageOp], flush: bool) -> Result<usize, JsValue> {
-    use indexed_db_futures::transaction::{TransactionDurability, TransactionOptions};
-    let durability = if flush {
-        TransactionDurability::Strict
-    } else {
-        TransactionDurability::Relaxed
-    };
+pub async fn write_records(
+    db: &Database,
+    ops: &[StorageOp],
+    flush: bool,
+    clear_log: bool,
+) -> Result<usize, JsValue> {
+    let names: &[&str] = if clear_log { &STORES_AND_LOG } else { &STORES };
     let tx = db
-        .transaction(STORES)
+        .transaction(names)
         .with_mode(TransactionMode::Readwrite)
-        .with_options(TransactionOptions::new().with_durability(durability))
+        .with_options(transaction_options(flush))
         .build()
         .map_err(js_err)?;
+    if clear_log {
+        drop(
+            tx.object_store(LOG)
+                .map_err(js_err)?
+                .clear()
+                .map_err(js_err)?,
+        );
+    }
     let mut stores = Vec::with_capacity(STORES.len());
     for name in STORES {
         stores.push(tx.object_store(name).map_err(js_err)?);
@@ -295,20 +362,26 @@ fn record_bytes(value: &JsValue) -> Option<Vec<u8>> {
 }
 
 /// What reading the database found: the snapshot, the number of records,
-/// and the records that could not be read (skipped).
+/// the records that could not be read (skipped), the log since the last
+/// compaction and the key for the next log entry.
 pub struct Loaded {
     pub snapshot: Snapshot,
     pub records: usize,
     pub corrupt: Vec<String>,
+    pub window: LogWindow,
+    pub next_log_key: u64,
 }
 
-/// Reads every store into a snapshot. A record that cannot be read is
-/// skipped and reported, never fatal.
+/// Reads every store into a snapshot: the record stores, then the log
+/// replayed on top. A record that cannot be read is skipped and reported,
+/// never fatal.
 pub async fn load(db: &Database) -> Result<Loaded, JsValue> {
     let mut out = Loaded {
         snapshot: Snapshot::default(),
         records: 0,
         corrupt: Vec::new(),
+        window: LogWindow::default(),
+        next_log_key: 1,
     };
     let mut read = |store: &str, value: &JsValue| -> Option<Vec<u8>> {
         out.records += 1;
@@ -368,7 +441,53 @@ pub async fn load(db: &Database) -> Result<Loaded, JsValue> {
     out.snapshot.incoming_qos2 = incoming_keys(db).await?;
     out.records += out.snapshot.incoming_qos2.len();
     out.corrupt.extend(corrupt);
+    let (entries, next_key) = log_entries(db, &mut out.corrupt).await?;
+    let tables = std::mem::take(&mut out.snapshot);
+    (out.snapshot, out.window) = log::replay(tables, entries);
+    out.next_log_key = next_key;
     Ok(out)
+}
+
+/// The log's entries in order, each as its operations and its size; and
+/// the key after the last. An operation that does not read is skipped and
+/// reported (broken framing: the rest of that entry).
+async fn log_entries(
+    db: &Database,
+    corrupt: &mut Vec<String>,
+) -> Result<(Vec<(Vec<StorageOp>, usize)>, u64), JsValue> {
+    let tx = db.transaction(LOG).build().map_err(js_err)?;
+    let s = tx.object_store(LOG).map_err(js_err)?;
+    let keys = s.get_all_keys::<JsValue>().primitive().map_err(js_err)?;
+    let values = s.get_all::<JsValue>().primitive().map_err(js_err)?;
+    let last = keys
+        .await
+        .map_err(js_err)?
+        .filter_map(|k| k.ok()?.as_f64())
+        .fold(0.0, f64::max);
+    let mut entries = Vec::new();
+    for v in values.await.map_err(js_err)? {
+        let v = v.map_err(js_err)?;
+        let Some(bytes) = v.dyn_ref::<Uint8Array>().map(Uint8Array::to_vec) else {
+            corrupt.push(format!("{LOG}: an entry is not a tabmq log entry"));
+            continue;
+        };
+        let mut ops = Vec::new();
+        match wire::decode_batch(&bytes) {
+            Ok((_, reads)) => {
+                for r in reads {
+                    match r {
+                        wire::Read::Op(op) => ops.push(op),
+                        wire::Read::Corrupt(store, e) => {
+                            corrupt.push(format!("{LOG} ({store}): {e}"))
+                        }
+                    }
+                }
+            }
+            Err(e) => corrupt.push(format!("{LOG}: {e}")),
+        }
+        entries.push((ops, bytes.len()));
+    }
+    Ok((entries, last as u64 + 1))
 }
 
 /// The incoming QoS 2 state lives in the keys alone.
@@ -399,11 +518,11 @@ async fn incoming_keys(db: &Database) -> Result<Vec<(Rc<str>, PacketId)>, JsValu
 /// restore it).
 pub async fn clear(db: &Database) -> Result<(), JsValue> {
     let tx = db
-        .transaction(STORES)
+        .transaction(STORES_AND_LOG)
         .with_mode(TransactionMode::Readwrite)
         .build()
         .map_err(js_err)?;
-    for name in STORES {
+    for name in STORES_AND_LOG {
         let s = tx.object_store(name).map_err(js_err)?;
         drop(s.clear().map_err(js_err)?);
     }

@@ -154,7 +154,7 @@ impl WasmBroker {
         let (db, old) = idb::open(&name, idb::SCHEMA_VERSION, blocked)
             .await
             .map_err(storage_error)?;
-        let loaded = idb::load(&db).await.map_err(storage_error)?;
+        let mut loaded = idb::load(&db).await.map_err(storage_error)?;
         let reports: Rc<Reports> = Rc::default();
         for c in &loaded.corrupt {
             let message = format!("tabmq: skipped a stored record of broker '{name}': {c}");
@@ -163,7 +163,7 @@ impl WasmBroker {
         let persister = Persister::new(
             db,
             &name,
-            &loaded,
+            &mut loaded,
             (idb::SCHEMA_VERSION, old),
             durability == Durability::Strict,
             reports.clone(),
@@ -428,9 +428,10 @@ impl WasmBroker {
 
     /// Counters, plus `storage` figures when IndexedDB is attached.
     pub fn stats(&self, now: f64) -> Result<JsValue, JsValue> {
-        let stats = options::stats_to_js(&self.core.stats(millis(now)))?;
+        let core = self.core.stats(millis(now));
+        let stats = options::stats_to_js(&core)?;
         if let Some(p) = &self.persister {
-            Reflect::set(&stats, &"storage".into(), &p.figures())?;
+            Reflect::set(&stats, &"storage".into(), &p.figures(core.stored_records))?;
         }
         Ok(stats)
     }

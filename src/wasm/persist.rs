@@ -1,7 +1,8 @@
 //! Group commit between the core and IndexedDB. Batches from
 //! `Broker::poll_storage` queue up here; at most one transaction is in
 //! flight, and everything queued while it runs goes out together in the
-//! next one. The persister never touches the core: when a transaction
+//! next one: a log entry, or every `log::COMPACT_ENTRIES` entries a
+//! compaction (see idb.rs). The persister never touches the core: when a transaction
 //! commits, it writes the newest ticket the transaction held into
 //! `Reports` and calls the host's `notify`, so that the host polls; the
 //! broker's owner (`WasmBroker`) then tells the core with
@@ -14,7 +15,8 @@
 //! written.
 
 use super::idb;
-use crate::store::{StorageBatch, StorageOp, Ticket};
+use crate::store::log::LogWindow;
+use crate::store::{wire, StorageBatch, StorageOp, Ticket};
 use indexed_db_futures::database::Database;
 use js_sys::{Function, Object, Reflect};
 use std::cell::{Cell, RefCell};
@@ -25,15 +27,13 @@ use wasm_bindgen::JsValue;
 /// Storage figures for `stats().storage`.
 #[derive(Default)]
 struct Figures {
-    records: usize,
     commits: u64,
     ops_written: u64,
     bytes_written: u64,
     last_commit_at: f64,
     last_commit_ms: f64,
     corrupt_skipped: usize,
-    counting: bool,
-    last_count_at: f64,
+    compactions: u64,
     /// Durations of the most recent commits (ms), for percentiles.
     recent_ms: VecDeque<f64>,
     /// Operations per commit, most recent first out, same window.
@@ -88,6 +88,9 @@ pub struct Persister {
     name: String,
     queue: RefCell<Vec<StorageOp>>,
     queued_ticket: Cell<Ticket>,
+    /// What the log holds since the last compaction.
+    window: RefCell<LogWindow>,
+    next_log_key: Cell<u64>,
     busy: Cell<bool>,
     failed: RefCell<Option<String>>,
     figures: RefCell<Figures>,
@@ -118,14 +121,13 @@ impl Persister {
     pub fn new(
         db: Database,
         name: &str,
-        loaded: &idb::Loaded,
+        loaded: &mut idb::Loaded,
         schema: (u32, u32),
         flush: bool,
         reports: Rc<Reports>,
         notify: Function,
     ) -> Persister {
         let figures = Figures {
-            records: loaded.records,
             corrupt_skipped: loaded.corrupt.len(),
             ..Figures::default()
         };
@@ -134,6 +136,8 @@ impl Persister {
             name: name.to_owned(),
             queue: RefCell::new(Vec::new()),
             queued_ticket: Cell::new(0),
+            window: RefCell::new(std::mem::take(&mut loaded.window)),
+            next_log_key: Cell::new(loaded.next_log_key),
             busy: Cell::new(false),
             failed: RefCell::new(None),
             figures: RefCell::new(figures),
@@ -160,16 +164,37 @@ impl Persister {
         let ticket = self.queued_ticket.replace(0);
         let ops = std::mem::take(&mut *self.queue.borrow_mut());
         if ops.is_empty() || self.failed.borrow().is_some() {
-            // Everything queued cancelled out (see src/broker/pending.rs),
+            // Everything queued cancelled out (see src/store/pending.rs),
             // or serving from memory since a failure: nothing to write, and
             // no transaction is in flight, so it counts as persisted now.
             return Some(ticket);
+        }
+        // A log entry, unless this commit compacts: then the window, this
+        // batch included, goes to the record stores and the log empties.
+        let mut entry = Vec::new();
+        wire::encode_batch(ticket, &ops, &mut entry);
+        let compaction = {
+            let mut w = self.window.borrow_mut();
+            w.append(&ops, entry.len());
+            w.compaction_due().then(|| w.take())
+        };
+        let key = self.next_log_key.get();
+        if compaction.is_none() {
+            self.next_log_key.set(key + 1);
         }
         self.busy.set(true);
         let me = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let started = js_sys::Date::now();
-            let result = idb::commit(&me.db, &ops, me.flush).await;
+            let result = match &compaction {
+                Some(table_ops) => idb::compact(&me.db, table_ops, me.flush).await,
+                None => idb::append(&me.db, key, &entry, me.flush)
+                    .await
+                    .map(|()| entry.len()),
+            };
+            if result.is_ok() && compaction.is_some() {
+                me.figures.borrow_mut().compactions += 1;
+            }
             me.finish(result, ops.len(), started);
             me.reports.finished(ticket);
             me.busy.set(false);
@@ -218,43 +243,17 @@ impl Persister {
         }
     }
 
-    /// Refreshes the record count (an exact count is a read transaction over
-    /// every store).
-    fn maybe_count(self: &Rc<Self>) {
-        let now = js_sys::Date::now();
-        {
-            let f = self.figures.borrow();
-            // A count is a read transaction over every store, queued ahead of
-            // the next write: only when someone looks, at most every 2 s.
-            if f.counting || now - f.last_count_at < 2000.0 || self.failed.borrow().is_some() {
-                return;
-            }
-        }
-        self.figures.borrow_mut().counting = true;
-        let me = self.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let counted = idb::count(&me.db).await;
-            let mut f = me.figures.borrow_mut();
-            f.counting = false;
-            f.last_count_at = js_sys::Date::now();
-            if let Ok(n) = counted {
-                f.records = n;
-            }
-        });
-    }
-
-    /// `stats().storage`: what the store holds and how commits go. The
-    /// record count is refreshed in the background when it is older than
-    /// 2 s, so it may lag one call behind.
-    pub fn figures(self: &Rc<Self>) -> JsValue {
-        self.maybe_count();
+    /// `stats().storage`: what the store holds and how commits go.
+    /// `records`: how many records the store holds once what is pending is
+    /// written (the core counts them).
+    pub fn figures(self: &Rc<Self>, records: usize) -> JsValue {
         let f = self.figures.borrow();
         let o = Object::new();
         set(&o, "enabled", (self.failed.borrow().is_none()).into());
         set(&o, "database", idb::db_name(&self.name).into());
         set(&o, "schemaVersion", self.schema.0.into());
         set(&o, "upgradedFrom", self.schema.1.into());
-        set(&o, "records", (f.records as f64).into());
+        set(&o, "records", (records as f64).into());
         set(&o, "bytesWritten", (f.bytes_written as f64).into());
         set(&o, "pendingOps", (self.queue.borrow().len() as f64).into());
         set(&o, "commitInFlight", self.busy.get().into());
@@ -263,6 +262,9 @@ impl Persister {
         set(&o, "lastCommitAt", f.last_commit_at.into());
         set(&o, "lastCommitMs", f.last_commit_ms.into());
         set(&o, "corruptSkipped", (f.corrupt_skipped as f64).into());
+        set(&o, "compactions", (f.compactions as f64).into());
+        let log_entries = self.window.borrow().entries();
+        set(&o, "logEntries", (log_entries as f64).into());
         let mut sorted: Vec<f64> = f.recent_ms.iter().copied().collect();
         sorted.sort_by(f64::total_cmp);
         set(&o, "commitMsP50", percentile(&sorted, 0.5).into());

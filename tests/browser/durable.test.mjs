@@ -65,6 +65,40 @@ describe('reload', () => {
     await ctx.close();
   });
 
+  test('a log compaction (after 1,024 commits) keeps everything: messages queued before and after it survive a reload', { timeout: 120_000 }, async () => {
+    const ctx = await b.newContext();
+    const p = await page(ctx);
+    const name = uniqueName('compaction');
+    const before = await p.evaluate(async ({ name, PERSISTENT }) => {
+      const broker = await tabmq.startBroker({ name, mode: 'worker' });
+      const sub = await h.connect(broker, { ...PERSISTENT, clientId: 'sub' });
+      await sub.subscribeAsync('c/#', { qos: 1 });
+      await sub.endAsync();
+      const pub = await h.connect(broker, { protocolVersion: 5, clientId: 'pub' });
+      // One at a time: one commit each.
+      for (let i = 0; i < 1300; i++) await pub.publishAsync('c/x', `${i}`, { qos: 1 });
+      await pub.publishAsync('c/r', 'kept', { qos: 1, retain: true });
+      return (await broker.stats()).storage;
+    }, { name, PERSISTENT });
+    assert.ok(before.compactions >= 1, `compactions ${before.compactions}`);
+    assert.ok(before.logEntries < 1024, `log entries ${before.logEntries}`);
+    // 1,301 messages, 1,301 deliveries, the subscriber's session and
+    // subscription, the retained message.
+    assert.equal(before.records, 1301 * 2 + 3);
+    await p.reload();
+    await p.waitForFunction(() => window.ready === true);
+    const got = await p.evaluate(async ({ name, PERSISTENT }) => {
+      const broker = await tabmq.startBroker({ name, mode: 'worker' });
+      const sub = await h.connect(broker, { ...PERSISTENT, clientId: 'sub' });
+      const msgs = await h.collect(sub, 1301, 60_000);
+      return msgs.map((m) => `${m.topic} ${m.payload}`);
+    }, { name, PERSISTENT });
+    const expected = Array.from({ length: 1300 }, (_, i) => `c/x ${i}`);
+    assert.deepEqual(got.filter((m) => m.startsWith('c/x')), expected, 'every message, in order');
+    assert.ok(got.includes('c/r kept'));
+    await ctx.close();
+  });
+
   test('retained messages, subscriptions with their options and a delayed will survive a reload; an expired session does not', { timeout: 60_000 }, async () => {
     const ctx = await b.newContext();
     const p = await page(ctx);
@@ -420,8 +454,10 @@ describe('storage failures', () => {
       return (await broker.stats()).storage;
     }, uniqueName('figures'));
     assert.equal(s.enabled, true);
-    assert.equal(s.schemaVersion, 2);
-    assert.ok(s.records >= 20, `records ${s.records}`);
+    assert.equal(s.schemaVersion, 3);
+    assert.equal(s.records, 20, 'the retained messages');
+    assert.ok(s.logEntries >= 1, 'commits append to the log');
+    assert.equal(s.compactions, 0);
     assert.ok(s.commits >= 1 && s.lastCommitAt > 0 && s.bytesWritten > 0);
     assert.equal(s.pendingOps, 0);
     assert.ok(s.bytesEstimated > 0);

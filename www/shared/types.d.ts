@@ -187,7 +187,7 @@ export interface StorageStats {
   schemaVersion: number;
   /** The version the database had when this broker opened it (0: new). */
   upgradedFrom: number;
-  /** Records held (refreshed at most every 2 s). */
+  /** Records the store holds once the pending writes are done. */
   records: number;
   bytesWritten: number;
   /** Storage operations waiting for the next transaction. */
@@ -204,6 +204,11 @@ export interface StorageStats {
   /** Storage operations per transaction over the same window (group commit at work). */
   opsPerCommit: number;
   corruptSkipped: number;
+  /** Commits that applied the log to the record stores and emptied it
+   *  (every 1,024 commits or 8 MiB of log; the others append one log entry). */
+  compactions: number;
+  /** Log entries written since the last compaction (replayed at start-up). */
+  logEntries: number;
   /** The origin's storage use and quota, as `navigator.storage.estimate()` says. */
   bytesEstimated?: number;
   quota?: number;

@@ -1,25 +1,26 @@
-//! The pending storage batch: the operations made since the host last took
-//! one (`poll_storage`), with those that cancel each other taken out before
-//! they reach storage (group commit makes a batch span many messages, and a
-//! QoS 1 message to an online persistent session is often stored, sent,
-//! acknowledged and forgotten within one batch).
+//! Storage operations not yet written, with those that cancel each other
+//! taken out before they reach storage. Two users: the core's pending batch
+//! (the operations made since the host last took one, `poll_storage`;
+//! group commit makes a batch span many messages, and a QoS 1 message to an
+//! online persistent session is often stored, sent, acknowledged and
+//! forgotten within one batch), and the IndexedDB store's log since its
+//! last compaction (log.rs).
 //!
-//! Two rules, both about a record no committed batch holds:
-//! - a put superseded by a later put of the same record in the batch is
-//!   dropped (the later one carries the whole record);
-//! - a record put for the first time in this batch ("fresh": a new
-//!   delivery, a message whose first stored delivery this is) and deleted
-//!   in the same batch leaves nothing: neither the put nor the delete.
-//!   Storage after the batch is what it would be with both, since before
-//!   the batch it held no such record.
+//! Two rules, both about a record the store does not hold yet:
+//! - a put superseded by a later put of the same record is dropped (the
+//!   later one carries the whole record);
+//! - a record put for the first time ("fresh": the store does not hold it:
+//!   a new delivery, a message whose first stored delivery this is) and
+//!   deleted later leaves nothing: neither the put nor the delete. The
+//!   store after both is what it would be with both, since before them it
+//!   held no such record.
 //!
 //! Only deliveries and messages are coalesced: they are what a message
 //! costs. The number of operations *made* (`len`) still counts the dropped
 //! ones, so every acknowledgement that waited for "what happened so far"
-//! waits for this batch's ticket as before; a batch may then be empty, and
-//! is still handed out, for its ticket.
+//! waits for this batch's ticket as before; a batch may then be empty.
 
-use crate::store::StorageOp;
+use super::StorageOp;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -38,7 +39,7 @@ struct Entry {
 }
 
 #[derive(Debug, Default)]
-pub(super) struct PendingOps {
+pub struct PendingOps {
     ops: Vec<Option<StorageOp>>,
     index: HashMap<Key, Entry>,
 }
