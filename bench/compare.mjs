@@ -4,7 +4,7 @@
 // machine hits every variant alike; medians per variant.
 //
 //   node bench/compare.mjs --www=base=/tmp/base/www --www=patched=/tmp/patched/www \
-//       [--set=node,browser] [--rounds=2]
+//       [--set=node,browser,durable] [--rounds=2]
 //
 // Each DIR is a complete www/ (its *.js and pkg/). Writes
 // bench/results/compare-<date>.{md,json} and prints the table.
@@ -50,6 +50,22 @@ const BROWSER = [
   { client: 'raw', topology: 'pairs', n: 50, qos: 0, size: 16 },
 ].map((sc) => ({ ...sc, target: 'tabmq', durability: 'memory', window: WINDOWS[sc.topology] }));
 
+// Durable QoS 1 in the browser, persistent sessions (MQTT.js clean: false),
+// a disk-backed profile: strict next to memory, many in flight and few.
+const DURABLE = [];
+for (const topology of ['fanin', 'fanout', 'pairs']) {
+  const n = { fanin: 50, fanout: 50, pairs: 50 }[topology];
+  for (const perPublisher of [5, 20]) {
+    const publishers = topology === 'fanout' ? 1 : n;
+    const deliveriesPerMessage = topology === 'fanout' ? n : 1;
+    // Twice what the publishers may have unacknowledged: PUBACKs bind.
+    const window = 2 * perPublisher * publishers * deliveriesPerMessage;
+    for (const durability of ['memory', 'strict']) {
+      DURABLE.push({ client: 'mqttjs', topology, n, qos: 1, size: 16, target: 'tabmq', durability, window, perPublisher });
+    }
+  }
+}
+
 const results = {}; // key -> variant -> [samples]
 function add(key, variant, value) {
   results[key] ??= {};
@@ -66,6 +82,20 @@ async function main() {
           add(`node ${label(sc)}, one packet per write`, v.name, { rate: r.sat.deliveredPerSec, us: (r.cpu.cores.broker * 1e6) / r.sat.deliveredPerSec, other: r.cpu.cores.other });
           add(`node ${label(sc)}, pipelined`, v.name, { rate: r.satBatched.deliveredPerSec, us: (r.cpuBatched.cores.broker * 1e6) / r.satBatched.deliveredPerSec, other: r.cpuBatched.cores.other });
           log(`round ${round + 1} ${v.name} node ${label(sc)}: ${Math.round(r.sat.deliveredPerSec)} / ${Math.round(r.satBatched.deliveredPerSec)}`);
+        }
+      }
+      if (sets.includes('durable')) {
+        const b = await openBrowser();
+        try {
+          for (const sc of DURABLE) {
+            const r = await runBrowserScenario(b, sc, { ...TIMING, skipLatency: true });
+            const worker = r.cpu.threads['renderer/SharedWorker th'] ?? 0;
+            const name = `browser MQTT.js ${label(sc)} ${sc.durability}, ${sc.perPublisher} in flight per publisher`;
+            add(name, v.name, { rate: r.sat.deliveredPerSec, us: (worker * 1e6) / r.sat.deliveredPerSec, other: r.cpu.cores.other });
+            log(`round ${round + 1} ${v.name} ${name}: ${Math.round(r.sat.deliveredPerSec)}`);
+          }
+        } finally {
+          await b.close();
         }
       }
       if (sets.includes('browser')) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// node bench/profile.mjs [--www=DIR] [--no-names]
+// node bench/profile.mjs [--www=DIR] [--no-names] [--only=TEXT]
 //
 // Where the time goes on the hot path (bytes in → route → bytes out), in
 // both hosts. Browser: V8's sampling profiler (CDP) on the SharedWorker
@@ -26,6 +26,8 @@ import { SIZES, WINDOWS } from './lib/scenarios.mjs';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const WWW = args.find((a) => a.startsWith('--www='))?.slice(6);
+// Only the runs whose title contains this text (e.g. --only=strict).
+const ONLY = args.find((a) => a.startsWith('--only='))?.slice(7);
 const log = (...a) => console.error('[profile]', ...a);
 
 function namedCopy() {
@@ -35,7 +37,7 @@ function namedCopy() {
   const dir = join(ROOT, 'bench/.work/named-www');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  for (const f of readdirSync(join(ROOT, 'www'))) if (f.endsWith('.js')) cpSync(join(ROOT, 'www', f), join(dir, f));
+  for (const f of readdirSync(join(ROOT, 'www'))) if (f !== 'pkg') cpSync(join(ROOT, 'www', f), join(dir, f), { recursive: true });
   execFileSync(bindgen, ['--target', 'web', '--out-dir', join(dir, 'pkg'), raw], { stdio: 'inherit' });
   return dir;
 }
@@ -89,7 +91,11 @@ async function browserProfiles() {
     { title: 'Browser, raw client, pairs 50 QoS 0 16 B, one postMessage per packet', sc: { client: 'raw', topology: 'pairs', qos: 0 }, batch: false },
     { title: 'Browser, MQTT.js, pairs 50 QoS 1 16 B', sc: { client: 'mqttjs', topology: 'pairs', qos: 1 } },
     { title: 'Browser, MQTT.js, fan-in 100→1 QoS 0 16 B', sc: { client: 'mqttjs', topology: 'fanin', qos: 0 } },
-  ];
+    // Strict durability, persistent sessions, publishers that wait for
+    // their PUBACKs (5 unacknowledged each).
+    { title: 'Browser, MQTT.js, fan-in 50→1 QoS 1 16 B, strict, 5 in flight per publisher', sc: { client: 'mqttjs', topology: 'fanin', qos: 1, n: 50, durability: 'strict', perPublisher: 5 }, window: 500 },
+    { title: 'Browser, MQTT.js, fan-out 1→50 QoS 1 16 B, strict, 5 in flight', sc: { client: 'mqttjs', topology: 'fanout', qos: 1, n: 50, durability: 'strict', perPublisher: 5 }, window: 500 },
+  ].filter((r) => !ONLY || r.title.includes(ONLY));
   try {
     for (const [i, run] of runs.entries()) {
       const page = await b.newPage();
@@ -97,7 +103,7 @@ async function browserProfiles() {
       await page.evaluate((cfg) => window.bench.setup(cfg), sc);
       if (run.batch !== undefined) await page.evaluate((on) => window.bench.setBatch(on), run.batch);
       const stop = await startProfilers(b, page);
-      const sat = await page.evaluate(() => window.bench.saturate({ window: 1000, warmupMs: 300, measureMs: 3000 }));
+      const sat = await page.evaluate((window) => globalThis.bench.saturate({ window, warmupMs: 300, measureMs: 3000 }), run.window ?? 1000);
       const { pageProfile, workerProfile } = await stop();
       await page.evaluate(() => window.bench.teardown());
       await page.close();
@@ -121,7 +127,7 @@ async function nodeProfiles() {
     { title: 'Node host, pairs 50 QoS 1 16 B, one packet per write', sc: { topology: 'pairs', qos: 1 }, batch: false },
     { title: 'Node host, fan-out 1→100 QoS 0 16 B, one packet per write', sc: { topology: 'fanout', qos: 0 }, batch: false },
   ];
-  for (const run of runs) {
+  for (const run of runs.filter((r) => !ONLY || r.title.includes(ONLY))) {
     const dir = mkdtempSync(join(tmpdir(), 'tabmq-cpuprof-'));
     const sc = { size: 16, n: SIZES.full[run.sc.topology], window: WINDOWS[run.sc.topology], ...run.sc };
     const r = await runNodeScenario('tabmq', sc, { warmupMs: 300, measureMs: 3000, skipLatency: true, skipBatched: true }, { cpuProf: dir });

@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use std::rc::Rc;
 use tabmq::codec::{PacketId, Properties, QoS, SubscriptionOptions};
 use tabmq::store::log::{replay, LogWindow};
@@ -108,7 +109,13 @@ struct Disk {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    // No regression file is written (the checkout is shared); a failure
+    // prints its shrunk input.
+    #![proptest_config(ProptestConfig {
+        cases: 2000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn a_restart_rebuilds_exactly_what_the_reference_store_holds((initial, commits) in case_strategy()) {

@@ -81,7 +81,9 @@ function readStamp(payload) {
 /**
  * Starts a broker (or the echo ceiling) and connects the clients.
  * cfg: { target: 'tabmq'|'echo', client: 'mqttjs'|'raw', name, durability,
- *        topology, n, qos, size, clean, extraFilters }
+ *        topology, n, qos, size, clean, extraFilters, perPublisher }
+ * perPublisher: MQTT.js publishers keep at most this many QoS 1/2
+ * messages unacknowledged (waiting for PUBACK/PUBCOMP), as applications do.
  */
 export async function setup(cfg) {
   const t0 = now();
@@ -137,13 +139,37 @@ export async function setup(cfg) {
     const c = await mqttjsClient(handle, id, clean);
     clients.push(c);
     const opts = { qos: cfg.qos };
+    const one = (done) => {
+      const payload = new Uint8Array(size);
+      new DataView(payload.buffer).setFloat64(0, now(), true);
+      c.publish(topic, payload, opts, done);
+    };
+    if (!cfg.perPublisher || cfg.qos === 0) {
+      return {
+        publish(count) {
+          for (let k = 0; k < count; k++) one();
+        },
+      };
+    }
+    // As an application that waits for its PUBACKs: at most
+    // `perPublisher` unacknowledged, the rest queued in the publisher.
+    let inflight = 0;
+    let queued = 0;
+    const send = () => {
+      while (queued > 0 && inflight < cfg.perPublisher) {
+        queued--;
+        inflight++;
+        one(acked);
+      }
+    };
+    const acked = () => {
+      inflight--;
+      send();
+    };
     return {
       publish(count) {
-        for (let k = 0; k < count; k++) {
-          const payload = new Uint8Array(size);
-          new DataView(payload.buffer).setFloat64(0, now(), true);
-          c.publish(topic, payload, opts);
-        }
+        queued += count;
+        send();
       },
     };
   }));
