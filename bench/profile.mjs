@@ -94,6 +94,7 @@ async function browserProfiles() {
     // Strict durability, persistent sessions, publishers that wait for
     // their PUBACKs (5 unacknowledged each).
     { title: 'Browser, MQTT.js, fan-in 50→1 QoS 1 16 B, strict, 5 in flight per publisher', sc: { client: 'mqttjs', topology: 'fanin', qos: 1, n: 50, durability: 'strict', perPublisher: 5 }, window: 500 },
+    { title: 'Browser, MQTT.js, fan-in 50→1 QoS 1 16 B, strict, 50 in flight per publisher', sc: { client: 'mqttjs', topology: 'fanin', qos: 1, n: 50, durability: 'strict', perPublisher: 50 }, window: 5000 },
     { title: 'Browser, MQTT.js, fan-out 1→50 QoS 1 16 B, strict, 5 in flight', sc: { client: 'mqttjs', topology: 'fanout', qos: 1, n: 50, durability: 'strict', perPublisher: 5 }, window: 500 },
   ].filter((r) => !ONLY || r.title.includes(ONLY));
   try {

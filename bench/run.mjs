@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [-- --only=resources,browser,scaling,node,bridge,durable] [-- --no-docs]
+// npm run bench [-- --quick] [-- --only=resources,browser,browser-durable,scaling,node,bridge,durable] [-- --no-docs]
 //
 // Runs every suite in one go and writes bench/results/<date>.{json,md,svg};
 // a full run also refreshes the table in docs/performance.md. Numbers are
@@ -203,6 +203,47 @@ async function browserSuite(b) {
         + `p50/p99 ${r.lat?.p50?.toFixed(2)}/${r.lat?.p99?.toFixed(2)} ms at ${r.lat?.offered}/s, cpu ${JSON.stringify(r.cpu.cores)}`);
     } catch (err) {
       log(`browser ${label(sc)} ${sc.target}: FAILED ${err.message}`);
+      out.push({ sc, error: String(err.message) });
+    }
+  }
+  return out;
+}
+
+/** Durable QoS 1 in the browser: persistent sessions, a disk-backed
+ *  profile, MQTT.js publishers that wait for their PUBACKs (5 or 50
+ *  unacknowledged each); memory, relaxed and strict side by side, and
+ *  latency at a fixed 5,000 deliveries/s. */
+export function durableBrowserMatrix() {
+  const list = [];
+  for (const topology of ['fanin', 'fanout', 'pairs']) {
+    const n = 50;
+    const publishers = topology === 'fanout' ? 1 : n;
+    const factor = topology === 'fanout' ? n : 1;
+    for (const perPublisher of [5, 50]) {
+      for (const durability of ['memory', 'relaxed', 'strict']) {
+        list.push({
+          client: 'mqttjs', topology, n, qos: 1, size: 16, target: 'tabmq', durability, perPublisher,
+          // Twice what the publishers may have unacknowledged: their PUBACKs bind.
+          window: 2 * perPublisher * publishers * factor,
+        });
+      }
+    }
+  }
+  return list;
+}
+
+async function browserDurableSuite(b) {
+  const out = [];
+  const list = durableBrowserMatrix();
+  for (const [i, sc] of list.entries()) {
+    const otherBefore = await quiet(5_000);
+    try {
+      const r = await measured(() => runBrowserScenario(b, sc, { ...TIMING, latencyRate: 5000 }));
+      out.push({ sc, ...r, otherBefore });
+      log(`browser durable ${i + 1}/${list.length} ${sc.durability} ${label(sc)} ${sc.perPublisher} in flight: ${Math.round(r.sat.deliveredPerSec)}/s, `
+        + `p50/p99 ${r.lat?.p50?.toFixed(2)}/${r.lat?.p99?.toFixed(2)} ms at ${r.lat?.offered}/s, commit p99 ${r.storage?.commitMsP99 ?? '-'} ms`);
+    } catch (err) {
+      log(`browser durable ${label(sc)} ${sc.durability}: FAILED ${err.message}`);
       out.push({ sc, error: String(err.message) });
     }
   }
@@ -420,7 +461,7 @@ async function main() {
   const meta = { date: new Date().toISOString(), quick: QUICK, timing: TIMING, ...machine(snap) };
   log(`tabmq ${meta.tabmq.git}, ${meta.machine.cpus} × ${meta.machine.cpuModel}, load ${meta.machine.loadavgAtStart.map((x) => x.toFixed(2)).join(' ')}`);
   const res = { meta };
-  if (want('resources') || want('browser') || want('scaling')) {
+  if (want('resources') || want('browser') || want('scaling') || want('browser-durable')) {
     const b = await openBrowser();
     try {
       if (want('resources')) {
@@ -428,6 +469,8 @@ async function main() {
         res.resources = await resources(b, snap);
       }
       if (want('browser')) res.browser = await browserSuite(b);
+      // Not in --quick (bench-smoke): 18 scenarios.
+      if (want('browser-durable') && !QUICK) res.browserDurable = await browserDurableSuite(b);
       if (want('scaling')) res.scaling = await scalingSuite(b);
     } finally {
       if (b.errors.length) {

@@ -83,7 +83,8 @@ let seq = 0;
 
 /**
  * One scenario in a fresh page: setup, saturation, latency at a fixed rate.
- * sc: { target, client, topology, n, qos, size, durability, window, extraFilters? }
+ * sc: { target, client, topology, n, qos, size, durability, window, extraFilters?, perPublisher? }
+ * timing: { warmupMs, measureMs, latencyMs, skipLatency?, latencyRate? (fixed offered rate) }
  */
 export async function runBrowserScenario(b, sc, timing) {
   const page = await b.newPage();
@@ -110,14 +111,21 @@ export async function runBrowserScenario(b, sc, timing) {
     }
     let lat = null;
     if (!timing.skipLatency) {
-      const rate = latencyRate(sat.deliveredPerSec);
+      // A fixed offered rate when asked (capped at what saturation showed).
+      const rate = timing.latencyRate
+        ? { rate: Math.min(timing.latencyRate, Math.floor(sat.deliveredPerSec)), note: '' }
+        : latencyRate(sat.deliveredPerSec);
       lat = await page.evaluate((o) => window.bench.latency(o), {
         rate: rate.rate, warmupMs: timing.warmupMs, measureMs: timing.latencyMs,
       });
       lat.rateNote = rate.note;
     }
+    // The store's own figures (commit latency), for durable runs.
+    const storage = sc.durability && sc.durability !== 'memory' && sc.target !== 'echo'
+      ? (await page.evaluate(() => window.bench.stats())).storage ?? null
+      : null;
     await page.evaluate(() => window.bench.teardown());
-    return { setup, sat, lat, cpu, satBatched, cpuBatched };
+    return { setup, sat, lat, cpu, satBatched, cpuBatched, storage };
   } finally {
     await page.close();
   }

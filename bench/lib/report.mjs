@@ -89,6 +89,31 @@ function byScenario(list, variantOf) {
   return [...map.entries()];
 }
 
+/** The browser's durable runs by scenario (publishers' in-flight limit
+ *  included), each with memory, relaxed and strict; and the goal of issue
+ *  15: strict and relaxed ≥ 0.8× memory, p99 at 5,000/s ≤ 2 × commit p99 +
+ *  memory's p99. */
+const DURABLE_GOAL = { ratio: 0.8 };
+function browserDurableRows(list) {
+  const map = new Map();
+  for (const r of list ?? []) {
+    if (r.error) continue;
+    const key = `${label(r.sc)}, ${r.sc.perPublisher} unacknowledged per publisher`;
+    if (!map.has(key)) map.set(key, {});
+    map.get(key)[r.sc.durability] = r;
+  }
+  return [...map.entries()].map(([key, v]) => {
+    const row = { key, ...v };
+    for (const d of ['relaxed', 'strict']) {
+      row[`${d}Ratio`] = ratio(rate(v[d]), rate(v.memory));
+      const bound = v[d]?.storage && v.memory?.lat ? 2 * v[d].storage.commitMsP99 + v.memory.lat.p99 : null;
+      row[`${d}Bound`] = bound;
+      row[`${d}LatencyMet`] = bound !== null && v[d]?.lat ? v[d].lat.p99 <= bound : null;
+    }
+    return row;
+  });
+}
+
 export function headlines(res) {
   const h = {};
   const ok = (list) => (list ?? []).filter((r) => !r.error);
@@ -112,6 +137,11 @@ export function headlines(res) {
     const groups = byScenario(mq, variant);
     h.browserMemoryVsCeiling = geomean(groups.map(([, g]) => ratio(rate(g.v.memory), rate(g.v.echo))));
     h.browserStrictVsCeiling = geomean(groups.map(([, g]) => ratio(rate(g.v.strict), rate(g.v.echo))));
+  }
+  const durableRows = browserDurableRows(res.browserDurable);
+  if (durableRows.length) {
+    const lowest = (k) => Math.min(...durableRows.map((r) => r[k] ?? Infinity));
+    h.browserDurable = { strict: lowest('strictRatio'), relaxed: lowest('relaxedRatio'), scenarios: durableRows.length };
   }
   const raw = ok(res.browser).filter((r) => r.sc.client === 'raw');
   if (raw.length) {
@@ -141,6 +171,10 @@ export function markdown(res) {
       + `pipelined: ÷ Mosquitto **${fmtRatio(h.nodeVsMosquittoPipelined)}**, ÷ Aedes **${fmtRatio(h.nodeVsAedesPipelined)}** (geometric means of the scenarios' throughput ratios)`);
   }
   if (h.browserMemoryVsCeiling) hl.push(`Browser, MQTT.js clients: tabmq ÷ no-broker ceiling **${fmtRatio(h.browserMemoryVsCeiling)}** (memory), **${fmtRatio(h.browserStrictVsCeiling)}** (strict)`);
+  if (h.browserDurable) {
+    hl.push(`Browser durable QoS 1 (publishers waiting for PUBACKs, ${h.browserDurable.scenarios} scenarios): lowest strict ÷ memory **${fmtRatio(h.browserDurable.strict)}**, `
+      + `lowest relaxed ÷ memory **${fmtRatio(h.browserDurable.relaxed)}** (goal ≥ ${DURABLE_GOAL.ratio}×)`);
+  }
   if (h.browserRawVsCeiling) hl.push(`Browser, the bench's raw client: tabmq ÷ ceiling **${fmtRatio(h.browserRawVsCeiling)}** one packet per message, **${fmtRatio(h.browserRawVsCeilingPipelined)}** pipelined`);
   if (h.durable) {
     hl.push(`Node durable QoS 1 (${caseLabel(h.durable.case)}, persistent subscriber): strict ÷ memory **${fmtRatio(h.durable.ratio)}**, `
@@ -165,6 +199,24 @@ export function markdown(res) {
       out.push(`| ${key} | ${rateCell(memory)} | ${rateCell(strict)} | ${rateCell(echo)} | `
         + `${fmtRatio(ratio(memory?.sat.deliveredPerSec, echo?.sat.deliveredPerSec))} | ${fmtRatio(ratio(strict?.sat.deliveredPerSec, echo?.sat.deliveredPerSec))} | `
         + `${offered([memory, strict, echo])} | ${latCell(memory)} | ${latCell(strict)} | ${latCell(echo)} |`);
+    }
+    out.push('');
+  }
+  const durableRows = browserDurableRows(res.browserDurable);
+  if (durableRows.length) {
+    out.push('## Browser: durable QoS 1, persistent sessions, publishers that wait for their PUBACKs');
+    out.push('');
+    out.push('MQTT.js clients with clean: false, a disk-backed Chromium profile, the broker in a SharedWorker. Each publisher keeps at most N messages unacknowledged. '
+      + 'Latency at 5,000 deliveries/s (or less when saturation is lower); the bound is 2 × the store\'s commit p99 + memory\'s p99 (goal: latency p99 within it, throughput ≥ 0.8× memory).');
+    out.push('');
+    out.push('| Scenario | memory | relaxed | strict | relaxed ÷ memory | strict ÷ memory | p99 memory / relaxed / strict (ms) | commit p99 relaxed / strict (ms) | p99 within bound (relaxed / strict) |');
+    out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|');
+    const yes = (v) => (v === null ? '–' : v ? 'yes' : 'no');
+    for (const r of durableRows) {
+      const p99 = (x) => (x?.lat ? ms(x.lat.p99) : '–');
+      const commit = (x) => (x?.storage ? ms(x.storage.commitMsP99) : '–');
+      out.push(`| ${r.key} | ${rateCell(r.memory)} | ${rateCell(r.relaxed)} | ${rateCell(r.strict)} | ${fmtRatio(r.relaxedRatio)} | ${fmtRatio(r.strictRatio)} | `
+        + `${p99(r.memory)} / ${p99(r.relaxed)} / ${p99(r.strict)} | ${commit(r.relaxed)} / ${commit(r.strict)} | ${yes(r.relaxedLatencyMet)} / ${yes(r.strictLatencyMet)} |`);
     }
     out.push('');
   }
