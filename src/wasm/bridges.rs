@@ -2,105 +2,70 @@
 //! and bridges' state back to JS.
 
 use super::errors::option_error;
-use super::options::int;
+use super::options::{boolean, check_keys, field, number, path, string, Obj};
 use crate::broker::{BridgeConfig, BridgeView, TopicMap};
 use crate::codec::{ProtocolVersion, QoS};
 use js_sys::{Array, Reflect};
-use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct JsBridge {
-    name: String,
-    url: String,
-    client_id: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    protocol_version: Option<f64>,
-    keepalive: Option<f64>,
-    session_expiry: Option<f64>,
-    out: Option<Vec<JsTopicMap>>,
-    #[serde(rename = "in")]
-    inbound: Option<Vec<JsTopicMap>>,
-    reconnect: Option<JsReconnect>,
-    try_private: Option<bool>,
-    /// The Node host's, for its TLS socket; the core does not read it.
-    #[allow(dead_code)]
-    tls: Option<IgnoredAny>,
+/// A required string field (`name`, `url`, `filter`).
+fn required(obj: &JsValue, prefix: &str, key: &str) -> Result<String, JsValue> {
+    string(obj, prefix, key)?
+        .ok_or_else(|| option_error(prefix, &format!("needs `{key}` (a string)")))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct JsTopicMap {
-    filter: String,
-    qos: Option<f64>,
-    local_prefix: Option<String>,
-    remote_prefix: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct JsReconnect {
-    min_delay: Option<f64>,
-    max_delay: Option<f64>,
-}
-
-fn topic_map(name: &str, m: JsTopicMap) -> Result<TopicMap, JsValue> {
-    let qos = match int(&format!("{name}.qos"), m.qos, 0, 2)? {
+/// One `out` or `in` entry, option `name` (its keys already checked).
+fn topic_map(name: &str, m: &JsValue) -> Result<TopicMap, JsValue> {
+    let qos = match number(m, name, "qos", 0, 2)? {
         None | Some(0) => QoS::AtMostOnce,
         Some(1) => QoS::AtLeastOnce,
         _ => QoS::ExactlyOnce,
     };
     Ok(TopicMap {
-        filter: m.filter,
+        filter: required(m, name, "filter")?,
         qos,
-        local_prefix: m.local_prefix.unwrap_or_default(),
-        remote_prefix: m.remote_prefix.unwrap_or_default(),
+        local_prefix: string(m, name, "localPrefix")?.unwrap_or_default(),
+        remote_prefix: string(m, name, "remotePrefix")?.unwrap_or_default(),
     })
 }
 
-fn bridge(name: &str, b: JsBridge) -> Result<BridgeConfig, JsValue> {
-    let mut cfg = BridgeConfig::new(&b.name, &b.url);
-    if let Some(id) = b.client_id {
+/// One bridge object, option `name` (its keys already checked).
+fn bridge(name: &str, b: &JsValue) -> Result<BridgeConfig, JsValue> {
+    let mut cfg = BridgeConfig::new(&required(b, name, "name")?, &required(b, name, "url")?);
+    if let Some(id) = string(b, name, "clientId")? {
         cfg.client_id = id;
     }
-    cfg.username = b.username;
-    cfg.password = b.password.map(|p| p.into_bytes().into());
-    cfg.protocol = match int(&format!("{name}.protocolVersion"), b.protocol_version, 4, 5)? {
+    cfg.username = string(b, name, "username")?;
+    cfg.password = string(b, name, "password")?.map(|p| p.into_bytes().into());
+    cfg.protocol = match number(b, name, "protocolVersion", 4, 5)? {
         Some(4) => ProtocolVersion::V3_1_1,
         _ => ProtocolVersion::V5,
     };
-    if let Some(k) = int(&format!("{name}.keepalive"), b.keepalive, 0, 65_535)? {
+    if let Some(k) = number(b, name, "keepalive", 0, 65_535)? {
         cfg.keep_alive = k as u16;
     }
-    if let Some(e) = int(
-        &format!("{name}.sessionExpiry"),
-        b.session_expiry,
-        0,
-        u64::from(u32::MAX),
-    )? {
+    if let Some(e) = number(b, name, "sessionExpiry", 0, u64::from(u32::MAX))? {
         cfg.session_expiry = e as u32;
     }
-    if let Some(r) = b.reconnect {
+    if let Some(r) = field(b, "reconnect") {
         let day = 86_400_000;
-        if let Some(ms) = int(&format!("{name}.reconnect.minDelay"), r.min_delay, 1, day)? {
+        let at = path(name, "reconnect");
+        if let Some(ms) = number(&r, &at, "minDelay", 1, day)? {
             cfg.reconnect_min_ms = ms;
         }
-        if let Some(ms) = int(&format!("{name}.reconnect.maxDelay"), r.max_delay, 1, day)? {
+        if let Some(ms) = number(&r, &at, "maxDelay", 1, day)? {
             cfg.reconnect_max_ms = ms;
         }
     }
-    if let Some(p) = b.try_private {
+    if let Some(p) = boolean(b, name, "tryPrivate")? {
         cfg.try_private = p;
     }
-    for (i, m) in b.out.unwrap_or_default().into_iter().enumerate() {
-        cfg.out.push(topic_map(&format!("{name}.out[{i}]"), m)?);
-    }
-    for (i, m) in b.inbound.unwrap_or_default().into_iter().enumerate() {
-        cfg.inbound.push(topic_map(&format!("{name}.in[{i}]"), m)?);
+    for (dir, into) in [("out", &mut cfg.out), ("in", &mut cfg.inbound)] {
+        if let Some(list) = field(b, dir) {
+            for (i, m) in Array::from(&list).iter().enumerate() {
+                into.push(topic_map(&format!("{name}.{dir}[{i}]"), &m)?);
+            }
+        }
     }
     cfg.check()
         .map_err(|(field, why)| option_error(&format!("{name}.{field}"), &why))?;
@@ -125,24 +90,12 @@ const BRIDGE_KEYS: [&str; 13] = [
 const TOPIC_KEYS: [&str; 4] = ["filter", "qos", "localPrefix", "remotePrefix"];
 const RECONNECT_KEYS: [&str; 2] = ["minDelay", "maxDelay"];
 
-/// serde-wasm-bindgen reads only the fields it knows, so a misspelt one
-/// (`remotPrefix`) would be ignored in silence: every key is checked here.
-fn check_keys(bridge: &JsValue, name: &str) -> Result<(), JsValue> {
-    fn keys(v: &JsValue, name: &str, known: &[&str]) -> Result<(), JsValue> {
-        if !v.is_object() || Array::is_array(v) {
-            return Err(option_error(name, "must be an object"));
-        }
-        for key in js_sys::Object::keys(v.unchecked_ref::<js_sys::Object>()).iter() {
-            let key = key.as_string().unwrap_or_default();
-            if !known.contains(&key.as_str()) {
-                return Err(option_error(
-                    &format!("{name}.{key}"),
-                    &format!("is not a bridge option here (known: {})", known.join(", ")),
-                ));
-            }
-        }
-        Ok(())
-    }
+/// Every key is checked, so that a misspelt one (`remotPrefix`) is not
+/// ignored in silence.
+fn check_bridge_keys(bridge: &JsValue, name: &str) -> Result<(), JsValue> {
+    let keys = |v: &JsValue, name: &str, known: &[&str]| {
+        check_keys(v, name, known, "a bridge option here")
+    };
     keys(bridge, name, &BRIDGE_KEYS)?;
     for dir in ["out", "in"] {
         let list = Reflect::get(bridge, &dir.into())?;
@@ -179,10 +132,8 @@ pub fn parse(options: &JsValue) -> Result<Vec<BridgeConfig>, JsValue> {
     let mut out: Vec<BridgeConfig> = Vec::new();
     for (i, item) in Array::from(&value).iter().enumerate() {
         let name = format!("bridges[{i}]");
-        check_keys(&item, &name)?;
-        let b: JsBridge = serde_wasm_bindgen::from_value(item)
-            .map_err(|e| option_error(&name, &format!("is not a valid bridge: {e}")))?;
-        let cfg = bridge(&name, b)?;
+        check_bridge_keys(&item, &name)?;
+        let cfg = bridge(&name, &item)?;
         if out.iter().any(|o| o.name == cfg.name) {
             return Err(option_error(
                 &format!("{name}.name"),
@@ -194,36 +145,29 @@ pub fn parse(options: &JsValue) -> Result<Vec<BridgeConfig>, JsValue> {
     Ok(out)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JsBridgeView<'a> {
-    name: &'a str,
-    url: &'a str,
-    state: &'static str,
-    reason_code: Option<u8>,
-    last_error: Option<&'a str>,
-    queued: usize,
-    inflight: usize,
-    messages_out: f64,
-    messages_in: f64,
-    bytes_out: f64,
-    bytes_in: f64,
-    attempts: u32,
-}
-
-pub fn view(b: &BridgeView) -> JsBridgeView<'_> {
-    JsBridgeView {
-        name: &b.name,
-        url: &b.url,
-        state: b.state.name(),
-        reason_code: b.reason.map(|r| r as u8),
-        last_error: b.last_error.as_deref(),
-        queued: b.queued,
-        inflight: b.inflight,
-        messages_out: b.messages_out as f64,
-        messages_in: b.messages_in as f64,
-        bytes_out: b.bytes_out as f64,
-        bytes_in: b.bytes_in as f64,
-        attempts: b.attempts,
-    }
+/// A bridge's state for JS: `{ name, url, state, reasonCode, lastError,
+/// queued, inflight, messagesOut, messagesIn, bytesOut, bytesIn, attempts }`.
+pub fn view(b: &BridgeView) -> JsValue {
+    let o = Obj::new();
+    o.set("name", b.name.as_str().into())
+        .set("url", b.url.as_str().into())
+        .set("state", b.state.name().into())
+        .set(
+            "reasonCode",
+            b.reason.map_or(JsValue::UNDEFINED, |r| (r as u8).into()),
+        )
+        .set(
+            "lastError",
+            b.last_error
+                .as_deref()
+                .map_or(JsValue::UNDEFINED, JsValue::from),
+        )
+        .num("queued", b.queued as u64)
+        .num("inflight", b.inflight as u64)
+        .num("messagesOut", b.messages_out)
+        .num("messagesIn", b.messages_in)
+        .num("bytesOut", b.bytes_out)
+        .num("bytesIn", b.bytes_in)
+        .num("attempts", u64::from(b.attempts));
+    o.into()
 }

@@ -3,7 +3,8 @@
 //! operation of the core (`handle_bytes` is `handleBytes`, `poll_transmit`
 //! is `pollTransmit`, ...). Frames cross as bytes: everything one poll
 //! sends, packed in one `Uint8Array` (no serde, no allocation per message
-//! on the hot path); options and stats cross through serde-wasm-bindgen.
+//! on the hot path); options and stats are read and built field by field
+//! with `Reflect`.
 //!
 //! In the browser, `WasmBroker` owns the core alone and is its storage host:
 //! storage batches never reach JS. `pollTransmit` first applies the tickets

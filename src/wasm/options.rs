@@ -1,97 +1,179 @@
 //! Broker options from JS (camelCase, checked with the option named in the
 //! error), and stats back to JS.
 
-use super::errors::{coded_error, option_error};
+use super::errors::option_error;
 use crate::broker::{self, BridgeView, ClientView, Config, Durability, Stats, LIMITS};
 use crate::store::Message;
-use js_sys::{Array, Object, Reflect};
-use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
+use js_sys::{Array, Object, Reflect, Uint8Array};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// The options the core understands. The JS side handles `name`, `mode`
-/// and the callbacks, and passes the rest here.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Options {
-    durability: Option<String>,
-    /// `$SYS` interval in seconds; 0 turns it off.
-    sys_interval: Option<f64>,
-    queue_qos0_offline: Option<bool>,
-    retain_available: Option<bool>,
-    client_id_seed: Option<f64>,
-    /// Read from the object itself, against `LIMITS` (see `apply_limits`).
-    limits: Option<IgnoredAny>,
-    /// Read from the object itself (see `bridges.rs`).
-    bridges: Option<IgnoredAny>,
-    strict_client_ids: Option<bool>,
-    /// Read from the object itself (see `access.rs`).
-    password_file: Option<IgnoredAny>,
-    users: Option<IgnoredAny>,
-    acl: Option<IgnoredAny>,
-    allow_anonymous: Option<IgnoredAny>,
+/// and the callbacks, and passes the rest here. Read field by field with
+/// `Reflect` (no serde: its glue per type was a large part of the module).
+const OPTION_KEYS: [&str; 12] = [
+    "durability",
+    "sysInterval",
+    "queueQos0Offline",
+    "retainAvailable",
+    "clientIdSeed",
+    "limits",
+    "bridges",
+    "strictClientIds",
+    "passwordFile",
+    "users",
+    "acl",
+    "allowAnonymous",
+];
+
+/// `prefix.key`, or `key` alone at the top level: the option an error names.
+pub(super) fn path(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
 }
 
-/// Reads an optional integer option within `min..=max`.
-pub(super) fn int(
+/// Every own key of `v` is one of `known`; `v` must be an object (not an
+/// array). `name` is the option `v` is (`""` for the options themselves),
+/// `what` how an unknown key is described.
+pub(super) fn check_keys(
+    v: &JsValue,
     name: &str,
-    value: Option<f64>,
+    known: &[&str],
+    what: &str,
+) -> Result<(), JsValue> {
+    if !v.is_object() || Array::is_array(v) {
+        return Err(option_error(
+            if name.is_empty() { "options" } else { name },
+            "must be an object",
+        ));
+    }
+    for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) {
+            return Err(option_error(
+                &path(name, &key),
+                &format!("is not {what} (known: {})", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `obj[key]`, or `None` when it is undefined or null (absent, as serde
+/// read an `Option` field).
+pub(super) fn field(obj: &JsValue, key: &str) -> Option<JsValue> {
+    let v = super::hooks::get(obj, key);
+    (!v.is_undefined() && !v.is_null()).then_some(v)
+}
+
+/// An optional string field of `obj` (option `prefix.key`).
+pub(super) fn string(obj: &JsValue, prefix: &str, key: &str) -> Result<Option<String>, JsValue> {
+    let Some(v) = field(obj, key) else {
+        return Ok(None);
+    };
+    match v.as_string() {
+        Some(s) => Ok(Some(s)),
+        None => Err(option_error(
+            &path(prefix, key),
+            &format!("must be a string, got {}", describe(&v)),
+        )),
+    }
+}
+
+/// An optional boolean field of `obj` (option `prefix.key`).
+pub(super) fn boolean(obj: &JsValue, prefix: &str, key: &str) -> Result<Option<bool>, JsValue> {
+    let Some(v) = field(obj, key) else {
+        return Ok(None);
+    };
+    match v.as_bool() {
+        Some(b) => Ok(Some(b)),
+        None => Err(option_error(
+            &path(prefix, key),
+            &format!("must be a boolean, got {}", describe(&v)),
+        )),
+    }
+}
+
+/// An optional whole-number field of `obj` within `min..=max` (option
+/// `prefix.key`).
+pub(super) fn number(
+    obj: &JsValue,
+    prefix: &str,
+    key: &str,
     min: u64,
     max: u64,
 ) -> Result<Option<u64>, JsValue> {
-    let Some(v) = value else {
+    let Some(v) = field(obj, key) else {
         return Ok(None);
     };
-    if v.fract() != 0.0 || !v.is_finite() || v < min as f64 || v > max as f64 {
-        return Err(option_error(
+    int(&path(prefix, key), &v, min, max).map(Some)
+}
+
+/// A whole number within `min..=max`, for option `name`.
+fn int(name: &str, v: &JsValue, min: u64, max: u64) -> Result<u64, JsValue> {
+    match v.as_f64() {
+        Some(n) if n.fract() == 0.0 && n >= min as f64 && n <= max as f64 => Ok(n as u64),
+        _ => Err(option_error(
             name,
-            &format!("must be a whole number from {min} to {max}, got {v}"),
-        ));
+            &format!(
+                "must be a whole number from {min} to {max}, got {}",
+                describe(v)
+            ),
+        )),
     }
-    Ok(Some(v as u64))
 }
 
 pub fn parse(value: JsValue) -> Result<Config, JsValue> {
-    let o: Options = if value.is_undefined() || value.is_null() {
-        Options::default()
-    } else {
-        serde_wasm_bindgen::from_value(value.clone())
-            .map_err(|e| coded_error("ERR_TABMQ_OPTION", &format!("tabmq: invalid options: {e}")))?
-    };
-    let durability = match o.durability.as_deref() {
-        None | Some("strict") => Durability::Strict,
-        Some("relaxed") => Durability::Relaxed,
-        Some("memory") => Durability::Memory,
-        Some(other) => {
-            return Err(option_error(
-                "durability",
-                &format!("must be 'strict', 'relaxed' or 'memory', got '{other}'"),
-            ))
-        }
+    if value.is_undefined() || value.is_null() {
+        return Ok(Config::default());
+    }
+    check_keys(&value, "", &OPTION_KEYS, "a tabmq option")?;
+    let durability = match field(&value, "durability") {
+        None => Durability::Strict,
+        Some(d) => match d.as_string().as_deref() {
+            Some("strict") => Durability::Strict,
+            Some("relaxed") => Durability::Relaxed,
+            Some("memory") => Durability::Memory,
+            _ => {
+                return Err(option_error(
+                    "durability",
+                    &format!(
+                        "must be 'strict', 'relaxed' or 'memory', got {}",
+                        describe(&d)
+                    ),
+                ))
+            }
+        },
     };
     let mut cfg = Config {
         durability,
         ..Config::default()
     };
-    if let Some(secs) = int("sysInterval", o.sys_interval, 0, 86_400)? {
+    if let Some(secs) = number(&value, "", "sysInterval", 0, 86_400)? {
         cfg.sys_interval_secs = secs as u32;
     }
-    cfg.queue_qos0_offline = o.queue_qos0_offline.unwrap_or(cfg.queue_qos0_offline);
-    cfg.retain_available = o.retain_available.unwrap_or(cfg.retain_available);
-    if let Some(seed) = int("clientIdSeed", o.client_id_seed, 0, (1 << 53) - 1)? {
+    if let Some(b) = boolean(&value, "", "queueQos0Offline")? {
+        cfg.queue_qos0_offline = b;
+    }
+    if let Some(b) = boolean(&value, "", "retainAvailable")? {
+        cfg.retain_available = b;
+    }
+    if let Some(seed) = number(&value, "", "clientIdSeed", 0, (1 << 53) - 1)? {
         cfg.client_id_seed = seed;
     }
-    if o.limits.is_some() {
-        apply_limits(&mut cfg, &Reflect::get(&value, &"limits".into())?)?;
+    if let Some(limits) = field(&value, "limits") {
+        apply_limits(&mut cfg, &limits)?;
     }
-    if o.bridges.is_some() {
+    if field(&value, "bridges").is_some() {
         cfg.bridges = super::bridges::parse(&value)?;
     }
-    cfg.strict_client_ids = o.strict_client_ids.unwrap_or(false);
-    let access = [&o.password_file, &o.users, &o.acl, &o.allow_anonymous];
-    if access.iter().any(|v| v.is_some()) {
+    cfg.strict_client_ids = boolean(&value, "", "strictClientIds")?.unwrap_or(false);
+    let access = ["passwordFile", "users", "acl", "allowAnonymous"];
+    if access.iter().any(|k| field(&value, k).is_some()) {
         cfg.access = super::access::parse(&value, &cfg.access)?;
     }
     Ok(cfg)
@@ -117,23 +199,25 @@ fn apply_limits(cfg: &mut Config, limits: &JsValue) -> Result<(), JsValue> {
         if value.is_undefined() {
             continue;
         }
-        let Some(v) = value.as_f64() else {
+        if value.as_f64().is_none() {
             return Err(option_error(
                 &name,
                 &format!("must be a number, got {}", describe(&value)),
             ));
-        };
-        if let Some(v) = int(&name, Some(v), limit.min, limit.max)? {
-            (limit.set)(cfg, v);
         }
+        (limit.set)(cfg, int(&name, &value, limit.min, limit.max)?);
     }
     Ok(())
 }
 
-/// A short description of a JS value for an error message.
-fn describe(v: &JsValue) -> String {
+/// A short description of a JS value for an error message: a string in
+/// quotes, a number, `null`, `an array`, or its `typeof`.
+pub(super) fn describe(v: &JsValue) -> String {
     if let Some(s) = v.as_string() {
         return format!("{s:?}");
+    }
+    if let Some(n) = v.as_f64() {
+        return format!("{n}");
     }
     if v.is_null() {
         return "null".into();
@@ -164,87 +248,89 @@ pub fn resolve_limits(options: JsValue) -> Result<JsValue, JsValue> {
     Ok(out.into())
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsStats<'a> {
-    connections: usize,
-    sessions: usize,
-    subscriptions: usize,
-    retained: usize,
-    messages_received: f64,
-    messages_sent: f64,
-    messages_dropped: f64,
-    bytes_received: f64,
-    bytes_sent: f64,
-    queued_messages: usize,
-    inflight_messages: usize,
-    storage_ops: f64,
-    acks_released_early: f64,
-    pending_acks: usize,
-    uptime_secs: f64,
-    bridges: Vec<super::bridges::JsBridgeView<'a>>,
-}
+/// A plain object, filled field by field (setting a property on a plain
+/// new object cannot fail).
+pub(super) struct Obj(pub Object);
 
-pub fn stats_to_js(s: &Stats) -> Result<JsValue, JsValue> {
-    let js = JsStats {
-        connections: s.connections,
-        sessions: s.sessions,
-        subscriptions: s.subscriptions,
-        retained: s.retained,
-        messages_received: s.messages_received as f64,
-        messages_sent: s.messages_sent as f64,
-        messages_dropped: s.messages_dropped as f64,
-        bytes_received: s.bytes_received as f64,
-        bytes_sent: s.bytes_sent as f64,
-        queued_messages: s.queued_messages,
-        inflight_messages: s.inflight_messages,
-        storage_ops: s.storage_ops as f64,
-        acks_released_early: s.acks_released_early as f64,
-        pending_acks: s.pending_acks,
-        uptime_secs: s.uptime_secs as f64,
-        bridges: s.bridges.iter().map(super::bridges::view).collect(),
-    };
-    serde_wasm_bindgen::to_value(&js).map_err(|e| coded_error("ERR_TABMQ_INTERNAL", &e.to_string()))
-}
+impl Obj {
+    pub fn new() -> Obj {
+        Obj(Object::new())
+    }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsClient<'a> {
-    client_id: &'a str,
-    connected: bool,
-    protocol_version: u8,
-    session_expiry: f64,
-    subscriptions: Vec<JsSubscription<'a>>,
-    inflight: usize,
-    queued: usize,
-}
+    pub fn set(&self, key: &str, value: JsValue) -> &Obj {
+        let _ = Reflect::set(&self.0, &key.into(), &value);
+        self
+    }
 
-#[derive(Serialize)]
-struct JsSubscription<'a> {
-    filter: &'a str,
-    qos: u8,
-}
-
-#[derive(Serialize)]
-struct JsRetained<'a> {
-    topic: &'a str,
-    #[serde(with = "serde_bytes_as_uint8array")]
-    payload: &'a [u8],
-    qos: u8,
-}
-
-/// Payload bytes as a Uint8Array rather than an array of numbers.
-mod serde_bytes_as_uint8array {
-    pub fn serialize<S: serde::Serializer>(bytes: &&[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(bytes)
+    /// A count, as a JS number.
+    pub fn num(&self, key: &str, value: u64) -> &Obj {
+        self.set(key, (value as f64).into())
     }
 }
 
-#[derive(Serialize)]
-struct JsInspect<'a> {
-    bridges: Vec<super::bridges::JsBridgeView<'a>>,
-    clients: Vec<JsClient<'a>>,
-    retained: Vec<JsRetained<'a>>,
+impl From<Obj> for JsValue {
+    fn from(o: Obj) -> JsValue {
+        o.0.into()
+    }
+}
+
+fn bridges_to_js(bridges: &[BridgeView]) -> JsValue {
+    bridges
+        .iter()
+        .map(super::bridges::view)
+        .collect::<Array>()
+        .into()
+}
+
+pub fn stats_to_js(s: &Stats) -> Result<JsValue, JsValue> {
+    let o = Obj::new();
+    o.num("connections", s.connections as u64)
+        .num("sessions", s.sessions as u64)
+        .num("subscriptions", s.subscriptions as u64)
+        .num("retained", s.retained as u64)
+        .num("messagesReceived", s.messages_received)
+        .num("messagesSent", s.messages_sent)
+        .num("messagesDropped", s.messages_dropped)
+        .num("bytesReceived", s.bytes_received)
+        .num("bytesSent", s.bytes_sent)
+        .num("queuedMessages", s.queued_messages as u64)
+        .num("inflightMessages", s.inflight_messages as u64)
+        .num("storageOps", s.storage_ops)
+        .num("acksReleasedEarly", s.acks_released_early)
+        .num("pendingAcks", s.pending_acks as u64)
+        .num("uptimeSecs", s.uptime_secs)
+        .set("bridges", bridges_to_js(&s.bridges));
+    Ok(o.into())
+}
+
+fn client_to_js(c: &ClientView) -> JsValue {
+    let subscriptions: Array = c
+        .subscriptions
+        .iter()
+        .map(|(filter, qos)| {
+            let s = Obj::new();
+            s.set("filter", filter.into()).set("qos", (*qos).into());
+            JsValue::from(s)
+        })
+        .collect();
+    let o = Obj::new();
+    o.set("clientId", (&*c.client_id).into())
+        .set("connected", c.connected.into())
+        .set("protocolVersion", (c.protocol as u8).into())
+        .num("sessionExpiry", u64::from(c.session_expiry))
+        .set("subscriptions", subscriptions.into())
+        .num("inflight", c.inflight as u64)
+        .num("queued", c.queued as u64);
+    o.into()
+}
+
+fn retained_to_js(m: &Message) -> JsValue {
+    let o = Obj::new();
+    o.set("topic", (&*m.topic).into())
+        // Payload bytes as a Uint8Array (a copy) rather than an array of numbers.
+        .set("payload", Uint8Array::from(&m.payload[..]).into())
+        .set("qos", (m.qos as u8).into());
+    o.into()
 }
 
 pub fn inspect_to_js(
@@ -252,32 +338,19 @@ pub fn inspect_to_js(
     clients: &[ClientView],
     retained: &[Rc<Message>],
 ) -> Result<JsValue, JsValue> {
-    let js = JsInspect {
-        bridges: bridges.iter().map(super::bridges::view).collect(),
-        clients: clients
-            .iter()
-            .map(|c| JsClient {
-                client_id: &c.client_id,
-                connected: c.connected,
-                protocol_version: c.protocol as u8,
-                session_expiry: f64::from(c.session_expiry),
-                subscriptions: c
-                    .subscriptions
-                    .iter()
-                    .map(|(f, q)| JsSubscription { filter: f, qos: *q })
-                    .collect(),
-                inflight: c.inflight,
-                queued: c.queued,
-            })
-            .collect(),
-        retained: retained
-            .iter()
-            .map(|m| JsRetained {
-                topic: &m.topic,
-                payload: &m.payload,
-                qos: m.qos as u8,
-            })
-            .collect(),
-    };
-    serde_wasm_bindgen::to_value(&js).map_err(|e| coded_error("ERR_TABMQ_INTERNAL", &e.to_string()))
+    let o = Obj::new();
+    o.set("bridges", bridges_to_js(bridges))
+        .set(
+            "clients",
+            clients.iter().map(client_to_js).collect::<Array>().into(),
+        )
+        .set(
+            "retained",
+            retained
+                .iter()
+                .map(|m| retained_to_js(m))
+                .collect::<Array>()
+                .into(),
+        );
+    Ok(o.into())
 }
