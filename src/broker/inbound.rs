@@ -489,7 +489,7 @@ impl Broker {
             .filter(|m| !check_read || self.may_read(key, &m.topic))
             .cloned()
             .collect();
-        matching.sort_by_key(|m| m.id);
+        super::sort::sort_by_key(&mut matching, |m| m.id);
         for msg in matching {
             let qos = qos.min(msg.qos);
             let sub_ids = id.into_iter().collect();

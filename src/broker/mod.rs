@@ -23,6 +23,7 @@ mod outbox;
 mod rate;
 mod restore;
 mod session;
+pub(crate) mod sort;
 mod sys;
 mod topic_tree;
 
@@ -432,7 +433,7 @@ impl Broker {
         self.clock = now;
         self.stop_bridges(now);
         let mut conns: Vec<ConnId> = self.conns.keys().copied().collect();
-        conns.sort();
+        sort::sort(&mut conns);
         let reason = codec::ReasonCode::ServerShuttingDown;
         for conn in conns {
             let c = &self.conns[&conn];
@@ -581,7 +582,7 @@ impl Broker {
                     .iter()
                     .map(|(f, st)| (f.clone(), st.options.qos as u8))
                     .collect();
-                subscriptions.sort();
+                sort::sort(&mut subscriptions);
                 ClientView {
                     client_id: s.client_id.clone(),
                     connected: s.conn.is_some(),
@@ -593,14 +594,14 @@ impl Broker {
                 }
             })
             .collect();
-        out.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        sort::sort_by(&mut out, |a, b| a.client_id.cmp(&b.client_id));
         out
     }
 
     /// The retained messages, sorted by topic, at most `limit` of them.
     pub fn retained_messages(&self, limit: usize) -> Vec<Rc<Message>> {
         let mut out: Vec<Rc<Message>> = self.retained.values().cloned().collect();
-        out.sort_by(|a, b| a.topic.cmp(&b.topic));
+        sort::sort_by(&mut out, |a, b| a.topic.cmp(&b.topic));
         out.truncate(limit);
         out
     }

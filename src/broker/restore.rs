@@ -5,6 +5,7 @@
 
 use super::connect::session_record;
 use super::session::{Outgoing, SubscriptionState};
+use super::sort::{sort, sort_by};
 use super::topic_tree::SubEntry;
 use super::{Broker, Config, Hooks, SessionKey, Timer};
 use crate::codec::ProtocolVersion;
@@ -139,7 +140,9 @@ impl Broker {
         now: Millis,
     ) {
         let messages: HashMap<u64, Rc<Message>> = messages.into_iter().map(|m| (m.id, m)).collect();
-        deliveries.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
+        sort_by(&mut deliveries, |a, b| {
+            (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq))
+        });
         for d in deliveries {
             let key = self.by_client_id.get(&d.client_id).copied();
             // A message whose onward delivery started is resent whatever its
@@ -181,7 +184,7 @@ impl Broker {
             .filter(|id| !self.message_refs.contains_key(id))
             .copied()
             .collect();
-        unused.sort_unstable();
+        sort(&mut unused);
         for id in unused {
             self.store(StorageOp::DeleteMessage { id });
         }
@@ -203,7 +206,7 @@ impl Broker {
                 deadline.map(|at| (at, s.client_id.clone()))
             })
             .collect();
-        deadlines.sort();
+        sort(&mut deadlines);
         for (at, client_id) in deadlines {
             if at <= now {
                 // Ends the session or publishes the will, and re-arms.

@@ -266,7 +266,7 @@ impl Persister {
         let log_entries = self.window.borrow().entries();
         set(&o, "logEntries", (log_entries as f64).into());
         let mut sorted: Vec<f64> = f.recent_ms.iter().copied().collect();
-        sorted.sort_by(f64::total_cmp);
+        crate::broker::sort::sort_by(&mut sorted, f64::total_cmp);
         set(&o, "commitMsP50", percentile(&sorted, 0.5).into());
         set(&o, "commitMsP99", percentile(&sorted, 0.99).into());
         let ops: usize = f.recent_ops.iter().sum();

@@ -88,7 +88,7 @@ pub struct Acl {
 }
 
 fn sorted(mut rules: Vec<Rule>) -> Rules {
-    rules.sort_by_key(|r| r.access != DENY);
+    crate::broker::sort::sort_by_key(&mut rules, |r| r.access != DENY);
     let mut set = RuleSet::default();
     for r in &rules {
         match r.access {
