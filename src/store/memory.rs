@@ -7,17 +7,36 @@ use super::{
     DeliveryRecord, Message, SessionRecord, Snapshot, StorageBatch, StorageOp, SubscriptionRecord,
 };
 use crate::codec::PacketId;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
+
+/// Where a record lives: its table, then its key within the table. One
+/// ordered map holds every table (one `BTreeMap` instantiation in the
+/// module rather than six): a table's records sort together, by their key,
+/// as in a map of their own.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Session(Rc<str>),
+    Subscription(Rc<str>, String),
+    Message(u64),
+    Delivery(Rc<str>, u64),
+    Retained(Rc<str>),
+    IncomingQos2(Rc<str>, PacketId),
+}
+
+#[derive(Debug, Clone)]
+enum Record {
+    Session(SessionRecord),
+    Subscription(SubscriptionRecord),
+    Message(Rc<Message>),
+    Delivery(DeliveryRecord),
+    Retained(Rc<Message>),
+    IncomingQos2(Rc<str>, PacketId),
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    sessions: BTreeMap<Rc<str>, SessionRecord>,
-    subscriptions: BTreeMap<(Rc<str>, String), SubscriptionRecord>,
-    messages: BTreeMap<u64, Rc<Message>>,
-    deliveries: BTreeMap<(Rc<str>, u64), DeliveryRecord>,
-    retained: BTreeMap<Rc<str>, Rc<Message>>,
-    incoming_qos2: BTreeSet<(Rc<str>, PacketId)>,
+    records: BTreeMap<Key, Record>,
 }
 
 impl MemoryStore {
@@ -28,76 +47,86 @@ impl MemoryStore {
     }
 
     pub fn apply(&mut self, op: &StorageOp) {
-        match op {
-            StorageOp::PutSession(s) => {
-                self.sessions.insert(s.client_id.clone(), s.clone());
-            }
+        let (key, record) = match op {
+            StorageOp::PutSession(s) => (
+                Key::Session(s.client_id.clone()),
+                Record::Session(s.clone()),
+            ),
             StorageOp::DeleteSession { client_id } => {
-                self.sessions.remove(client_id);
-                self.subscriptions.retain(|(c, _), _| c != client_id);
-                self.deliveries.retain(|(c, _), _| c != client_id);
-                self.incoming_qos2.retain(|(c, _)| c != client_id);
+                self.records.remove(&Key::Session(client_id.clone()));
+                self.records.retain(|k, _| match k {
+                    Key::Subscription(c, _) | Key::Delivery(c, _) | Key::IncomingQos2(c, _) => {
+                        c != client_id
+                    }
+                    _ => true,
+                });
+                return;
             }
-            StorageOp::PutSubscription(s) => {
-                let key = (s.client_id.clone(), s.filter.clone());
-                self.subscriptions.insert(key, s.clone());
-            }
+            StorageOp::PutSubscription(s) => (
+                Key::Subscription(s.client_id.clone(), s.filter.clone()),
+                Record::Subscription(s.clone()),
+            ),
             StorageOp::DeleteSubscription { client_id, filter } => {
-                self.subscriptions
-                    .remove(&(client_id.clone(), filter.clone()));
+                self.records
+                    .remove(&Key::Subscription(client_id.clone(), filter.clone()));
+                return;
             }
-            StorageOp::PutMessage(m) => {
-                self.messages.insert(m.id, m.clone());
-            }
+            StorageOp::PutMessage(m) => (Key::Message(m.id), Record::Message(m.clone())),
             StorageOp::DeleteMessage { id } => {
-                self.messages.remove(id);
+                self.records.remove(&Key::Message(*id));
+                return;
             }
-            StorageOp::PutDelivery(d) => {
-                self.deliveries
-                    .insert((d.client_id.clone(), d.seq), d.clone());
-            }
+            StorageOp::PutDelivery(d) => (
+                Key::Delivery(d.client_id.clone(), d.seq),
+                Record::Delivery(d.clone()),
+            ),
             StorageOp::DeleteDelivery { client_id, seq } => {
-                self.deliveries.remove(&(client_id.clone(), *seq));
+                self.records.remove(&Key::Delivery(client_id.clone(), *seq));
+                return;
             }
             StorageOp::PutRetained(m) => {
-                self.retained.insert(m.topic.clone(), m.clone());
+                (Key::Retained(m.topic.clone()), Record::Retained(m.clone()))
             }
             StorageOp::DeleteRetained { topic } => {
-                self.retained.remove(topic);
+                self.records.remove(&Key::Retained(topic.clone()));
+                return;
             }
             StorageOp::PutIncomingQos2 {
                 client_id,
                 packet_id,
-            } => {
-                self.incoming_qos2.insert((client_id.clone(), *packet_id));
-            }
+            } => (
+                Key::IncomingQos2(client_id.clone(), *packet_id),
+                Record::IncomingQos2(client_id.clone(), *packet_id),
+            ),
             StorageOp::DeleteIncomingQos2 {
                 client_id,
                 packet_id,
             } => {
-                self.incoming_qos2.remove(&(client_id.clone(), *packet_id));
+                self.records
+                    .remove(&Key::IncomingQos2(client_id.clone(), *packet_id));
+                return;
             }
-        }
+        };
+        self.records.insert(key, record);
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            sessions: self.sessions.values().cloned().collect(),
-            subscriptions: self.subscriptions.values().cloned().collect(),
-            messages: self.messages.values().cloned().collect(),
-            deliveries: self.deliveries.values().cloned().collect(),
-            retained: self.retained.values().cloned().collect(),
-            incoming_qos2: self.incoming_qos2.iter().cloned().collect(),
+        let mut out = Snapshot::default();
+        for record in self.records.values() {
+            match record {
+                Record::Session(s) => out.sessions.push(s.clone()),
+                Record::Subscription(s) => out.subscriptions.push(s.clone()),
+                Record::Message(m) => out.messages.push(m.clone()),
+                Record::Delivery(d) => out.deliveries.push(d.clone()),
+                Record::Retained(m) => out.retained.push(m.clone()),
+                Record::IncomingQos2(c, p) => out.incoming_qos2.push((c.clone(), *p)),
+            }
         }
+        out
     }
 
     /// Number of records held, for tests that check storage stays bounded.
     pub fn record_count(&self) -> usize {
-        self.sessions.len()
-            + self.subscriptions.len()
-            + self.messages.len()
-            + self.deliveries.len()
-            + self.retained.len()
-            + self.incoming_qos2.len()
+        self.records.len()
     }
 }
