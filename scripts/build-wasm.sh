@@ -30,7 +30,10 @@ wasm-bindgen --target web --out-dir "$OUT_DIR" "$raw"
 # note, when the npm package is not installed yet.
 WASM_OPT=node_modules/binaryen/bin/wasm-opt
 if [[ -x "$WASM_OPT" ]]; then
-  "$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  # -Oz until it stops shrinking (--converge: another ~0.3 KB), and no
+  # producers section (which toolchain built it: not needed to run).
+  "$WASM_OPT" -Oz --converge --strip-producers \
+    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-reference-types --enable-mutable-globals \
     "$OUT_DIR/tabmq_bg.wasm" -o "$OUT_DIR/tabmq_bg.wasm"
 else
