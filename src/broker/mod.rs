@@ -9,6 +9,7 @@
 //!   bridge states), `poll_dial` (connections to open for bridges)
 
 mod access;
+mod alias;
 mod bridge;
 mod config;
 mod connect;
@@ -96,6 +97,8 @@ struct Conn {
     last_rx: Millis,
     /// Inbound topic aliases [MQTT-3.3.2-10].
     aliases: HashMap<u16, Rc<str>>,
+    /// Outgoing topic aliases, if the client allows them (see `alias.rs`).
+    out_aliases: Option<Box<alias::OutAliases>>,
     /// The client's Maximum Packet Size [MQTT-3.1.2-25].
     max_packet_size: u32,
     /// The client's Receive Maximum [MQTT-3.3.4-9].
@@ -128,6 +131,7 @@ impl Conn {
             keep_alive_ms: 0,
             last_rx: now,
             aliases: HashMap::new(),
+            out_aliases: None,
             max_packet_size: codec::wire::VARINT_MAX + 5,
             receive_maximum: u16::MAX,
             problem_info: true,
