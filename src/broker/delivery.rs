@@ -285,7 +285,10 @@ impl Broker {
             // order, so a resend uses an alias only if it still stands for
             // the same topic.
             // A QoS 2 PUBLISH names its topic (see `alias.rs`).
-            Some(aliases) => aliases.choose(&msg.topic, out.qos == QoS::ExactlyOnce, fits),
+            Some(aliases) => {
+                let hash = self.topic_hasher.hash(&msg.topic);
+                aliases.choose(&msg.topic, hash, out.qos == QoS::ExactlyOnce, fits)
+            }
             None => fits(TopicForm::Name).then_some(TopicForm::Name),
         };
         let Some(form) = form else {

@@ -218,6 +218,8 @@ pub struct Broker {
     /// The host's store is over its size limit or failing
     /// (`handle_storage_full`).
     storage_full: bool,
+    /// Hashes topics for the connections' outgoing topic aliases.
+    topic_hasher: alias::TopicHasher,
 }
 
 impl Broker {
@@ -251,6 +253,7 @@ impl Broker {
             dials_made: 0,
             clock: Millis(0),
             storage_full: false,
+            topic_hasher: alias::TopicHasher::default(),
         }
         .with_bridges()
     }
