@@ -39,9 +39,10 @@ use crate::codec::{self, Connect, Packet, PacketType, ProtocolVersion};
 use crate::store::{Message, StorageBatch, StorageOp, Ticket};
 use crate::time::Millis;
 use outbox::Outbox;
+use rustc_hash::{FxHashMap, FxHashSet};
 use session::Session;
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::rc::Rc;
 use topic_tree::{Hit, TopicTree};
 
@@ -95,8 +96,9 @@ struct Conn {
     /// 1.5 times the keep alive, in ms [MQTT-3.1.2-24]; 0 when off.
     keep_alive_ms: u64,
     last_rx: Millis,
-    /// Inbound topic aliases [MQTT-3.3.2-10].
-    aliases: HashMap<u16, Rc<str>>,
+    /// Inbound topic aliases [MQTT-3.3.2-10] (at most `topic_alias_maximum`
+    /// small integers: the cheap hasher).
+    aliases: FxHashMap<u16, Rc<str>>,
     /// Outgoing topic aliases, if the client allows them (see `alias.rs`).
     out_aliases: Option<Box<alias::OutAliases>>,
     /// The client's Maximum Packet Size [MQTT-3.1.2-25].
@@ -109,7 +111,7 @@ struct Conn {
     auth_method: Option<String>,
     /// QoS 2 identifiers received on this connection and not yet released:
     /// the Receive Maximum quota starts afresh with each connection (spec 4.9).
-    qos2_here: HashSet<codec::PacketId>,
+    qos2_here: FxHashSet<codec::PacketId>,
     /// CONNECT said the client is a bridge (protocol level 0x80 | version).
     bridge: bool,
     /// The name the transport authenticated (`handle_identity`).
@@ -130,14 +132,14 @@ impl Conn {
             session: None,
             keep_alive_ms: 0,
             last_rx: now,
-            aliases: HashMap::new(),
+            aliases: FxHashMap::default(),
             out_aliases: None,
             max_packet_size: codec::wire::VARINT_MAX + 5,
             receive_maximum: u16::MAX,
             problem_info: true,
             username: None,
             auth_method: None,
-            qos2_here: HashSet::new(),
+            qos2_here: FxHashSet::default(),
             bridge: false,
             identity: None,
             credential: None,
@@ -175,10 +177,15 @@ struct Counters {
     storage_ops: u64,
 }
 
+/// Maps keyed by small integers the broker or the host assigns (connection
+/// ids, message ids) or that are bounded and only identify (packet ids,
+/// inbound topic aliases) use rustc-hash's Fx hasher; maps keyed by what
+/// clients choose freely (client ids, topics, filters) keep std's keyed
+/// hash, against HashDoS.
 pub struct Broker {
     cfg: Config,
     hooks: Box<dyn Hooks>,
-    conns: HashMap<ConnId, Conn>,
+    conns: FxHashMap<ConnId, Conn>,
     sessions: Vec<Option<Session>>,
     free_sessions: Vec<u32>,
     by_client_id: HashMap<Rc<str>, SessionKey>,
@@ -202,7 +209,7 @@ pub struct Broker {
     events: VecDeque<Event>,
     next_message_id: u64,
     /// Stored deliveries per stored message id; at zero the message is deleted.
-    message_refs: HashMap<u64, u32>,
+    message_refs: FxHashMap<u64, u32>,
     counters: Counters,
     started_at: Option<Millis>,
     assigned_ids: u64,
@@ -227,7 +234,7 @@ impl Broker {
         Broker {
             cfg,
             hooks,
-            conns: HashMap::new(),
+            conns: FxHashMap::default(),
             sessions: Vec::new(),
             free_sessions: Vec::new(),
             by_client_id: HashMap::new(),
@@ -242,7 +249,7 @@ impl Broker {
             session_changes: HashMap::new(),
             events: VecDeque::new(),
             next_message_id: 1,
-            message_refs: HashMap::new(),
+            message_refs: FxHashMap::default(),
             counters: Counters::default(),
             started_at: None,
             assigned_ids: 0,

@@ -10,7 +10,7 @@ use super::{Broker, Config, Hooks, SessionKey, Timer};
 use crate::codec::ProtocolVersion;
 use crate::store::{DeliveryRecord, DeliveryState, Message, Snapshot, StorageOp};
 use crate::time::Millis;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::rc::Rc;
 
 impl Broker {
@@ -138,7 +138,8 @@ impl Broker {
         messages: Vec<Rc<Message>>,
         now: Millis,
     ) {
-        let messages: HashMap<u64, Rc<Message>> = messages.into_iter().map(|m| (m.id, m)).collect();
+        let messages: FxHashMap<u64, Rc<Message>> =
+            messages.into_iter().map(|m| (m.id, m)).collect();
         deliveries.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
         for d in deliveries {
             let key = self.by_client_id.get(&d.client_id).copied();
