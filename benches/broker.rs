@@ -27,6 +27,12 @@
 //!   holding the subscription, reported persisted at once): the core's cost
 //!   of holding it. It also prints p50/p99 of single round trips.
 //!
+//! - `topic_alias`: 1 MQTT 5 publisher → 1,000 MQTT 5 subscribers, eight
+//!   topics in turn, QoS 0 and 1 under `Memory`, with subscribers that
+//!   allow no topic alias and with ones that allow 16 (the broker then sends
+//!   repeated topics as a 2-byte alias); throughput in deliveries. It also
+//!   prints the bytes sent per delivery.
+//!
 //! `cargo bench --bench broker` measures; `cargo bench --bench broker --
 //! --test` runs each case once.
 
@@ -125,6 +131,30 @@ impl Host {
         };
         self.b
             .handle_bytes(conn, &encode(&Packet::Connect(Box::new(c))), NOW);
+        conn
+    }
+
+    /// An MQTT 5 client allowing `aliases` topic aliases (0: none).
+    fn connect_v5(&mut self, conn: u64, id: &str, clean: bool, aliases: u16) -> ConnId {
+        let conn = ConnId(conn);
+        self.b.handle_open(conn, NOW);
+        let c = Connect {
+            protocol: ProtocolVersion::V5,
+            bridge: false,
+            clean_start: clean,
+            keep_alive: 0,
+            properties: Properties {
+                topic_alias_maximum: Some(aliases),
+                session_expiry_interval: (!clean).then_some(3600),
+                ..Properties::default()
+            },
+            client_id: id.into(),
+            will: None,
+            username: None,
+            password: None,
+        };
+        let bytes = Packet::Connect(Box::new(c)).to_bytes(ProtocolVersion::V5);
+        self.b.handle_bytes(conn, &bytes.unwrap(), NOW);
         conn
     }
 
@@ -242,6 +272,68 @@ fn fan_in(c: &mut Criterion) {
                 }
             })
         });
+        check_steady(&h, name);
+    }
+    group.finish();
+}
+
+fn topic_alias(c: &mut Criterion) {
+    const SUBSCRIBERS: u64 = 1_000;
+    const TOPICS: usize = 8;
+    let mut group = c.benchmark_group("topic_alias");
+    group.throughput(Throughput::Elements(SUBSCRIBERS * TOPICS as u64));
+    for (name, qos, aliases) in [
+        ("qos0/none", QoS::AtMostOnce, 0),
+        ("qos0/aliases", QoS::AtMostOnce, 16),
+        ("qos1/none", QoS::AtLeastOnce, 0),
+        ("qos1/aliases", QoS::AtLeastOnce, 16),
+    ] {
+        let mut h = Host::new(Durability::Memory, qos != QoS::AtMostOnce);
+        for i in 0..SUBSCRIBERS {
+            let conn = h.connect_v5(10 + i, &format!("sub{i}"), true, aliases);
+            let sub = Subscribe {
+                packet_id: PacketId::new(1).unwrap(),
+                properties: Properties::default(),
+                subscriptions: vec![Subscription {
+                    filter: "bench/+/+/temperature".into(),
+                    options: SubscriptionOptions::qos(qos),
+                }],
+            };
+            let bytes = Packet::Subscribe(sub).to_bytes(ProtocolVersion::V5);
+            h.b.handle_bytes(conn, &bytes.unwrap(), NOW);
+        }
+        let publisher = h.connect_v5(1, "pub", true, 0);
+        h.drain();
+        let messages: Vec<Vec<u8>> = (0..TOPICS)
+            .map(|i| {
+                let p = Packet::Publish(Publish {
+                    dup: false,
+                    qos,
+                    retain: false,
+                    topic: format!("bench/building-1/room-{i}/temperature"),
+                    packet_id: (qos != QoS::AtMostOnce).then(|| PacketId::new(1).unwrap()),
+                    properties: Properties::default(),
+                    payload: bytes::Bytes::from_static(&PAYLOAD),
+                });
+                p.to_bytes(ProtocolVersion::V5).unwrap()
+            })
+            .collect();
+        let round = |h: &mut Host| {
+            for bytes in &messages {
+                h.b.handle_bytes(publisher, black_box(bytes), NOW);
+                h.drain();
+            }
+        };
+        round(&mut h);
+        let before = h.b.stats(NOW);
+        round(&mut h);
+        let after = h.b.stats(NOW);
+        let bytes = after.bytes_sent - before.bytes_sent;
+        let deliveries = after.messages_sent - before.messages_sent;
+        assert_eq!(deliveries, SUBSCRIBERS * TOPICS as u64);
+        let per = bytes as f64 / deliveries as f64;
+        println!("topic_alias/{name}: {per:.1} bytes sent per delivery");
+        group.bench_function(name, |b| b.iter(|| round(&mut h)));
         check_steady(&h, name);
     }
     group.finish();
@@ -470,6 +562,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = fan_out, fan_in, match_100k, acl_100k, subscribe
+    targets = fan_out, fan_in, match_100k, acl_100k, subscribe, topic_alias
 }
 criterion_main!(benches);

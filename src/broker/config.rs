@@ -67,6 +67,10 @@ pub struct Config {
     pub queue_qos0_offline: bool,
     /// Topic aliases a client may set (MQTT 5 Topic Alias Maximum).
     pub topic_alias_maximum: u16,
+    /// Most topic aliases the broker sets towards one MQTT 5 client that
+    /// allows them (its own Topic Alias Maximum caps it further); 0 turns
+    /// outgoing aliases off. See `alias.rs`.
+    pub max_outgoing_topic_aliases: u16,
     /// Longest topic name or filter, in bytes.
     pub max_topic_length: usize,
     /// Most levels (`/`-separated parts) in a topic name or filter.
@@ -114,6 +118,7 @@ impl Default for Config {
             max_queued_bytes: 64 * 1024 * 1024,
             queue_qos0_offline: false,
             topic_alias_maximum: 64,
+            max_outgoing_topic_aliases: 64,
             max_topic_length: 65_535,
             max_topic_levels: 128,
             max_subscriptions_per_client: 10_000,
@@ -218,6 +223,13 @@ pub const LIMITS: &[Limit] = &[
         "topicAliasMaximum",
         "topic aliases a client may set",
         topic_alias_maximum as u16,
+        0,
+        U16
+    ),
+    limit!(
+        "maxOutgoingTopicAliases",
+        "topic aliases the broker sets towards one client (0: none)",
+        max_outgoing_topic_aliases as u16,
         0,
         U16
     ),

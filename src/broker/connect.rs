@@ -460,6 +460,13 @@ impl Broker {
                 c.receive_maximum = p.receive_maximum.unwrap_or(u16::MAX);
                 c.max_packet_size = p.maximum_packet_size.unwrap_or(c.max_packet_size);
                 c.problem_info = p.request_problem_information.unwrap_or(true);
+                // Aliases towards the client only if it allows them
+                // [MQTT-3.1.2-27], up to its maximum [MQTT-3.1.2-26]; never
+                // on a bridge's own connection, whose output is relayed.
+                let max =
+                    (p.topic_alias_maximum.unwrap_or(0)).min(self.cfg.max_outgoing_topic_aliases);
+                c.out_aliases = (max > 0 && !conn.is_internal())
+                    .then(|| Box::new(super::alias::OutAliases::new(max)));
             }
         }
         let durable = self.durable();

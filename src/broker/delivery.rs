@@ -2,6 +2,7 @@
 //! the in-flight window and queue of each session, and the sending side of
 //! the QoS 1 and QoS 2 exchanges.
 
+use super::alias::TopicForm;
 use super::events::DropReason;
 use super::session::Outgoing;
 use super::topic_tree::SubEntry;
@@ -261,37 +262,49 @@ impl Broker {
             Some(at) => Some(now.secs_until(at).min(u64::from(u32::MAX)) as u32),
             None => None,
         };
-        let header = PublishHeader {
+        let mut header = PublishHeader {
             dup: kind == Send::Again,
             qos: out.qos,
             retain: out.retain,
             packet_id: out.packet_id(),
             message_expiry_interval: expiry,
             subscription_identifiers: &out.sub_ids,
+            topic_alias: None,
         };
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
-        let len = routed_publish_len(
-            c.version,
-            &header,
-            &msg.topic,
-            &msg.properties,
-            &msg.payload,
-        );
-        if len > c.max_packet_size as usize {
+        let (version, max) = (c.version, c.max_packet_size as usize);
+        // With a topic alias the packet is smaller, never larger, than the
+        // client's Maximum Packet Size allows [MQTT-3.1.2-25].
+        let len = |form: TopicForm| {
+            let header = PublishHeader {
+                topic_alias: form.alias(),
+                ..header
+            };
+            let topic = form.topic(&msg.topic);
+            routed_publish_len(version, &header, topic, &msg.properties, &msg.payload)
+        };
+        let fits = |form: TopicForm| len(form) <= max;
+        let form = match c.out_aliases.as_deref_mut() {
+            // Chosen as it is written: the client reads the output in this
+            // order, so a resend uses an alias only if it still stands for
+            // the same topic.
+            // A QoS 2 PUBLISH names its topic (see `alias.rs`).
+            Some(aliases) => {
+                let hash = self.topic_hasher.hash(&msg.topic);
+                aliases.choose(&msg.topic, hash, out.qos == QoS::ExactlyOnce, fits)
+            }
+            None => fits(TopicForm::Name).then_some(TopicForm::Name),
+        };
+        let Some(form) = form else {
             self.dropped(key, msg, DropReason::TooLarge);
             return false;
-        }
+        };
+        header.topic_alias = form.alias();
+        let topic = form.topic(&msg.topic);
         c.outbox.write(conn, &mut self.ready, |tx| {
-            encode_routed_publish(
-                tx,
-                c.version,
-                &header,
-                &msg.topic,
-                &msg.properties,
-                &msg.payload,
-            );
+            encode_routed_publish(tx, version, &header, topic, &msg.properties, &msg.payload);
             true
         });
         self.counters.messages_sent += 1;

@@ -9,6 +9,7 @@
 //!   bridge states), `poll_dial` (connections to open for bridges)
 
 mod access;
+mod alias;
 mod bridge;
 mod config;
 mod connect;
@@ -38,9 +39,10 @@ use crate::codec::{self, Connect, Packet, PacketType, ProtocolVersion};
 use crate::store::{Message, StorageBatch, StorageOp, Ticket};
 use crate::time::Millis;
 use outbox::Outbox;
+use rustc_hash::{FxHashMap, FxHashSet};
 use session::Session;
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::rc::Rc;
 use topic_tree::{Hit, TopicTree};
 
@@ -94,8 +96,11 @@ struct Conn {
     /// 1.5 times the keep alive, in ms [MQTT-3.1.2-24]; 0 when off.
     keep_alive_ms: u64,
     last_rx: Millis,
-    /// Inbound topic aliases [MQTT-3.3.2-10].
-    aliases: HashMap<u16, Rc<str>>,
+    /// Inbound topic aliases [MQTT-3.3.2-10] (at most `topic_alias_maximum`
+    /// small integers: the cheap hasher).
+    aliases: FxHashMap<u16, Rc<str>>,
+    /// Outgoing topic aliases, if the client allows them (see `alias.rs`).
+    out_aliases: Option<Box<alias::OutAliases>>,
     /// The client's Maximum Packet Size [MQTT-3.1.2-25].
     max_packet_size: u32,
     /// The client's Receive Maximum [MQTT-3.3.4-9].
@@ -106,7 +111,7 @@ struct Conn {
     auth_method: Option<String>,
     /// QoS 2 identifiers received on this connection and not yet released:
     /// the Receive Maximum quota starts afresh with each connection (spec 4.9).
-    qos2_here: HashSet<codec::PacketId>,
+    qos2_here: FxHashSet<codec::PacketId>,
     /// CONNECT said the client is a bridge (protocol level 0x80 | version).
     bridge: bool,
     /// The name the transport authenticated (`handle_identity`).
@@ -127,13 +132,14 @@ impl Conn {
             session: None,
             keep_alive_ms: 0,
             last_rx: now,
-            aliases: HashMap::new(),
+            aliases: FxHashMap::default(),
+            out_aliases: None,
             max_packet_size: codec::wire::VARINT_MAX + 5,
             receive_maximum: u16::MAX,
             problem_info: true,
             username: None,
             auth_method: None,
-            qos2_here: HashSet::new(),
+            qos2_here: FxHashSet::default(),
             bridge: false,
             identity: None,
             credential: None,
@@ -172,10 +178,15 @@ struct Counters {
     acks_released_early: u64,
 }
 
+/// Maps keyed by small integers the broker or the host assigns (connection
+/// ids, message ids) or that are bounded and only identify (packet ids,
+/// inbound topic aliases) use rustc-hash's Fx hasher; maps keyed by what
+/// clients choose freely (client ids, topics, filters) keep std's keyed
+/// hash, against HashDoS.
 pub struct Broker {
     cfg: Config,
     hooks: Box<dyn Hooks>,
-    conns: HashMap<ConnId, Conn>,
+    conns: FxHashMap<ConnId, Conn>,
     sessions: Vec<Option<Session>>,
     free_sessions: Vec<u32>,
     by_client_id: HashMap<Rc<str>, SessionKey>,
@@ -199,11 +210,11 @@ pub struct Broker {
     events: VecDeque<Event>,
     next_message_id: u64,
     /// Stored deliveries per stored message id; at zero the message is deleted.
-    message_refs: HashMap<u64, u32>,
+    message_refs: FxHashMap<u64, u32>,
     /// Strict: stored messages whose publisher's acknowledgement is held
     /// and may leave once their deliveries are acknowledged, with the
     /// publisher's connection (see `durability.rs`).
-    settling: HashMap<u64, ConnId>,
+    settling: FxHashMap<u64, ConnId>,
     counters: Counters,
     started_at: Option<Millis>,
     assigned_ids: u64,
@@ -219,6 +230,8 @@ pub struct Broker {
     /// The host's store is over its size limit or failing
     /// (`handle_storage_full`).
     storage_full: bool,
+    /// Hashes topics for the connections' outgoing topic aliases.
+    topic_hasher: alias::TopicHasher,
 }
 
 impl Broker {
@@ -226,7 +239,7 @@ impl Broker {
         Broker {
             cfg,
             hooks,
-            conns: HashMap::new(),
+            conns: FxHashMap::default(),
             sessions: Vec::new(),
             free_sessions: Vec::new(),
             by_client_id: HashMap::new(),
@@ -241,8 +254,8 @@ impl Broker {
             session_changes: HashMap::new(),
             events: VecDeque::new(),
             next_message_id: 1,
-            message_refs: HashMap::new(),
-            settling: HashMap::new(),
+            message_refs: FxHashMap::default(),
+            settling: FxHashMap::default(),
             counters: Counters::default(),
             started_at: None,
             assigned_ids: 0,
@@ -253,6 +266,7 @@ impl Broker {
             dials_made: 0,
             clock: Millis(0),
             storage_full: false,
+            topic_hasher: alias::TopicHasher::default(),
         }
         .with_bridges()
     }

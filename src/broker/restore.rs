@@ -11,7 +11,7 @@ use super::{Broker, Config, Hooks, SessionKey, Timer};
 use crate::codec::ProtocolVersion;
 use crate::store::{DeliveryRecord, DeliveryState, Message, Snapshot, StorageOp};
 use crate::time::Millis;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::rc::Rc;
 
 impl Broker {
@@ -139,7 +139,8 @@ impl Broker {
         messages: Vec<Rc<Message>>,
         now: Millis,
     ) {
-        let messages: HashMap<u64, Rc<Message>> = messages.into_iter().map(|m| (m.id, m)).collect();
+        let messages: FxHashMap<u64, Rc<Message>> =
+            messages.into_iter().map(|m| (m.id, m)).collect();
         sort_by(&mut deliveries, |a, b| {
             (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq))
         });

@@ -4,7 +4,8 @@ use super::ConnId;
 use crate::codec::{PacketId, ProtocolVersion, QoS, SubscriptionOptions};
 use crate::store::{DeliveryRecord, DeliveryState, Message};
 use crate::time::Millis;
-use std::collections::{HashMap, HashSet, VecDeque};
+use rustc_hash::FxHashSet;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 /// A message on its way to one session.
@@ -72,7 +73,7 @@ pub struct Session {
     next_packet_id: u16,
     pub next_seq: u64,
     /// QoS 2 PUBLISHes received and routed, awaiting PUBREL [MQTT-4.3.3-9].
-    pub incoming_qos2: HashSet<PacketId>,
+    pub incoming_qos2: FxHashSet<PacketId>,
     /// The will of the current connection, with its delay in seconds.
     pub will: Option<(Rc<Message>, u32)>,
     /// A will waiting for its delay to pass, and when it is due.
@@ -101,7 +102,7 @@ impl Session {
             queued_bytes: 0,
             next_packet_id: 1,
             next_seq: 0,
-            incoming_qos2: HashSet::new(),
+            incoming_qos2: FxHashSet::default(),
             will: None,
             pending_will: None,
             stored: false,

@@ -218,6 +218,9 @@ pub struct PublishHeader<'a> {
     pub message_expiry_interval: Option<u32>,
     /// One per matching subscription that has an identifier [MQTT-3.3.4-3].
     pub subscription_identifiers: &'a [u32],
+    /// The Topic Alias the sender chose for this receiver (spec 3.3.2.3.4);
+    /// with it the topic name may be empty.
+    pub topic_alias: Option<u16>,
 }
 
 impl PublishHeader<'_> {
@@ -232,7 +235,8 @@ impl PublishHeader<'_> {
             .iter()
             .map(|&id| 1 + wire::varint_len(id))
             .sum();
-        expiry + ids
+        let alias = if self.topic_alias.is_some() { 3 } else { 0 };
+        expiry + ids + alias
     }
 
     fn first_byte(&self) -> u8 {
@@ -273,7 +277,9 @@ fn routed_body_len(
 /// `Publish`: the broker's hot path. The message's own parts (topic,
 /// properties, payload) were validated when it was decoded; `properties` must
 /// not hold message expiry, subscription identifiers or a topic alias, which
-/// come from `header` instead.
+/// come from `header` instead. `topic` is empty when `header.topic_alias`
+/// stands for it [MQTT-3.3.2-1]; a topic alias and properties at all are
+/// MQTT 5 only.
 pub fn encode_routed_publish(
     out: &mut Vec<u8>,
     version: ProtocolVersion,
@@ -285,6 +291,8 @@ pub fn encode_routed_publish(
     debug_assert!(properties.message_expiry_interval.is_none());
     debug_assert!(properties.subscription_identifiers.is_empty());
     debug_assert!(properties.topic_alias.is_none());
+    debug_assert!(!topic.is_empty() || (version.is_v5() && header.topic_alias.is_some()));
+    debug_assert!(header.topic_alias != Some(0)); // [MQTT-3.3.2-8]
     let body_len = routed_body_len(version, header, topic, properties, payload);
     let total = 1 + wire::varint_len(body_len as u32) + body_len;
     out.reserve(total);
@@ -305,6 +313,10 @@ pub fn encode_routed_publish(
         for &id in header.subscription_identifiers {
             out.push(super::PropertyId::SubscriptionIdentifier as u8);
             wire::put_varint(out, id);
+        }
+        if let Some(alias) = header.topic_alias {
+            out.push(super::PropertyId::TopicAlias as u8);
+            wire::put_u16(out, alias);
         }
     }
     out.extend_from_slice(payload);

@@ -47,6 +47,7 @@ export const everyOption: BrokerOptions = {
     maxQueuedMessages: 0,
     maxQueuedBytes: 0,
     topicAliasMaximum: 0,
+    maxOutgoingTopicAliases: 0,
     maxTopicLength: 1,
     maxTopicLevels: 1,
     maxSubscriptionsPerClient: 1,

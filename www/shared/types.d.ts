@@ -45,7 +45,11 @@ export interface Limits {
   /** Messages waiting per session (default 10,000; when full, new messages are dropped). */
   maxQueuedMessages?: number;
   maxQueuedBytes?: number;
+  /** Topic aliases a client may set (default 64). */
   topicAliasMaximum?: number;
+  /** Topic aliases the broker sets towards one MQTT 5 client that allows them, within the client's own Topic Alias
+   *  Maximum (default 64; 0: none). Repeated topics then cost 2 bytes instead of their name. */
+  maxOutgoingTopicAliases?: number;
   maxTopicLength?: number;
   maxTopicLevels?: number;
   maxSubscriptionsPerClient?: number;
