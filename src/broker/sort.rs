@@ -6,7 +6,8 @@
 //! sites). Here the sort itself runs once, over `u32` indices with a
 //! `dyn` comparison, and only a small permutation is generic: the same
 //! stable order, at the cost of one index vector per call with two or
-//! more elements.
+//! more elements: for what is sorted now and then (restore, inspection,
+//! shutdown), not per message (routing keeps the standard sort).
 
 use std::cmp::Ordering;
 
