@@ -132,7 +132,7 @@ proptest! {
             }
             // A commit: a log entry, or (a compaction) the window with this
             // batch in it applied to the record stores, and the log emptied.
-            window.append(&ops, ops.len());
+            window.append(ops.clone(), ops.len());
             if matches!(then, Then::Compact) {
                 for op in window.take() {
                     disk.tables.apply(&op);
@@ -163,15 +163,15 @@ fn a_message_stored_and_forgotten_within_the_window_costs_the_record_stores_noth
     let tables = Snapshot::default();
     let mut w = LogWindow::new(&tables);
     w.append(
-        &[
+        vec![
             StorageOp::PutMessage(message(1)),
             StorageOp::PutDelivery(delivery("a", 1, 0)),
         ],
         100,
     );
-    w.append(&[StorageOp::PutDelivery(delivery("a", 1, 4))], 50);
+    w.append(vec![StorageOp::PutDelivery(delivery("a", 1, 4))], 50);
     w.append(
-        &[
+        vec![
             StorageOp::DeleteDelivery {
                 client_id: Rc::from("a"),
                 seq: 1,
@@ -201,7 +201,7 @@ fn a_record_the_record_stores_may_hold_keeps_its_delete() {
             seq: 2,
         },
     ];
-    w.append(&ops, 10);
+    w.append(ops.to_vec(), 10);
     assert_eq!(w.take(), ops[2..], "ids below what was written: not fresh");
     let ops = [
         StorageOp::PutMessage(message(6)),
@@ -212,6 +212,6 @@ fn a_record_the_record_stores_may_hold_keeps_its_delete() {
             seq: 4,
         },
     ];
-    w.append(&ops, 10);
+    w.append(ops.to_vec(), 10);
     assert_eq!(w.take(), Vec::<StorageOp>::new(), "ids above: fresh");
 }

@@ -74,10 +74,10 @@ impl LogWindow {
     }
 
     /// One log entry was written: its operations, and its size in bytes.
-    pub fn append(&mut self, ops: &[StorageOp], bytes: usize) {
+    pub fn append(&mut self, ops: Vec<StorageOp>, bytes: usize) {
         for op in ops {
-            let fresh = self.fresh(op);
-            self.ops.push(op.clone(), fresh);
+            let fresh = self.fresh(&op);
+            self.ops.push(op, fresh);
         }
         self.entries += 1;
         self.bytes += bytes;
@@ -124,11 +124,11 @@ pub fn replay(tables: Snapshot, log: Vec<(Vec<StorageOp>, usize)>) -> (Snapshot,
     for op in put_ops(tables) {
         store.apply(&op);
     }
-    for (ops, bytes) in &log {
-        for op in ops {
+    for (ops, bytes) in log {
+        for op in &ops {
             store.apply(op);
         }
-        window.append(ops, *bytes);
+        window.append(ops, bytes);
     }
     (store.snapshot(), window)
 }

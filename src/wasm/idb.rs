@@ -53,14 +53,7 @@ pub const RETAINED: &str = "retained";
 pub const INCOMING: &str = "incoming";
 pub const META: &str = "meta";
 pub const LOG: &str = "log";
-pub const STORES: [&str; 6] = [
-    SESSIONS,
-    SUBSCRIPTIONS,
-    MESSAGES,
-    DELIVERIES,
-    RETAINED,
-    INCOMING,
-];
+/// The record stores, then the log: one list, so the two never disagree.
 const STORES_AND_LOG: [&str; 7] = [
     SESSIONS,
     SUBSCRIPTIONS,
@@ -70,6 +63,8 @@ const STORES_AND_LOG: [&str; 7] = [
     INCOMING,
     LOG,
 ];
+/// The record stores.
+pub const STORES: &[&str] = STORES_AND_LOG.split_at(6).0;
 
 pub fn db_name(broker: &str) -> String {
     format!("tabmq:{broker}")
@@ -113,7 +108,7 @@ pub async fn open(
 /// Each step takes the schema one version up.
 fn upgrade(db: &Database, old: u32, new: u32) -> indexed_db_futures::Result<()> {
     if old < 1 && new >= 1 {
-        for store in STORES {
+        for &store in STORES {
             db.create_object_store(store).build()?;
         }
     }
@@ -234,7 +229,7 @@ pub async fn write_records(
     flush: bool,
     clear_log: bool,
 ) -> Result<usize, JsValue> {
-    let names: &[&str] = if clear_log { &STORES_AND_LOG } else { &STORES };
+    let names: &[&str] = if clear_log { &STORES_AND_LOG } else { STORES };
     let tx = db
         .transaction(names)
         .with_mode(TransactionMode::Readwrite)
@@ -250,7 +245,7 @@ pub async fn write_records(
         );
     }
     let mut stores = Vec::with_capacity(STORES.len());
-    for name in STORES {
+    for &name in STORES {
         stores.push(tx.object_store(name).map_err(js_err)?);
     }
     let store = |name: &str| {

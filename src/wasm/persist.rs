@@ -173,9 +173,10 @@ impl Persister {
         // batch included, goes to the record stores and the log empties.
         let mut entry = Vec::new();
         wire::encode_batch(ticket, &ops, &mut entry);
+        let op_count = ops.len();
         let compaction = {
             let mut w = self.window.borrow_mut();
-            w.append(&ops, entry.len());
+            w.append(ops, entry.len());
             w.compaction_due().then(|| w.take())
         };
         let key = self.next_log_key.get();
@@ -195,7 +196,7 @@ impl Persister {
             if result.is_ok() && compaction.is_some() {
                 me.figures.borrow_mut().compactions += 1;
             }
-            me.finish(result, ops.len(), started);
+            me.finish(result, op_count, started);
             me.reports.finished(ticket);
             me.busy.set(false);
             // The host polls: the owner applies the ticket, held
