@@ -32,8 +32,8 @@
 //! output, in the order the client will read it, so the table here is the
 //! client's table at that point of the stream.
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use rustc_hash::FxHasher;
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 /// How one PUBLISH names its topic.
@@ -64,24 +64,33 @@ impl TopicForm {
     }
 }
 
-/// The keyed hash of topics for every connection's table. Topics come from
-/// clients, so the hash is std's keyed one (HashDoS; a table's probes are
-/// bounded by its size in any case). A message going to many subscribers
-/// is hashed once: the last topic is kept with its hash.
-#[derive(Debug, Default)]
+/// The hash of topics for every connection's table, seeded with the
+/// broker's seed (`Config::client_id_seed`, random in the hosts): the core
+/// has no randomness of its own, and the same seed makes the same choices.
+/// A crafted set of colliding topics costs at most a table's length of
+/// probes (at most twice the alias maximum) and only weakens admission. A
+/// message going to many subscribers is hashed once: the last topic is
+/// kept with its hash.
+#[derive(Debug)]
 pub(super) struct TopicHasher {
-    keys: RandomState,
+    seed: u64,
     /// Held, not only compared by address: its memory cannot be reused for
     /// another topic while it is here.
     last: Option<(Rc<str>, u64)>,
 }
 
 impl TopicHasher {
+    pub fn new(seed: u64) -> TopicHasher {
+        TopicHasher { seed, last: None }
+    }
+
     pub fn hash(&mut self, topic: &Rc<str>) -> u64 {
         match &self.last {
             Some((t, h)) if Rc::ptr_eq(t, topic) => *h,
             _ => {
-                let h = self.keys.hash_one(&**topic);
+                let mut hasher = FxHasher::with_seed(self.seed as usize);
+                topic.hash(&mut hasher);
+                let h = hasher.finish();
                 self.last = Some((topic.clone(), h));
                 h
             }

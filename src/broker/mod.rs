@@ -236,6 +236,7 @@ pub struct Broker {
 
 impl Broker {
     pub fn new(cfg: Config, hooks: Box<dyn Hooks>) -> Broker {
+        let topic_hasher = alias::TopicHasher::new(cfg.client_id_seed);
         Broker {
             cfg,
             hooks,
@@ -266,7 +267,7 @@ impl Broker {
             dials_made: 0,
             clock: Millis(0),
             storage_full: false,
-            topic_hasher: alias::TopicHasher::default(),
+            topic_hasher,
         }
         .with_bridges()
     }
