@@ -175,7 +175,7 @@ impl Broker {
             s.next_seq = s.next_seq.max(d.seq);
             match out.state {
                 DeliveryState::Queued => s.push_queue(out),
-                _ => s.inflight.push_back(out),
+                _ => s.restore_inflight(out),
             }
         }
         // Messages no delivery refers to any more (expired, or orphaned), in

@@ -60,7 +60,7 @@ test('the limits of the .d.ts, the README and docs/node.md are exactly the core\
 test('resolveLimits gives the defaults, applies options, and refuses bad ones naming them', async () => {
   await loadWasm(readFileSync(join(ROOT, 'www/pkg/tabmq_bg.wasm')));
   const byName = (o) => Object.fromEntries(resolveLimits(o).map((l) => [l.name, l.value]));
-  assert.equal(byName({}).maxInflight, 64);
+  assert.equal(byName({}).maxInflight, 1024);
   assert.equal(byName({}).maxKeepAlive, undefined, 'no keep alive limit by default');
   assert.equal(byName({ limits: { maxInflight: 5, maxKeepAlive: 60 } }).maxInflight, 5);
   assert.equal(byName({ limits: { maxKeepAlive: 60 } }).maxKeepAlive, 60);

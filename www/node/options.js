@@ -50,14 +50,15 @@ const LISTENER_KEYS = {
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_WS_PATH = '/mqtt';
 /** Bytes of unsent output after which a connection is closed as too slow,
- *  on top of what the in-flight window may hold (maxInflight whole packets):
- *  a consumer of QoS 1/2 messages is never closed for what the window lets
- *  the core send it. */
+ *  on top of what the in-flight window may hold (maxInflight whole packets,
+ *  up to a session's queue budget, maxQueuedBytes): a consumer of QoS 1/2
+ *  messages is not closed for what the window lets the core send it unless
+ *  that is more than its queue could hold. */
 const WRITE_BUFFER_SLACK = 8 * 1024 * 1024;
 
 /** The default `maxWriteBuffer` for the limits in effect. */
 export function defaultWriteBuffer(limits) {
-  return WRITE_BUFFER_SLACK + limits.maxInflight * limits.maxPacketSize;
+  return WRITE_BUFFER_SLACK + Math.min(limits.maxInflight * limits.maxPacketSize, limits.maxQueuedBytes);
 }
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
