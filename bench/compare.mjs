@@ -4,9 +4,14 @@
 // machine hits every variant alike; medians per variant.
 //
 //   node bench/compare.mjs --www=base=/tmp/base/www --www=patched=/tmp/patched/www \
-//       [--set=node,browser,durable] [--rounds=2]
+//       [--set=node,browser,durable,ceiling] [--rounds=2]
+//   node bench/compare.mjs --www=tabmq=www --target=echo --target=echo-input --set=ceiling
 //
-// Each DIR is a complete www/ (its *.js and pkg/). Writes
+// Each DIR is a complete www/ (its *.js and pkg/). --target=T adds a
+// variant that runs the browser sets against a ceiling worker (echo: the
+// forwarder that batches per burst; echo-input: per input) with the first
+// DIR's page code. The 'ceiling' set is every MQTT.js and raw scenario
+// of `npm run bench`'s ceiling rows. Writes
 // bench/results/compare-<date>.{md,json} and prints the table.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -15,15 +20,18 @@ import { fileURLToPath } from 'node:url';
 import { snapshot } from './lib/snapshot.mjs';
 import { openBrowser, runBrowserScenario } from './browser/suite.mjs';
 import { runNodeScenario } from './node/suite.mjs';
-import { label, WINDOWS } from './lib/scenarios.mjs';
+import { label, SIZES, WINDOWS } from './lib/scenarios.mjs';
 import { fmtRate } from './lib/report.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const variants = args.filter((a) => a.startsWith('--www=')).map((a) => {
   const [name, ...dir] = a.slice(6).split('=');
-  return { name, dir: dir.join('=') };
+  return { name, dir: dir.join('='), target: 'tabmq' };
 });
+for (const a of args.filter((x) => x.startsWith('--target='))) {
+  if (variants.length) variants.push({ name: a.slice(9), dir: variants[0].dir, target: a.slice(9) });
+}
 const sets = (args.find((a) => a.startsWith('--set='))?.slice(6) ?? 'node,browser').split(',');
 const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 2);
 if (variants.length < 2) {
@@ -48,7 +56,17 @@ const BROWSER = [
   { client: 'mqttjs', topology: 'pairs', n: 50, qos: 1, size: 16 },
   { client: 'raw', topology: 'fanin', n: 100, qos: 0, size: 16 },
   { client: 'raw', topology: 'pairs', n: 50, qos: 0, size: 16 },
-].map((sc) => ({ ...sc, target: 'tabmq', durability: 'memory', window: WINDOWS[sc.topology] }));
+].map((sc) => ({ ...sc, durability: 'memory', window: WINDOWS[sc.topology] }));
+
+// The scenarios `npm run bench` measures against the ceiling.
+const CEILING = [];
+for (const topology of ['fanin', 'fanout', 'pairs']) {
+  for (const qos of [0, 1]) {
+    for (const size of [16, 1024]) CEILING.push({ client: 'mqttjs', topology, n: SIZES.full[topology], qos, size });
+    CEILING.push({ client: 'raw', topology, n: SIZES.full[topology], qos, size: 16 });
+  }
+}
+for (const sc of CEILING) Object.assign(sc, { durability: 'memory', window: WINDOWS[sc.topology] });
 
 // Durable QoS 1 in the browser, persistent sessions (MQTT.js clean: false),
 // a disk-backed profile: strict next to memory, many in flight and few.
@@ -76,7 +94,7 @@ async function main() {
   for (let round = 0; round < rounds; round++) {
     for (const v of variants) {
       snapshot(v.dir);
-      if (sets.includes('node')) {
+      if (sets.includes('node') && v.target === 'tabmq') {
         for (const sc of NODE) {
           const r = await runNodeScenario('tabmq', sc, { ...TIMING, skipLatency: true });
           add(`node ${label(sc)}, one packet per write`, v.name, { rate: r.sat.deliveredPerSec, us: (r.cpu.cores.broker * 1e6) / r.sat.deliveredPerSec, other: r.cpu.cores.other });
@@ -84,7 +102,7 @@ async function main() {
           log(`round ${round + 1} ${v.name} node ${label(sc)}: ${Math.round(r.sat.deliveredPerSec)} / ${Math.round(r.satBatched.deliveredPerSec)}`);
         }
       }
-      if (sets.includes('durable')) {
+      if (sets.includes('durable') && v.target === 'tabmq') {
         const b = await openBrowser();
         try {
           for (const sc of DURABLE) {
@@ -98,10 +116,12 @@ async function main() {
           await b.close();
         }
       }
-      if (sets.includes('browser')) {
+      for (const set of ['browser', 'ceiling']) {
+        if (!sets.includes(set)) continue;
         const b = await openBrowser();
         try {
-          for (const sc of BROWSER) {
+          for (const base of set === 'browser' ? BROWSER : CEILING) {
+            const sc = { ...base, target: v.target };
             const r = await runBrowserScenario(b, sc, { ...TIMING, skipLatency: !sc.latency });
             const worker = r.cpu.threads['renderer/SharedWorker th'] ?? 0;
             const name = `browser ${sc.client === 'raw' ? 'raw' : 'MQTT.js'} ${label(sc)}`;

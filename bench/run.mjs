@@ -178,6 +178,7 @@ function browserMatrix() {
         add('mqttjs', topology, qos, size, 'tabmq', 'memory');
         if (!QUICK) add('mqttjs', topology, qos, size, 'tabmq', 'strict');
         add('mqttjs', topology, qos, size, 'echo', 'memory');
+        if (!QUICK && size === 16) add('mqttjs', topology, qos, size, 'echo-input', 'memory');
       }
     }
   }

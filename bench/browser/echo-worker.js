@@ -6,15 +6,59 @@
 // subscribed to exactly that topic (no wildcards, no sessions, no queues).
 // What MQTT.js clients reach through it is the most the browser's
 // MessagePort path and the clients themselves allow.
+//
+// Two ways to flush (the worker URL's `flush` parameter):
+// - 'burst' (the default, the ceiling): tabmq's own technique. Output is
+//   kept until the inputs already queued in this turn (port messages) are
+//   read, then each destination gets everything for it in one message.
+// - 'input': one message per destination after each input (the ceiling
+//   before issue 15, kept as a row to show what batching is worth).
 
 import { StreamParser } from '../lib/wire.js';
 
 const td = new TextDecoder();
 /** topic -> Set of connections */
 const topics = new Map();
+const PER_INPUT = new URL(self.location.href).searchParams.get('flush') === 'input';
+
+/** Destination Conn -> array of Uint8Array parts not yet sent. */
+const out = new Map();
+let flushQueued = false;
+const flushChannel = new MessageChannel();
+flushChannel.port1.onmessage = () => {
+  flushQueued = false;
+  flush();
+};
+
+/** Runs once the port messages already queued are handled (a
+ *  MessageChannel message queues behind them), as the tabmq host polls. */
+function flushSoon() {
+  if (PER_INPUT) return flush();
+  if (flushQueued) return;
+  flushQueued = true;
+  flushChannel.port2.postMessage(0);
+}
+
+function flush() {
+  for (const [to, parts] of out) {
+    let buf;
+    if (parts.length === 1) buf = parts[0].slice();
+    else {
+      let n = 0;
+      for (const p of parts) n += p.length;
+      buf = new Uint8Array(n);
+      let off = 0;
+      for (const p of parts) {
+        buf.set(p, off);
+        off += p.length;
+      }
+    }
+    if (to.port) to.port.postMessage(buf.buffer, [buf.buffer]);
+  }
+  out.clear();
+}
 
 class Conn {
-  out = new Map(); // Conn -> array of Uint8Array parts to send after this input
   subs = new Set();
   constructor(port) {
     this.port = port;
@@ -23,37 +67,18 @@ class Conn {
       const data = e.data;
       if (data instanceof ArrayBuffer) {
         this.parser.push(new Uint8Array(data));
-        this.flush();
+        flushSoon();
       } else if (data && data.close) this.drop();
     };
     port.postMessage({ open: true });
   }
 
+  /** `bytes` may be a view of an input buffer (which is never reused);
+   *  flush copies into a buffer of the destination's own. */
   queue(to, bytes) {
-    let parts = this.out.get(to);
-    if (!parts) this.out.set(to, (parts = []));
+    let parts = out.get(to);
+    if (!parts) out.set(to, (parts = []));
     parts.push(bytes);
-  }
-
-  /** One message per destination for everything one input produced, as
-   *  the tabmq host sends one buffer per connection per turn. */
-  flush() {
-    for (const [to, parts] of this.out) {
-      let buf;
-      if (parts.length === 1) buf = parts[0].slice();
-      else {
-        let n = 0;
-        for (const p of parts) n += p.length;
-        buf = new Uint8Array(n);
-        let off = 0;
-        for (const p of parts) {
-          buf.set(p, off);
-          off += p.length;
-        }
-      }
-      if (to.port) to.port.postMessage(buf.buffer, [buf.buffer]);
-    }
-    this.out.clear();
   }
 
   packet(type, flags, buf, start, end, head) {

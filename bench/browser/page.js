@@ -78,9 +78,13 @@ function readStamp(payload) {
   return new DataView(payload.buffer, payload.byteOffset, 8).getFloat64(0, true);
 }
 
+/** The ceilings: a forwarder with no broker behind it, flushing once per
+ *  burst of input (tabmq's own technique) or once per input. */
+const ECHO = { echo: './echo-worker.js', 'echo-input': './echo-worker.js?flush=input' };
+
 /**
  * Starts a broker (or the echo ceiling) and connects the clients.
- * cfg: { target: 'tabmq'|'echo', client: 'mqttjs'|'raw', name, durability,
+ * cfg: { target: 'tabmq'|'echo'|'echo-input', client: 'mqttjs'|'raw', name, durability,
  *        topology, n, qos, size, clean, extraFilters, perPublisher }
  * perPublisher: MQTT.js publishers keep at most this many QoS 1/2
  * messages unacknowledged (waiting for PUBACK/PUBCOMP), as applications do.
@@ -91,7 +95,7 @@ export async function setup(cfg) {
     name: cfg.name,
     mode: 'shared',
     durability: cfg.durability ?? 'memory',
-    workerUrl: cfg.target === 'echo' ? new URL('./echo-worker.js', import.meta.url) : undefined,
+    workerUrl: ECHO[cfg.target] ? new URL(ECHO[cfg.target], import.meta.url) : undefined,
     limits: cfg.limits,
   });
   const topo = topology(cfg.topology, cfg.n);

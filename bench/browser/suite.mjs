@@ -121,7 +121,7 @@ export async function runBrowserScenario(b, sc, timing) {
       lat.rateNote = rate.note;
     }
     // The store's own figures (commit latency), for durable runs.
-    const storage = sc.durability && sc.durability !== 'memory' && sc.target !== 'echo'
+    const storage = sc.durability && sc.durability !== 'memory' && sc.target === 'tabmq'
       ? (await page.evaluate(() => window.bench.stats())).storage ?? null
       : null;
     await page.evaluate(() => window.bench.teardown());
