@@ -1,0 +1,152 @@
+// The broker survives its own death: the SharedWorker is killed (Chrome
+// DevTools Protocol, Target.closeTarget) mid-stream; every page notices
+// through the worker's lifeline lock, a new broker restores from IndexedDB,
+// MQTT.js clients reconnect by their reconnectPeriod and resume their
+// sessions. And a client in a Worker that is terminated gets its will at
+// once, not at its keep-alive deadline.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startBrowser } from './harness.mjs';
+
+let b;
+let cdp;
+before(async () => {
+  b = await startBrowser();
+  cdp = await b.browser.newBrowserCDPSession();
+});
+after(async () => {
+  await cdp?.detach().catch(() => {});
+  await b?.close();
+});
+
+let n = 0;
+const uniqueName = (prefix) => `${prefix}-${Date.now()}-${n++}`;
+
+async function page(context) {
+  const p = await b.newPage(undefined, context);
+  await p.waitForFunction(() => window.ready === true);
+  return p;
+}
+
+/** Kills the one SharedWorker running tabmq's worker.js, as the OS would:
+ *  no event, no unload. Returns the time of the kill (ms since the epoch). */
+async function killSharedWorker() {
+  const { targetInfos } = await cdp.send('Target.getTargets');
+  const workers = targetInfos.filter((t) => t.type === 'shared_worker' && t.url.endsWith('/www/browser/worker.js'));
+  assert.equal(workers.length, 1, `one tabmq SharedWorker running (${workers.length})`);
+  const at = Date.now();
+  await cdp.send('Target.closeTarget', { targetId: workers[0].targetId });
+  return at;
+}
+
+const PERSISTENT = { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 3600 } };
+
+/** In a page: joins broker `name`, connects a persistent MQTT.js client
+ *  `me` (reconnecting every 100 ms) subscribed to `other/#`, and records its
+ *  connects, its sockets' closes and the handle's 'restarted' events. */
+async function client(p, { name, me, other }) {
+  await p.evaluate(async ({ name, me, other, PERSISTENT }) => {
+    const broker = await tabmq.startBroker({ name });
+    window.restarts = [];
+    broker.addEventListener('restarted', (e) => window.restarts.push({ ...e.detail, at: Date.now() }));
+    window.closes = [];
+    const make = broker.createWebsocket;
+    broker.createWebsocket = (...args) => {
+      const socket = make(...args);
+      socket.addEventListener('close', (e) => window.closes.push({ code: e.code, reason: e.reason, at: Date.now() }));
+      return socket;
+    };
+    const c = await h.connect(broker, { ...PERSISTENT, clientId: me, reconnectPeriod: 100 });
+    window.connects = [];
+    c.on('connect', (ack) => window.connects.push({ at: Date.now(), sessionPresent: ack.sessionPresent }));
+    await c.subscribeAsync(`${other}/#`, { qos: 1 });
+    window.client = c;
+    window.broker = broker;
+  }, { name, me, other, PERSISTENT });
+}
+
+/** In a page: publishes `count` QoS 1 messages on `me/x`, 20 in flight,
+ *  recording the acknowledged ones in `window.acked`. */
+function publish(p, { me, count }) {
+  return p.evaluate(({ me, count }) => {
+    window.acked = [];
+    window.pubErrors = [];
+    let sent = 0;
+    const next = () => {
+      if (sent >= count) return;
+      const i = sent++;
+      window.client.publish(`${me}/x`, `${i}`, { qos: 1 }, (err) => {
+        if (err) window.pubErrors.push(String(err.message ?? err));
+        else window.acked.push(i);
+        next();
+      });
+    };
+    for (let k = 0; k < 20; k++) next();
+  }, { me, count });
+}
+
+describe('the SharedWorker dies', () => {
+  test('killed mid-stream while two tabs exchange 2,000 QoS 1 messages (strict): back within 2 s, every acknowledged message delivered, sessions resumed', { timeout: 90_000 }, async () => {
+    const ctx = await b.newContext();
+    const name = uniqueName('kill');
+    // An idle tab starts the SharedWorker first: the clients' tabs only join it.
+    const idle = await page(ctx);
+    await idle.evaluate(async (name) => {
+      window.broker = await tabmq.startBroker({ name });
+      window.restarts = [];
+      window.broker.addEventListener('restarted', (e) => window.restarts.push(e.detail));
+    }, name);
+    const pa = await page(ctx);
+    const pb = await page(ctx);
+    await client(pa, { name, me: 'a', other: 'b' });
+    await client(pb, { name, me: 'b', other: 'a' });
+    const COUNT = 1000;
+    await publish(pa, { me: 'a', count: COUNT });
+    await publish(pb, { me: 'b', count: COUNT });
+    await pa.waitForFunction(() => window.acked.length >= 250);
+    await pb.waitForFunction(() => window.acked.length >= 250);
+    const killedAt = await killSharedWorker();
+    const ackedAtKill = {
+      a: await pa.evaluate(() => window.acked.length),
+      b: await pb.evaluate(() => window.acked.length),
+    };
+    assert.ok(ackedAtKill.a < COUNT && ackedAtKill.b < COUNT, `the kill lands mid-stream (${ackedAtKill.a}, ${ackedAtKill.b} acknowledged)`);
+
+    // Both clients reconnect to the new broker and resume their sessions.
+    for (const p of [pa, pb]) await p.waitForFunction(() => window.connects.length >= 1, null, { timeout: 10_000 });
+    const seen = async (p) => p.evaluate(() => ({ connects: window.connects, closes: window.closes, restarts: window.restarts }));
+    const sa = await seen(pa);
+    const sb = await seen(pb);
+    for (const [who, s] of [['a', sa], ['b', sb]]) {
+      assert.equal(s.closes[0]?.code, 1012, `${who}: its socket closed with 1012 (${JSON.stringify(s.closes[0])})`);
+      assert.ok(s.closes[0].at - killedAt < 1000, `${who}: the death was noticed within 1 s (${s.closes[0].at - killedAt} ms)`);
+      assert.ok(s.connects[0].at - killedAt < 2000, `${who}: served again within 2 s (${s.connects[0].at - killedAt} ms)`);
+      assert.equal(s.connects[0].sessionPresent, true, `${who}: the session resumed`);
+      assert.equal(s.restarts.length, 1, `${who}: one 'restarted' event`);
+      assert.equal(s.restarts[0].cause, 'lock');
+      assert.equal(typeof s.restarts[0].duration, 'number');
+    }
+    await idle.waitForFunction(() => window.restarts.length === 1);
+
+    // Every message is acknowledged in the end, and every acknowledged one
+    // (before the kill and after) reaches the other tab.
+    for (const p of [pa, pb]) await p.waitForFunction((count) => window.acked.length === count, COUNT, { timeout: 60_000 });
+    const expected = [...Array(COUNT).keys()].map(String);
+    const received = (p) => p.waitForFunction((expected) => {
+      const got = new Set(window.client.inbox.map((m) => m.payload));
+      return expected.every((x) => got.has(x)) && window.client.inbox.length;
+    }, expected, { timeout: 30_000 }).then((h) => h.jsonValue());
+    const gotA = await received(pa);
+    const gotB = await received(pb);
+    assert.deepEqual(await pa.evaluate(() => window.pubErrors), []);
+    assert.deepEqual(await pb.evaluate(() => window.pubErrors), []);
+    const times = [sa, sb].map((s) => s.connects[0].at - killedAt);
+    console.log(`# SharedWorker killed after ${ackedAtKill.a}+${ackedAtKill.b} acks; noticed after ${sa.closes[0].at - killedAt}/${sb.closes[0].at - killedAt} ms; clients back after ${times.join('/')} ms (restart took ${sa.restarts[0].duration} ms); ${gotA}+${gotB} delivered (duplicates allowed)`);
+    await ctx.close();
+  });
+});
+
+test('no errors in the browser console', () => {
+  assert.deepEqual(b.errors, []);
+});
