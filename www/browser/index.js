@@ -11,8 +11,6 @@ import { TabmqError } from '../shared/errors.js';
 export { BrokerSocket } from './socket.js';
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 
-let warnedNoSharedWorker = false;
-
 /**
  * A fake WebSocket over a port from `broker.openPort()`; works in any
  * context, workers included: `mqtt.connect(url, { createWebsocket: () =>
@@ -34,12 +32,13 @@ export function socketFromPort(port, url = 'ws://tabmq.invalid/', protocols = ['
  */
 export async function startBroker(options = {}) {
   const opts = checkOptions(options);
-  if (opts.mode === 'shared' && typeof SharedWorker !== 'function') {
-    if (!warnedNoSharedWorker) {
-      console.warn("tabmq: SharedWorker is not available here; mode 'shared' falls back to 'worker' (one broker per tab)");
-      warnedNoSharedWorker = true;
-    }
-    opts.mode = 'worker';
+  // Without SharedWorker, one tab runs the broker for every tab (leader.js).
+  if (opts.mode === 'shared' && typeof SharedWorker !== 'function') opts.mode = 'leader';
+  if (opts.mode === 'leader' && !(hasLocks() && typeof BroadcastChannel === 'function')) {
+    throw new TabmqError(
+      `tabmq: broker '${opts.name}' cannot be shared between tabs here: mode 'leader'${options.mode === 'leader' ? '' : " (what 'shared' becomes without SharedWorker)"} needs Web Locks and BroadcastChannel (serve the page from https: or localhost); mode 'worker' runs a broker for this tab alone`,
+      'ERR_TABMQ_PLATFORM',
+    );
   }
   const handle = new BrokerHandle(opts);
   try {
@@ -124,7 +123,7 @@ class BrokerHandle extends EventTarget {
   async _init() {
     const { page, lock } = pageLockName(this.#opts.name);
     this.#page = page;
-    if (this.#opts.mode === 'shared') {
+    if (this.#opts.mode === 'shared' || this.#opts.mode === 'leader') {
       this.#pageLock = lock;
       await holdPageLock(lock);
     }
@@ -209,6 +208,7 @@ class BrokerHandle extends EventTarget {
     this.#stopWatching();
     link.control.onmessage = null;
     link.terminate();
+    link.lost?.();
     this.#settle(new TabmqError('tabmq: the broker died before it answered; it is being restarted', 'ERR_TABMQ_BROKER_LOST'));
     for (const port of this.#live) brokerGone(port);
     this.#live.clear();

@@ -1,7 +1,10 @@
 // How a page's broker handle reaches its broker: a link is `{ control,
 // worker?, terminate }`, where `control` speaks the control protocol
 // (control.js) to a SharedWorker, a dedicated Worker or a broker in this
-// page's own thread.
+// page's own thread, or (mode 'leader') the worker of the tab elected to
+// run it (leader.js).
+
+import { leaderLink } from './leader.js';
 
 // The worker URLs are written as `new URL('./worker.js', import.meta.url)`
 // inside the constructor call, with static options, so that bundlers (Vite,
@@ -14,6 +17,13 @@ export function workerLink(opts) {
       : new SharedWorker(new URL('./worker.js', import.meta.url), { type: 'module' });
     worker.port.start();
     return { control: worker.port, worker, terminate: () => worker.port.close() };
+  }
+  if (opts.mode === 'leader') {
+    // Named so that worker.js serves a control port per tab (leader.js).
+    const worker = opts.workerUrl
+      ? new Worker(opts.workerUrl, { type: 'module', name: 'tabmq-leader' })
+      : new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'tabmq-leader' });
+    return { control: null, worker, terminate: () => worker.terminate() };
   }
   const worker = opts.workerUrl
     ? new Worker(opts.workerUrl, { type: 'module' })
@@ -40,5 +50,7 @@ export async function inlineLink(opts) {
 
 /** A new link of the kind `opts.mode` asks for. */
 export function openLink(opts) {
-  return opts.mode === 'inline' ? inlineLink(opts) : workerLink(opts);
+  if (opts.mode === 'inline') return inlineLink(opts);
+  if (opts.mode === 'leader') return leaderLink(opts, workerLink);
+  return workerLink(opts);
 }

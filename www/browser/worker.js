@@ -41,6 +41,9 @@ async function startOrJoin(init) {
 
 if (typeof SharedWorkerGlobalScope !== 'undefined' && self instanceof SharedWorkerGlobalScope) {
   self.onconnect = (e) => serveControl(e.ports[0], { start: startOrJoin, dedicated: false, lifeline });
+} else if (self.name === 'tabmq-leader') {
+  // The leader tab's worker (leader.js): a control port per tab it serves.
+  self.onmessage = (e) => serveControl(e.data.control, { start: startOrJoin, dedicated: false, lifeline });
 } else {
   serveControl(self, { start: startOrJoin, dedicated: true, lifeline });
 }
