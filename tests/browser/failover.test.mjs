@@ -218,6 +218,62 @@ describe('without SharedWorker: a leader tab runs the broker', () => {
   });
 });
 
+describe('prompt wills', () => {
+  /** In a page: a broker, a watcher of `status/#`, and a device client in a
+   *  Worker over a port from openPort(). */
+  const setup = async ({ name, mode }) => {
+    const broker = await tabmq.startBroker({ name, mode, durability: 'memory' });
+    const watcher = await h.connect(broker, { protocolVersion: 5, clientId: 'watcher' });
+    await watcher.subscribeAsync('status/#', { qos: 1 });
+    window.wills = [];
+    watcher.on('message', (topic, payload) => window.wills.push({ topic, payload: String(payload), at: Date.now() }));
+    const worker = new Worker('/tests/browser/pages/device-worker.js', { type: 'module' });
+    const port = await broker.openPort();
+    await new Promise((ok) => {
+      worker.onmessage = (e) => e.data.t === 'connected' && ok();
+      worker.postMessage({ t: 'start', id: 'dev1', port }, [port]);
+    });
+    window.worker = worker;
+    window.watcher = watcher;
+  };
+
+  for (const mode of ['shared', 'worker']) {
+    test(`${mode}: a device Worker terminated: its will arrives within 1 s (its keep alive is 60 s)`, { timeout: 30_000 }, async () => {
+      const p = await page();
+      await p.evaluate(setup, { name: uniqueName('will'), mode });
+      const ms = await p.evaluate(async () => {
+        const at = Date.now();
+        window.worker.terminate();
+        await h.collect(window.watcher, 1, 5000);
+        return window.wills[0].at - at;
+      });
+      assert.ok(ms < 1000, `the will came ${ms} ms after the Worker was terminated`);
+      console.log(`# ${mode}: will ${ms} ms after the device Worker was terminated`);
+      await p.close();
+    });
+  }
+
+  test('a device that disconnects cleanly and then goes gets no will', { timeout: 30_000 }, async () => {
+    const p = await page();
+    await p.evaluate(setup, { name: uniqueName('nowill'), mode: 'shared' });
+    const wills = await p.evaluate(async () => {
+      await new Promise((ok) => {
+        window.worker.onmessage = (e) => e.data.t === 'ended' && ok();
+        window.worker.postMessage({ t: 'end' });
+      });
+      window.worker.terminate();
+      // The connection's lock comes free now; a marker published after the
+      // lock's linger (1 s) arrives after any will would have.
+      await h.sleep(1200);
+      await window.watcher.publishAsync('status/marker', 'm', { qos: 1 });
+      await h.collect(window.watcher, 1);
+      return window.wills.map((w) => w.topic);
+    });
+    assert.deepEqual(wills, ['status/marker']);
+    await p.close();
+  });
+});
+
 test('no errors in the browser console', () => {
   assert.deepEqual(b.errors, []);
 });
