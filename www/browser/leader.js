@@ -21,27 +21,42 @@ import { lockName, watchLock } from './lifeline.js';
 /** Broker name -> this tab's part in its election. */
 const elections = new Map();
 
-function election(name) {
-  let e = elections.get(name);
+/** This tab's part in the election of broker `opts.name`: it queues for
+ *  the lock once, with the options of its first handle, and when granted
+ *  starts the worker at once, whether or not a handle of this tab is still
+ *  open: the other tabs wait for it. */
+function election(opts, workerLink) {
+  let e = elections.get(opts.name);
   if (e) return e;
   e = { id: lockName('tabmq:tab'), leading: false, worker: null, announce: null };
+  e.start = () => startWorker(e, opts, workerLink);
   e.elected = new Promise((resolve) => {
-    navigator.locks.request(`tabmq:leader:${name}`, () => {
+    navigator.locks.request(`tabmq:leader:${opts.name}`, () => {
       e.leading = true;
+      e.start();
       resolve();
       return new Promise(() => {}); // held while this tab lives
     });
   });
-  elections.set(name, e);
+  elections.set(opts.name, e);
   return e;
+}
+
+/** Starts the leader's worker if there is none (or the last one died),
+ *  and tells the tabs looking for a leader. */
+function startWorker(e, opts, workerLink) {
+  if (e.worker) return;
+  e.worker = workerLink({ ...opts, mode: 'leader' }).worker;
+  e.announce ??= serveAnnounce(e, opts.name);
+  e.announce.postMessage({ t: 'leader', id: e.id });
 }
 
 /** A link to broker `opts.name` in leader mode: to this tab's own worker
  *  if it is (or becomes) the leader, else to the leader's. */
 export async function leaderLink(opts, workerLink) {
-  const e = election(opts.name);
+  const e = election(opts, workerLink);
   for (;;) {
-    if (e.leading) return lead(e, opts, workerLink);
+    if (e.leading) return lead(e);
     const search = findLeader(opts.name);
     const leader = await Promise.race([e.elected.then(() => null), search.found]);
     search.stop();
@@ -79,13 +94,8 @@ function findLeader(name) {
 /** This tab leads: its worker (started now if there is none, or the last
  *  one died) serves this tab over a port and the followers over their
  *  channels. */
-function lead(e, opts, workerLink) {
-  if (!e.worker) {
-    e.worker = workerLink({ ...opts, mode: 'leader' }).worker;
-    // A follower that finds no leader keeps asking; tell them now.
-    e.announce ??= serveAnnounce(e, opts.name);
-    e.announce.postMessage({ t: 'leader', id: e.id });
-  }
+function lead(e) {
+  e.start();
   const worker = e.worker;
   const control = controlPort(worker);
   return {
