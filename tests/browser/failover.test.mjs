@@ -164,6 +164,35 @@ async function backAfter(p, at) {
   return (await handle.jsonValue()).at - at;
 }
 
+describe('without Web Locks in the page: the heartbeat', () => {
+  test('the SharedWorker killed: the page notices by missed heartbeats and its client is back within 2 s', { timeout: 60_000 }, async () => {
+    const ctx = await b.newContext();
+    await ctx.addInitScript(() => {
+      Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined });
+    });
+    const name = uniqueName('heartbeat');
+    const idle = await page(ctx);
+    await idle.evaluate(async (name) => { window.broker = await tabmq.startBroker({ name }); }, name);
+    const p = await page(ctx);
+    await client(p, { name, me: 'a', other: 'a' });
+    const killedAt = await killSharedWorker();
+    const back = await backAfter(p, killedAt);
+    const restarts = await p.evaluate(() => window.restarts.map((r) => r.cause));
+    assert.deepEqual(restarts, ['heartbeat']);
+    const noticed = (await p.evaluate(() => window.closes[0].at)) - killedAt;
+    assert.ok(noticed < 1000, `noticed within 1 s (${noticed} ms; pings every 150 ms, 4 missed)`);
+    assert.ok(back < 2000, `served again within 2 s (${back} ms)`);
+    const got = await p.evaluate(async () => {
+      const next = h.collect(window.client, 1);
+      await window.client.publishAsync('a/x', 'after', { qos: 1 });
+      return (await next)[0].payload;
+    });
+    assert.equal(got, 'after');
+    console.log(`# heartbeat: noticed ${noticed} ms, client back ${back} ms after the kill`);
+    await ctx.close();
+  });
+});
+
 describe('without SharedWorker: a leader tab runs the broker', () => {
   test('three tabs share one broker; the leader tab is closed, then the next leader crashes: served again within 2 s each time, nothing acknowledged lost', { timeout: 90_000 }, async () => {
     const ctx = await b.newContext();

@@ -37,7 +37,7 @@ export function watchLock(name, gone) {
  *  no `answered()` in between, `gone()`. Counting pings, not elapsed time,
  *  keeps a throttled background tab (timers slowed to once a second) from
  *  taking its own slowness for a dead broker. Returns { answered, stop }. */
-export function heartbeat({ ping, gone, every = 250, misses = 4 }) {
+export function heartbeat({ ping, gone, every = 150, misses = 4 }) {
   let unanswered = 0;
   const timer = setInterval(() => {
     if (unanswered >= misses) {
