@@ -124,8 +124,9 @@ class BrokerHandle extends EventTarget {
     const { page, lock } = pageLockName(this.#opts.name);
     this.#page = page;
     if (this.#opts.mode === 'shared' || this.#opts.mode === 'leader') {
-      this.#pageLock = lock;
-      await holdPageLock(lock);
+      // Named to the broker only if held: a lock this page does not hold
+      // would be granted to the broker at once, as if the page were gone.
+      if (await holdPageLock(lock)) this.#pageLock = lock;
     }
     await this.#connect();
     const early = this.#early;
