@@ -164,6 +164,28 @@ async function backAfter(p, at) {
   return (await handle.jsonValue()).at - at;
 }
 
+describe('what comes back with the broker', () => {
+  test('$SYS goes on: the new broker publishes its own uptime to the resumed subscription', { timeout: 60_000 }, async () => {
+    const ctx = await b.newContext();
+    const name = uniqueName('sys');
+    const p = await page(ctx);
+    await p.evaluate(async ({ name, PERSISTENT }) => {
+      window.broker = await tabmq.startBroker({ name, sysInterval: 1 });
+      window.client = await h.connect(window.broker, { ...PERSISTENT, clientId: 'sys', reconnectPeriod: 100 });
+      await window.client.subscribeAsync('$SYS/broker/uptime', { qos: 0 });
+    }, { name, PERSISTENT });
+    const uptimes = () => p.evaluate(() => window.client.inbox.map((m) => parseInt(m.payload, 10)));
+    await p.waitForFunction(() => window.client.inbox.some((m) => parseInt(m.payload, 10) >= 2), null, { timeout: 10_000 });
+    const before = (await uptimes()).length;
+    await killSharedWorker();
+    // A new broker: its uptime starts again from 0.
+    await p.waitForFunction((before) => window.client.inbox.slice(before).some((m) => parseInt(m.payload, 10) < 2), before, { timeout: 10_000 });
+    const after = (await uptimes()).slice(before);
+    assert.ok(after.some((u) => u < 2), `uptimes after the kill: ${after}`);
+    await ctx.close();
+  });
+});
+
 describe('without Web Locks in the page: the heartbeat', () => {
   test('the SharedWorker killed: the page notices by missed heartbeats and its client is back within 2 s', { timeout: 60_000 }, async () => {
     const ctx = await b.newContext();
