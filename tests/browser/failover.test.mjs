@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBrowser } from './harness.mjs';
+import { collect, connect, endAll, testBroker, urlOf, within } from '../node/helpers.mjs';
 
 let b;
 let cdp;
@@ -183,6 +184,41 @@ describe('what comes back with the broker', () => {
     const after = (await uptimes()).slice(before);
     assert.ok(after.some((u) => u < 2), `uptimes after the kill: ${after}`);
     await ctx.close();
+  });
+
+  test('a bridge goes on: after the kill, the new broker bridges to the remote broker again', { timeout: 60_000 }, async () => {
+    const remote = await testBroker();
+    const sub = await connect(urlOf(remote, 'tcp'), { protocolVersion: 5 });
+    try {
+      await sub.subscribeAsync('site/up/#', { qos: 1 });
+      const ctx = await b.newContext();
+      const name = uniqueName('bridge');
+      const p = await page(ctx);
+      await p.evaluate(async ({ name, PERSISTENT, url }) => {
+        window.broker = await tabmq.startBroker({
+          name,
+          bridges: [{ name: 'cloud', clientId: `tabmq.${name}`, url, reconnect: { minDelay: 100, maxDelay: 500 }, out: [{ filter: 'up/#', qos: 1, remotePrefix: 'site/' }] }],
+        });
+        window.client = await h.connect(window.broker, { ...PERSISTENT, clientId: 'dev', reconnectPeriod: 100 });
+        window.connects = [];
+        window.client.on('connect', () => window.connects.push(Date.now()));
+      }, { name, PERSISTENT, url: urlOf(remote, 'ws') });
+      const first = collect(sub, 1, 10_000, 'the message bridged before the kill');
+      await p.evaluate(() => window.client.publishAsync('up/before', 'b', { qos: 1 }));
+      assert.equal((await first)[0].topic, 'site/up/before');
+      await killSharedWorker();
+      await p.waitForFunction(() => window.connects.length > 0, null, { timeout: 10_000 });
+      // (A QoS 1 duplicate of the first message may come too.)
+      const second = within(10_000, 'the message bridged after the kill', new Promise((ok) => {
+        sub.on('message', (topic) => topic === 'site/up/after' && ok());
+      }));
+      await p.evaluate(() => window.client.publishAsync('up/after', 'a', { qos: 1 }));
+      await second;
+      await ctx.close();
+    } finally {
+      await endAll(sub);
+      await remote.close();
+    }
   });
 });
 
