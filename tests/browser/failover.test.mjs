@@ -247,6 +247,11 @@ describe('without Web Locks in the page: the heartbeat', () => {
     });
     assert.equal(got, 'after');
     console.log(`# heartbeat: noticed ${noticed} ms, client back ${back} ms after the kill`);
+    // Mode 'leader' cannot elect without Web Locks: it says so.
+    const refused = await p.evaluate((name) => tabmq.startBroker({ name, mode: 'leader' }).then(() => null, (e) => ({ name: e.name, code: e.code, message: e.message })), `${name}-leader`);
+    assert.equal(refused?.code, 'ERR_TABMQ_PLATFORM');
+    assert.equal(refused.name, 'TabmqError');
+    assert.match(refused.message, /mode 'leader'.*needs Web Locks/);
     await ctx.close();
   });
 });

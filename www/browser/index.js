@@ -380,7 +380,8 @@ class BrokerHandle extends EventTarget {
 
   /**
    * Stops the broker at once, as a crash would: the dedicated Worker is
-   * terminated ('worker' mode) or this page's link to the SharedWorker cut.
+   * terminated ('worker' mode) or this page's link to the SharedWorker (or
+   * the leader tab's worker) cut.
    * Nothing is flushed; what 'strict' durability promised survives.
    */
   terminate() {
