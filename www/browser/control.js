@@ -3,7 +3,7 @@
 // the page itself ('inline' mode). One module serves both ends' broker side.
 //
 // page -> broker                         broker -> page
-//   { t: 'init', name, page, lock?,        { t: 'ready', alive? }
+//   { t: 'init', name, page, lock?,        { t: 'ready', alive?, beats }
 //     core, hooks, wasmUrl }               { t: 'error', code, message }  (init failed)
 //   { t: 'connect', port, id? }            { t: 'event', event }          (broker events)
 //     (port transferred)                   { t: 'reply', id, value }
@@ -16,7 +16,9 @@
 // answers on that port ({ open: true, alive? }) once the broker has it, and
 // on the control port too when the connect had an id. `alive` names the Web
 // Lock the broker's worker holds for its lifetime (lifeline.js): granted to
-// a page or socket that asks for it only once the broker is gone.
+// a page or socket that asks for it only once the broker is gone. `beats`:
+// this broker answers 'ping' (a worker that does not, such as one left
+// from an older tabmq, is not watched at all rather than taken for dead).
 
 import { BrokerHost } from '../shared/host.js';
 import { browserDialer } from './dial.js';
@@ -76,7 +78,7 @@ export function serveControl(control, { start, dedicated, lifeline }) {
         // connections end and their wills are sent.
         navigator.locks.request(msg.lock, () => leave(host));
       }
-      control.postMessage({ t: 'ready', alive: await lifeline?.() });
+      control.postMessage({ t: 'ready', alive: await lifeline?.(), beats: true });
       return;
     }
     const { host } = await hostPromise;

@@ -84,7 +84,7 @@ function sameBroker(a, b) {
 class BrokerHandle extends EventTarget {
   #opts;
   #link = null;
-  /** Resolves (to the broker's lifeline) once the current link's broker is
+  /** Resolves (to the broker's 'ready') once the current link's broker is
    *  ready; replaced by a pending one while the broker restarts. */
   #linkReady;
   #requests = new Map();
@@ -165,23 +165,25 @@ class BrokerHandle extends EventTarget {
         hooks: this.#opts.hooks,
         wasmUrl: this.#opts.wasmUrl,
       });
-      const alive = await ready;
+      const hello = await ready;
       this.#ready = null;
-      this.#watch(link, alive);
+      this.#watch(link, hello);
     })();
     opened.catch((err) => this.#ready?.reject(err));
     return opened;
   }
 
-  /** Watches the broker behind `link`: its lifeline lock (lifeline.js), or
-   *  a heartbeat where there are no Web Locks. An inline broker dies with
-   *  this page and needs no watching. */
-  #watch(link, alive) {
+  /** Watches the broker behind `link` (its 'ready' said `alive` and
+   *  `beats`): its lifeline lock (lifeline.js), or a heartbeat where there
+   *  are no Web Locks. An inline broker dies with this page and needs no
+   *  watching; a worker that answers no pings is not watched. */
+  #watch(link, { alive, beats }) {
     if (this.#opts.mode === 'inline' || this.#closed) return;
     if (alive && hasLocks()) {
       this.#unwatch = watchLock(alive, () => this.#lost(link, 'lock'));
       return;
     }
+    if (!beats) return;
     this.#beat = heartbeat({
       ping: () => link.control.postMessage({ t: 'ping' }),
       gone: () => this.#lost(link, 'heartbeat'),
@@ -223,7 +225,7 @@ class BrokerHandle extends EventTarget {
   }
 
   #onControl(msg) {
-    if (msg.t === 'ready') this.#ready?.resolve(msg.alive);
+    if (msg.t === 'ready') this.#ready?.resolve(msg);
     else if (msg.t === 'pong') this.#beat?.answered();
     else if (msg.t === 'error') {
       const err = new TabmqError(msg.message, msg.code);
@@ -337,6 +339,15 @@ class BrokerHandle extends EventTarget {
    * client then needs a new port.
    */
   async openPort() {
+    if (this.#closed) throw closedError();
+    const hello = await this.#linkReady;
+    if (!hello.beats) {
+      // A worker of the older protocol (a SharedWorker left from an older
+      // tabmq, the bench's echo ceiling) answers on the port only.
+      const port = await this.#attach();
+      this.#live.delete(port);
+      return port;
+    }
     const { port1, port2 } = new MessageChannel();
     // The broker's hello ({ open, alive }) waits in port1's queue for
     // socketFromPort, wherever the port is taken.
