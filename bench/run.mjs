@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [-- --only=resources,browser,browser-durable,scaling,node,bridge,durable] [-- --no-docs]
+// npm run bench [-- --quick] [-- --only=resources,browser,browser-durable,scaling,failover,node,bridge,durable] [-- --no-docs]
 //
 // Runs every suite in one go and writes bench/results/<date>.{json,md,svg};
 // a full run also refreshes the table in docs/performance.md. Numbers are
@@ -19,6 +19,7 @@ import { bridgeThroughput, bridgeDrain } from './node/bridge.mjs';
 import { openTarget, durableCases, TARGETS, targetName, caseLabel } from './node/durability.mjs';
 import { SIZES, WINDOWS, label } from './lib/scenarios.mjs';
 import { machineTicks } from './lib/cpu.mjs';
+import { failoverSuite, failoverMarkdown } from './failover.mjs';
 import { markdown, svg, headlines } from './lib/report.mjs';
 import { snapshot } from './lib/snapshot.mjs';
 
@@ -481,6 +482,16 @@ async function main() {
       await b.close();
     }
   }
+  // Not in --quick: 40 failovers, about half a minute.
+  if (want('failover') && !QUICK) {
+    const b = await openBrowser({ persistent: false });
+    try {
+      log('failover');
+      res.failover = await failoverSuite(b, { rounds: 20, log });
+    } finally {
+      await b.close();
+    }
+  }
   if (want('node')) res.node = await nodeSuite();
   if (want('bridge')) res.bridge = await bridgeSuite();
   if (want('durable')) res.durable = await durableSuite();
@@ -489,7 +500,7 @@ async function main() {
   const name = stamp();
   const dir = join(BENCH, 'results');
   mkdirSync(dir, { recursive: true });
-  const md = markdown(res);
+  const md = markdown(res) + failoverMarkdown(res.failover);
   writeFileSync(join(dir, `${name}.json`), JSON.stringify(res, null, 1));
   writeFileSync(join(dir, `${name}.md`), md + '\n');
   writeFileSync(join(dir, `${name}.svg`), svg(res));

@@ -22,7 +22,7 @@ async function page() {
 let nameCounter = 0;
 const uniqueName = (prefix) => `${prefix}-${Date.now()}-${nameCounter++}`;
 
-for (const mode of ['shared', 'worker', 'inline']) {
+for (const mode of ['shared', 'leader', 'worker', 'inline']) {
   describe(`mode ${mode}`, () => {
     test('QoS 0, 1 and 2 publish and subscribe between MQTT.js 5 clients', async () => {
       const p = await page();
@@ -321,7 +321,7 @@ describe('page API', () => {
     assert.equal(r.toPaho, 'hello paho');
   });
 
-  test("without SharedWorker, mode 'shared' falls back to 'worker' and says so once", async () => {
+  test("without SharedWorker, mode 'shared' becomes 'leader': handles of one name share one broker, and nothing is said", async () => {
     const p = await page();
     const warnings = [];
     p.on('console', (m) => m.type() === 'warning' && warnings.push(m.text()));
@@ -330,23 +330,26 @@ describe('page API', () => {
       window.SharedWorker = undefined;
       try {
         const a = await tabmq.startBroker({ name, durability: 'memory' });
-        const b2 = await tabmq.startBroker({ name: name + '-2', durability: 'memory' });
+        const a2 = await tabmq.startBroker({ name, durability: 'memory' });
         const c = await h.connect(a, { protocolVersion: 5 });
         await c.subscribeAsync('f/#', { qos: 1 });
         const got = h.collect(c, 1);
-        await c.publishAsync('f/1', 'fallback works', { qos: 1 });
+        const pub = await h.connect(a2, { protocolVersion: 5 });
+        await pub.publishAsync('f/1', 'one broker', { qos: 1 });
         const msg = (await got).map(h.plain)[0].payload;
-        const modes = [a.mode, b2.mode];
+        const modes = [a.mode, a2.mode];
+        const connections = (await a2.stats()).connections;
+        await a2.close();
         await a.close();
-        await b2.close();
-        return { modes, msg };
+        return { modes, msg, connections };
       } finally {
         window.SharedWorker = real;
       }
     }, uniqueName('fallback'));
-    assert.deepEqual(r.modes, ['worker', 'worker']);
-    assert.equal(r.msg, 'fallback works');
-    assert.equal(warnings.filter((w) => w.includes("falls back to 'worker'")).length, 1);
+    assert.deepEqual(r.modes, ['leader', 'leader']);
+    assert.equal(r.msg, 'one broker');
+    assert.equal(r.connections, 2);
+    assert.deepEqual(warnings, []);
   });
 
   test("binaryType 'blob' delivers Blob frames; send accepts ArrayBuffer, typed arrays and Blob", async () => {

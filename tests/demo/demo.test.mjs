@@ -366,6 +366,25 @@ test('two tabs share one broker and one set of devices, and stay in sync', async
   assert.equal(await sa.getAttribute('aria-checked'), await sb.getAttribute('aria-checked'));
 });
 
+test('the SharedWorker is killed: a brief "broker restarted" notice, and everything comes back', async () => {
+  const a = pages.a;
+  const cdp = await context.newCDPSession(a);
+  const { targetInfos } = await cdp.send('Target.getTargets');
+  const worker = targetInfos.find((t) => t.type === 'shared_worker' && t.url.endsWith('/www/browser/worker.js'));
+  assert.ok(worker, 'the broker runs in a SharedWorker');
+  const killedAt = Date.now();
+  await cdp.send('Target.closeTarget', { targetId: worker.targetId });
+  for (const p of [a, pages.b]) await p.locator('.toast', { hasText: 'Broker restarted' }).waitFor({ timeout: 5000 });
+  // Every device connects again (a fresh port from its tab) and resumes its session.
+  await a.waitForFunction((at) => ['climate-kitchen', 'light-living', 'power-meter'].every((id) => {
+    const info = window.demo.bus.text(`home/${id}/info`);
+    return info && Date.parse(JSON.parse(info).connectedAt) >= at && JSON.parse(info).sessionPresent;
+  }), killedAt, { timeout: 15_000 });
+  await allOnline(a);
+  await a.waitForFunction(() => window.demo.broker.stats().then((s) => s.connections === 10), null, { timeout: 10_000 });
+  await cdp.detach();
+});
+
 test('when the tab running the devices closes, the other tab takes over', async () => {
   await pages.a.close();
   delete pages.a;

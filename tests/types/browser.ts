@@ -3,7 +3,7 @@
 // line marked @ts-expect-error must fail to type-check, or tsc fails.
 
 import { startBroker, socketFromPort, TabmqError, ERROR_CODES, BrokerSocket } from 'tabmq';
-import type { Broker, BrokerOptions, BrokerStats, BrokerInspection, Limits, TabmqErrorCode, BrokerErrorEvent, BrokerBridgeEvent, BridgeOptions, BridgeStats } from 'tabmq';
+import type { Broker, BrokerOptions, BrokerStats, BrokerInspection, Limits, TabmqErrorCode, BrokerErrorEvent, BrokerBridgeEvent, BrokerRestartedEvent, BridgeOptions, BridgeStats } from 'tabmq';
 
 export async function quickStart(mqtt: { connect(url: string, opts: object): unknown }): Promise<void> {
   const broker: Broker = await startBroker({ name: 'home' });
@@ -31,6 +31,15 @@ export async function quickStart(mqtt: { connect(url: string, opts: object): unk
     const code: TabmqErrorCode = err.code;
     void code;
   });
+  broker.addEventListener('restarted', (e) => {
+    const { cause, duration } = (e as BrokerRestartedEvent).detail;
+    const how: 'lock' | 'heartbeat' = cause;
+    void [how, duration.toFixed(0)];
+  });
+  const lost: TabmqErrorCode = 'ERR_TABMQ_BROKER_LOST';
+  void lost;
+  const leader: Broker = await startBroker({ mode: 'leader' });
+  void leader.mode;
   await broker.close();
   broker.terminate();
 }

@@ -3,15 +3,22 @@
 // the page itself ('inline' mode). One module serves both ends' broker side.
 //
 // page -> broker                         broker -> page
-//   { t: 'init', name, page, lock?,        { t: 'ready' }
+//   { t: 'init', name, page, lock?,        { t: 'ready', alive?, beats }
 //     core, hooks, wasmUrl }               { t: 'error', code, message }  (init failed)
-//   { t: 'connect', port }  (transferred)  { t: 'event', event }          (broker events)
-//   { t: 'stats' | 'inspect' | 'close',    { t: 'reply', id, value }
-//     id }                                 { t: 'reply', id, error: { code, message } }
+//   { t: 'connect', port, id? }            { t: 'event', event }          (broker events)
+//     (port transferred)                   { t: 'reply', id, value }
+//   { t: 'stats' | 'inspect' | 'close',    { t: 'reply', id, error: { code, message } }
+//     id }                                 { t: 'pong' }
 //   { t: 'bridge', id, name, paused }
+//   { t: 'ping' }
 //
 // Each MQTT connection gets a MessagePort of its own ('connect'); the host
-// answers on that port ({ open: true }) once the broker has it.
+// answers on that port ({ open: true, alive? }) once the broker has it, and
+// on the control port too when the connect had an id. `alive` names the Web
+// Lock the broker's worker holds for its lifetime (lifeline.js): granted to
+// a page or socket that asks for it only once the broker is gone. `beats`:
+// this broker answers 'ping' (a worker that does not, such as one left
+// from an older tabmq, is not watched at all rather than taken for dead).
 
 import { BrokerHost } from '../shared/host.js';
 import { browserDialer } from './dial.js';
@@ -22,8 +29,11 @@ import { browserDialer } from './dial.js';
  * `conflict` on the result when the running broker has other options.
  * `dedicated`: the broker serves this page alone, so the page's 'close'
  * stops it; otherwise 'close' only ends this page's connections.
+ * `lifeline()`: resolves to the name of the Web Lock this broker's context
+ * holds for its lifetime (undefined: none, the page falls back to a
+ * heartbeat).
  */
-export function serveControl(control, { start, dedicated }) {
+export function serveControl(control, { start, dedicated, lifeline }) {
   let page = null;
   let hostPromise = null;
   let stopEvents = null;
@@ -44,6 +54,10 @@ export function serveControl(control, { start, dedicated }) {
   };
   control.onmessage = async (e) => {
     const msg = e.data;
+    if (msg.t === 'ping') {
+      control.postMessage({ t: 'pong' });
+      return;
+    }
     if (msg.t === 'init') {
       page = msg.page;
       hostPromise = start(msg);
@@ -64,14 +78,18 @@ export function serveControl(control, { start, dedicated }) {
         // connections end and their wills are sent.
         navigator.locks.request(msg.lock, () => leave(host));
       }
-      control.postMessage({ t: 'ready' });
+      control.postMessage({ t: 'ready', alive: await lifeline?.(), beats: true });
       return;
     }
     const { host } = await hostPromise;
     switch (msg.t) {
-      case 'connect':
-        host.connectPort(msg.port, page);
+      case 'connect': {
+        const id = host.connectPort(msg.port, page, { alive: await lifeline?.() });
+        if (msg.id === undefined) break;
+        if (id) reply(msg.id);
+        else control.postMessage({ t: 'reply', id: msg.id, error: { code: 'ERR_TABMQ_REFUSED', message: 'tabmq: the broker refused the connection (it is closing)' } });
         break;
+      }
       case 'stats':
         reply(msg.id, await host.statsWithEstimate());
         break;

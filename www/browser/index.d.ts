@@ -11,9 +11,11 @@ export type {
 export interface BrokerOptions extends CoreOptions {
   /** One broker per name per origin (default 'default'). */
   name?: string;
-  /** 'shared' (default): a SharedWorker serving every tab; 'worker': a
-   *  dedicated Worker; 'inline': this page's own thread. */
-  mode?: 'shared' | 'worker' | 'inline';
+  /** 'shared' (default): a SharedWorker serving every tab; 'leader': a
+   *  dedicated Worker of one tab elected among the tabs, which the others
+   *  reach (what 'shared' becomes without SharedWorker); 'worker': a
+   *  dedicated Worker for this tab alone; 'inline': this page's own thread. */
+  mode?: 'shared' | 'leader' | 'worker' | 'inline';
   /** 'strict' (default): acknowledgements wait for IndexedDB; 'relaxed';
    *  'memory': nothing is stored. */
   durability?: 'strict' | 'relaxed' | 'memory';
@@ -49,6 +51,18 @@ export interface BrokerBridgeEvent extends Event {
   readonly detail: BridgeEvent;
 }
 
+/** The `restarted` event: the broker died and a new one, restored from
+ *  IndexedDB, serves again; this page's sockets were closed with 1012. */
+export interface BrokerRestartedEvent extends Event {
+  readonly detail: {
+    type: 'restarted';
+    /** How the death was seen: its worker's lifeline Web Lock came free, or it stopped answering heartbeats. */
+    cause: 'lock' | 'heartbeat';
+    /** ms from noticing the death to the new broker serving. */
+    duration: number;
+  };
+}
+
 /** A fake WebSocket connected to the broker (what MQTT.js and Paho use of WebSocket). */
 export declare class BrokerSocket extends EventTarget {
   static readonly CONNECTING: 0;
@@ -75,14 +89,14 @@ export declare class BrokerSocket extends EventTarget {
 
 export interface Broker extends EventTarget {
   readonly name: string;
-  readonly mode: 'shared' | 'worker' | 'inline';
+  readonly mode: 'shared' | 'leader' | 'worker' | 'inline';
   /** A ws:// URL naming this broker; it never reaches the network. */
   readonly url: string;
   /** Hand to MQTT.js: `mqtt.connect(broker.url, { createWebsocket: broker.createWebsocket })`. */
   createWebsocket(url?: string, protocols?: string | string[]): BrokerSocket;
   /** Routes `new WebSocket(broker.url)` to tabmq (for Paho JS); returns an undo function. */
   installWebSocket(): () => void;
-  /** A MessagePort connected to the broker, for a client in a Worker (see socketFromPort). */
+  /** A MessagePort connected to the broker, for a client in a Worker (see socketFromPort); it carries one connection. */
   openPort(): Promise<MessagePort>;
   stats(): Promise<BrokerStats>;
   /** Sessions and retained messages, for an inspector. */

@@ -3,20 +3,26 @@
 
 import { BrokerSocket } from './socket.js';
 import { checkOptions } from './options.js';
+import { openLink } from './links.js';
+import { hasLocks, heartbeat, watchLock } from './lifeline.js';
+import { brokerGone, openedPort } from './remote.js';
 import { TabmqError } from '../shared/errors.js';
 
 export { BrokerSocket } from './socket.js';
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 
-let warnedNoSharedWorker = false;
-
 /**
  * A fake WebSocket over a port from `broker.openPort()`; works in any
  * context, workers included: `mqtt.connect(url, { createWebsocket: () =>
- * socketFromPort(port) })`.
+ * socketFromPort(port) })`. A port carries one connection: after a close
+ * (the broker restarted, say) ask the page for another.
  */
 export function socketFromPort(port, url = 'ws://tabmq.invalid/', protocols = ['mqtt']) {
-  return new BrokerSocket(url, protocols, () => Promise.resolve(port));
+  const socket = new BrokerSocket(url, protocols, () => openedPort(port, (end) => {
+    if (socket.readyState === BrokerSocket.CLOSED) end();
+    else socket.addEventListener('close', end, { once: true });
+  }));
+  return socket;
 }
 
 /**
@@ -26,57 +32,22 @@ export function socketFromPort(port, url = 'ws://tabmq.invalid/', protocols = ['
  */
 export async function startBroker(options = {}) {
   const opts = checkOptions(options);
-  if (opts.mode === 'shared' && typeof SharedWorker !== 'function') {
-    if (!warnedNoSharedWorker) {
-      console.warn("tabmq: SharedWorker is not available here; mode 'shared' falls back to 'worker' (one broker per tab)");
-      warnedNoSharedWorker = true;
-    }
-    opts.mode = 'worker';
+  // Without SharedWorker, one tab runs the broker for every tab (leader.js).
+  if (opts.mode === 'shared' && typeof SharedWorker !== 'function') opts.mode = 'leader';
+  if (opts.mode === 'leader' && !(hasLocks() && typeof BroadcastChannel === 'function')) {
+    throw new TabmqError(
+      `tabmq: broker '${opts.name}' cannot be shared between tabs here: mode 'leader'${options.mode === 'leader' ? '' : " (what 'shared' becomes without SharedWorker)"} needs Web Locks and BroadcastChannel (serve the page from https: or localhost); mode 'worker' runs a broker for this tab alone`,
+      'ERR_TABMQ_PLATFORM',
+    );
   }
-  const link = opts.mode === 'inline' ? await inlineLink(opts) : workerLink(opts);
-  const handle = new BrokerHandle(opts, link);
+  const handle = new BrokerHandle(opts);
   try {
     await handle._init();
   } catch (err) {
-    link.terminate();
+    handle.terminate();
     throw err;
   }
   return handle;
-}
-
-// The worker URLs are written as `new URL('./worker.js', import.meta.url)`
-// inside the constructor call, with static options, so that bundlers (Vite,
-// webpack, Rollup) find and bundle the worker. One SharedWorker serves every
-// broker name of the origin; each name gets its own broker inside it.
-function workerLink(opts) {
-  if (opts.mode === 'shared') {
-    const worker = opts.workerUrl
-      ? new SharedWorker(opts.workerUrl, { type: 'module' })
-      : new SharedWorker(new URL('./worker.js', import.meta.url), { type: 'module' });
-    worker.port.start();
-    return { control: worker.port, worker, terminate: () => worker.port.close() };
-  }
-  const worker = opts.workerUrl
-    ? new Worker(opts.workerUrl, { type: 'module' })
-    : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-  return { control: worker, worker, terminate: () => worker.terminate() };
-}
-
-/** The broker in this page's own thread, behind the same control protocol
- *  as a worker's (control.js). */
-async function inlineLink(opts) {
-  const { serveControl, startHost } = await import('./control.js');
-  const channel = new MessageChannel();
-  let started = null;
-  serveControl(channel.port2, {
-    start: (init) => (started = startHost(init, opts.callbacks).then((host) => ({ host }))),
-    dedicated: true,
-  });
-  const terminate = () => {
-    started?.then(({ host }) => host.abandon(), () => {});
-    channel.port1.close();
-  };
-  return { control: channel.port1, terminate };
 }
 
 function pageLockName(name) {
@@ -96,6 +67,10 @@ function holdPageLock(lock) {
   });
 }
 
+function closedError() {
+  return new TabmqError('tabmq: broker handle is closed', 'ERR_TABMQ_CLOSED');
+}
+
 function sameBroker(a, b) {
   try {
     const x = new URL(a);
@@ -108,50 +83,150 @@ function sameBroker(a, b) {
 
 class BrokerHandle extends EventTarget {
   #opts;
-  #link;
+  #link = null;
+  /** Resolves (to the broker's 'ready') once the current link's broker is
+   *  ready; replaced by a pending one while the broker restarts. */
+  #linkReady;
   #requests = new Map();
   #nextRequest = 1;
   #ready = null;
   #closed = false;
   #uninstall = null;
   #early = [];
+  #page = null;
+  #pageLock = undefined;
+  /** Ports of this page's sockets (createWebsocket), open or opening: they
+   *  are closed with 1012 when the broker dies. */
+  #live = new Set();
+  #unwatch = null;
+  #beat = null;
 
-  constructor(opts, link) {
+  constructor(opts) {
     super();
     this.#opts = opts;
-    this.#link = link;
     /** A ws:// URL that names this broker: give it to MQTT.js, or to `new
      *  WebSocket` after installWebSocket(). It never reaches the network. */
     this.url = `ws://tabmq.invalid/${encodeURIComponent(opts.name)}`;
     this.name = opts.name;
     this.mode = opts.mode;
-    this.createWebsocket = (url, protocols) => new BrokerSocket(url ?? this.url, protocols ?? ['mqtt'], () => this.#attach());
-    link.control.onmessage = (e) => this.#onControl(e.data);
-    if (link.worker) link.worker.onerror = (e) => this.#fatal(e);
+    this.createWebsocket = (url, protocols) => {
+      const socket = new BrokerSocket(url ?? this.url, protocols ?? ['mqtt'], () => this.#attach().then((port) => {
+        const forget = () => this.#live.delete(port);
+        if (socket.readyState !== BrokerSocket.CONNECTING) forget();
+        else socket.addEventListener('close', forget, { once: true });
+        return port;
+      }));
+      return socket;
+    };
   }
 
   async _init() {
     const { page, lock } = pageLockName(this.#opts.name);
-    if (this.#opts.mode === 'shared') await holdPageLock(lock);
-    const ready = new Promise((resolve, reject) => (this.#ready = { resolve, reject }));
-    this.#link.control.postMessage({
-      t: 'init',
-      name: this.#opts.name,
-      page,
-      lock: this.#opts.mode === 'shared' ? lock : undefined,
-      core: this.#opts.core,
-      hooks: this.#opts.hooks,
-      wasmUrl: this.#opts.wasmUrl,
-    });
-    await ready;
+    this.#page = page;
+    if (this.#opts.mode === 'shared' || this.#opts.mode === 'leader') {
+      // Named to the broker only if held: a lock this page does not hold
+      // would be granted to the broker at once, as if the page were gone.
+      if (await holdPageLock(lock)) this.#pageLock = lock;
+    }
+    await this.#connect();
     const early = this.#early;
     this.#early = null;
     // Dispatched once the caller of startBroker() has had its turn to listen.
     if (early.length) setTimeout(() => early.forEach((e) => this.#emit(e)), 0);
   }
 
+  /** Opens a link to the broker (starting or joining it) and waits until
+   *  it is ready, restored from IndexedDB; then watches its lifeline. */
+  #connect() {
+    const ready = new Promise((resolve, reject) => (this.#ready = { resolve, reject }));
+    this.#linkReady = ready;
+    ready.catch(() => {}); // the callers of #connect() and #attach() see it
+    const opened = (async () => {
+      const link = await openLink(this.#opts);
+      if (this.#closed) {
+        link.terminate();
+        throw new TabmqError('tabmq: broker handle is closed', 'ERR_TABMQ_CLOSED');
+      }
+      this.#link = link;
+      link.control.onmessage = (e) => {
+        if (this.#link === link) this.#onControl(e.data);
+      };
+      if (link.worker) {
+        link.worker.onerror = (e) => {
+          if (this.#link === link) this.#fatal(e);
+        };
+      }
+      link.control.postMessage({
+        t: 'init',
+        name: this.#opts.name,
+        page: this.#page,
+        lock: this.#pageLock,
+        core: this.#opts.core,
+        hooks: this.#opts.hooks,
+        wasmUrl: this.#opts.wasmUrl,
+      });
+      const hello = await ready;
+      this.#ready = null;
+      this.#watch(link, hello);
+    })();
+    opened.catch((err) => this.#ready?.reject(err));
+    return opened;
+  }
+
+  /** Watches the broker behind `link` (its 'ready' said `alive` and
+   *  `beats`): its lifeline lock (lifeline.js), or a heartbeat where there
+   *  are no Web Locks. An inline broker dies with this page and needs no
+   *  watching; a worker that answers no pings is not watched. */
+  #watch(link, { alive, beats }) {
+    if (this.#opts.mode === 'inline' || this.#closed) return;
+    if (alive && hasLocks()) {
+      this.#unwatch = watchLock(alive, () => this.#lost(link, 'lock'));
+      return;
+    }
+    if (!beats) return;
+    this.#beat = heartbeat({
+      ping: () => link.control.postMessage({ t: 'ping' }),
+      gone: () => this.#lost(link, 'heartbeat'),
+    });
+    this.#unwatch = this.#beat.stop;
+  }
+
+  #stopWatching() {
+    this.#unwatch?.();
+    this.#unwatch = null;
+    this.#beat = null;
+  }
+
+  /**
+   * The broker behind `link` died (`cause`: 'lock', its worker's lifeline
+   * came free; 'heartbeat', it stopped answering). Every socket of this page
+   * closes with 1012 at once, so clients reconnect by their own rules; a new
+   * broker is started (or joined: every page of the origin does this, and
+   * the browser gives them one new SharedWorker, in which the broker's
+   * database lock lets one broker restore and serve); then 'restarted'.
+   */
+  #lost(link, cause) {
+    if (this.#closed || link !== this.#link) return;
+    const started = performance.now();
+    this.#stopWatching();
+    link.control.onmessage = null;
+    link.terminate();
+    link.lost?.();
+    this.#settle(new TabmqError('tabmq: the broker died before it answered; it is being restarted', 'ERR_TABMQ_BROKER_LOST'));
+    for (const port of this.#live) brokerGone(port);
+    this.#live.clear();
+    this.#connect().then(
+      () => this.#emit({ type: 'restarted', cause, duration: Math.round(performance.now() - started) }),
+      (err) => {
+        const error = err instanceof TabmqError ? err : new TabmqError(`tabmq: the broker could not be restarted: ${err?.message ?? err}`, 'ERR_TABMQ_START');
+        this.dispatchEvent(Object.assign(new Event('error'), { error, code: error.code, message: error.message }));
+      },
+    );
+  }
+
   #onControl(msg) {
-    if (msg.t === 'ready') this.#ready?.resolve();
+    if (msg.t === 'ready') this.#ready?.resolve(msg);
+    else if (msg.t === 'pong') this.#beat?.answered();
     else if (msg.t === 'error') {
       const err = new TabmqError(msg.message, msg.code);
       if (this.#ready) this.#ready.reject(err);
@@ -200,12 +275,16 @@ class BrokerHandle extends EventTarget {
     }
   }
 
-  #request(t, fields = {}) {
-    if (this.#closed) return Promise.reject(new TabmqError('tabmq: broker handle is closed', 'ERR_TABMQ_CLOSED'));
+  /** Sends a request to the broker (waiting for it first while it
+   *  restarts) and resolves with its reply. */
+  async #request(t, fields = {}, transfer = []) {
+    if (this.#closed) throw closedError();
+    await this.#linkReady;
+    if (this.#closed) throw closedError();
     const id = this.#nextRequest++;
     return new Promise((resolve, reject) => {
       this.#requests.set(id, { resolve, reject });
-      this.#link.control.postMessage({ ...fields, t, id });
+      this.#link.control.postMessage({ ...fields, t, id }, transfer);
     });
   }
 
@@ -230,14 +309,22 @@ class BrokerHandle extends EventTarget {
   }
 
   /** A MessagePort connected to the broker, once the broker has accepted it. */
-  #attach() {
-    if (this.#closed) return Promise.reject(new TabmqError('tabmq: broker handle is closed', 'ERR_TABMQ_CLOSED'));
+  async #attach() {
+    if (this.#closed) throw closedError();
+    await this.#linkReady;
+    if (this.#closed) throw closedError();
     const { port1, port2 } = new MessageChannel();
+    // Known from now on: if the broker dies before it answers, the
+    // synthetic close (remote.js) refuses the connection.
+    this.#live.add(port1);
     return new Promise((resolve, reject) => {
       port1.onmessage = (e) => {
         port1.onmessage = null;
         if (e.data?.open) resolve(port1);
-        else reject(new TabmqError('tabmq: the broker refused the connection', 'ERR_TABMQ_REFUSED'));
+        else {
+          this.#live.delete(port1);
+          reject(new TabmqError('tabmq: the broker refused the connection', 'ERR_TABMQ_REFUSED'));
+        }
       };
       this.#link.control.postMessage({ t: 'connect', port: port2 }, [port2]);
     });
@@ -247,9 +334,25 @@ class BrokerHandle extends EventTarget {
    * A MessagePort already connected to the broker, for an MQTT client in
    * another context (a Worker, an iframe): transfer the port there and wrap
    * it with `socketFromPort(port)` to get the WebSocket for MQTT.js.
+   * Resolves once the broker has accepted it. The port carries one
+   * connection; its socket closes with 1012 if the broker dies, and the
+   * client then needs a new port.
    */
-  openPort() {
-    return this.#attach();
+  async openPort() {
+    if (this.#closed) throw closedError();
+    const hello = await this.#linkReady;
+    if (!hello.beats) {
+      // A worker of the older protocol (a SharedWorker left from an older
+      // tabmq, the bench's echo ceiling) answers on the port only.
+      const port = await this.#attach();
+      this.#live.delete(port);
+      return port;
+    }
+    const { port1, port2 } = new MessageChannel();
+    // The broker's hello ({ open, alive }) waits in port1's queue for
+    // socketFromPort, wherever the port is taken.
+    await this.#request('connect', { port: port2 }, [port2]);
+    return port1;
   }
 
   /** Sessions (client id, protocol, subscriptions, in-flight and queued
@@ -288,13 +391,15 @@ class BrokerHandle extends EventTarget {
 
   /**
    * Stops the broker at once, as a crash would: the dedicated Worker is
-   * terminated ('worker' mode) or this page's link to the SharedWorker cut.
+   * terminated ('worker' mode) or this page's link to the SharedWorker (or
+   * the leader tab's worker) cut.
    * Nothing is flushed; what 'strict' durability promised survives.
    */
   terminate() {
     this.#closed = true;
+    this.#stopWatching();
     this.#settle(new TabmqError('tabmq: the broker was terminated', 'ERR_TABMQ_CLOSED'));
-    this.#link.terminate();
+    this.#link?.terminate();
   }
 
   /**
@@ -305,6 +410,7 @@ class BrokerHandle extends EventTarget {
     if (this.#closed) return;
     await this.#request('close');
     this.#closed = true;
+    this.#stopWatching();
     this.#uninstall?.();
     this.#link.terminate();
   }

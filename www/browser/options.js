@@ -4,7 +4,7 @@
 
 import { optionError } from '../shared/errors.js';
 
-const MODES = ['shared', 'worker', 'inline'];
+const MODES = ['shared', 'leader', 'worker', 'inline'];
 const DURABILITIES = ['strict', 'relaxed', 'memory'];
 const KNOWN = new Set([
   'name', 'mode', 'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable',

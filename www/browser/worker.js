@@ -4,6 +4,14 @@
 // connection gets a MessagePort of its own.
 
 import { serveControl, startHost } from './control.js';
+import { hasLocks, holdLock, lockName } from './lifeline.js';
+
+/** This worker's lifeline: a Web Lock held until the worker dies, however
+ *  it dies. Pages (and sockets in other contexts) wait for it to learn,
+ *  within a second, that the broker is gone and must be restarted. */
+const alive = hasLocks() ? lockName('tabmq:worker') : undefined;
+const living = alive ? holdLock(alive).then(() => alive) : Promise.resolve(undefined);
+const lifeline = () => living;
 
 /** Broker name -> Promise<{ host, key }>. The first page to start a name
  *  sets its options; later pages join the running broker. */
@@ -32,7 +40,10 @@ async function startOrJoin(init) {
 }
 
 if (typeof SharedWorkerGlobalScope !== 'undefined' && self instanceof SharedWorkerGlobalScope) {
-  self.onconnect = (e) => serveControl(e.ports[0], { start: startOrJoin, dedicated: false });
+  self.onconnect = (e) => serveControl(e.ports[0], { start: startOrJoin, dedicated: false, lifeline });
+} else if (self.name === 'tabmq-leader') {
+  // The leader tab's worker (leader.js): a control port per tab it serves.
+  self.onmessage = (e) => serveControl(e.data.control, { start: startOrJoin, dedicated: false, lifeline });
 } else {
-  serveControl(self, { start: startOrJoin, dedicated: true });
+  serveControl(self, { start: startOrJoin, dedicated: true, lifeline });
 }

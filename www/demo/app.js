@@ -173,6 +173,11 @@ async function main() {
     console.warn('tabmq demo: broker reports', e.code ?? '', e.message);
     toast(e.message, 'warn', 'database');
   });
+  // The broker's worker died (the OS can kill a SharedWorker; a leader tab
+  // can close): a new one restored from IndexedDB; clients reconnect.
+  broker.addEventListener('restarted', (e) => {
+    toast(`Broker restarted (back in ${e.detail.duration} ms): clients reconnect and resume their sessions`, 'info', 'database');
+  });
   bus = new Bus();
   bus.addEventListener('message', ({ detail: { topic, info } }) => {
     const series = seriesOf(topic);

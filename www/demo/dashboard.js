@@ -201,7 +201,7 @@ export class Dashboard {
     const want = this.#supervisor.desired(d.id) === 'running' ? 'stopped' : 'running';
     this.#supervisor.setDesired(d.id, want);
     if (want === 'stopped') {
-      toast(`${d.name} crashed on purpose: its worker is gone without a DISCONNECT. The broker will publish its will at the keep-alive deadline.`, 'warn', 'power');
+      toast(`${d.name} crashed on purpose: its worker is gone without a DISCONNECT. The broker publishes its will at once.`, 'warn', 'power');
     }
   }
 

@@ -14,7 +14,7 @@
 // the server is gone. (Asked from the page, a failed probe would also log a
 // network error on the page's console.)
 
-const CACHE = 'tabmq-demo-v3';
+const CACHE = 'tabmq-demo-v4';
 const PROBE = '/__tabmq-demo/online';
 
 const SHELL = [
@@ -41,9 +41,14 @@ const SHELL = [
   '/www/demo/devices/models.js',
   '/www/browser/control.js',
   '/www/browser/dial.js',
+  '/www/browser/follower.js',
   '/www/browser/index.js',
   '/www/browser/frames.js',
+  '/www/browser/leader.js',
+  '/www/browser/lifeline.js',
+  '/www/browser/links.js',
   '/www/browser/options.js',
+  '/www/browser/remote.js',
   '/www/browser/socket.js',
   '/www/browser/worker.js',
   '/www/shared/errors.js',

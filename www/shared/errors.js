@@ -16,9 +16,10 @@ export const ERROR_CODES = Object.freeze({
   ERR_TABMQ_REFUSED: 'the broker refused a new connection (it is closing)',
   ERR_TABMQ_NO_BRIDGE: 'pauseBridge/resumeBridge: the broker has no bridge of that name',
   ERR_TABMQ_WORKER: 'the broker\'s worker failed to load or crashed',
+  ERR_TABMQ_BROKER_LOST: 'the broker died before it answered this request; it is being restarted (a \'restarted\' event follows)',
   ERR_TABMQ_START: 'the broker could not start for a reason not listed here',
   ERR_TABMQ_WASM: 'the broker\'s wasm module cannot be read',
-  ERR_TABMQ_PLATFORM: 'the API is not available on this platform (tabmq/node in a browser)',
+  ERR_TABMQ_PLATFORM: 'the API is not available on this platform (tabmq/node in a browser; mode \'leader\' without Web Locks or BroadcastChannel)',
   ERR_TABMQ_INTERNAL: 'a bug in tabmq: please report it',
   // Node's own codes, passed through when a listener cannot be opened.
   EADDRINUSE: 'listen: the address is already in use',

@@ -40,6 +40,19 @@ export function readTransmits(packed) {
   };
 }
 
+/** Calls `gone()` once Web Lock `name` is free (its holder died or let
+ *  go); returns a function that stops watching. Without Web Locks (Node),
+ *  nothing is watched. */
+function watchHolder(name, gone) {
+  const locks = globalThis.navigator?.locks;
+  if (typeof locks?.request !== 'function') return () => {};
+  const stop = new AbortController();
+  locks.request(name, { signal: stop.signal }, () => {
+    if (!stop.signal.aborted) gone();
+  }).catch(() => {});
+  return () => stop.abort();
+}
+
 export class BrokerHost {
   #broker;
   #conns = new Map(); // conn id -> { port, owner }
@@ -347,9 +360,12 @@ export class BrokerHost {
   }
 
   /** Serves one MQTT connection over a MessagePort: ArrayBuffers both ways
-   *  (transferred), `{ close: true }` to end it, `{ open: true }` once the
-   *  broker has it. */
-  connectPort(port, owner = null) {
+   *  (transferred), `{ close: true }` to end it, `{ open: true, ...hello }`
+   *  once the broker has it. A client that holds a Web Lock for the
+   *  connection's life says so (`{ held: name }`): when the lock comes free
+   *  with the connection still open, its context died (a terminated Worker,
+   *  a crashed tab), and the connection ends at once, will and all. */
+  connectPort(port, owner = null, hello = {}) {
     const link = {
       send: (bytes) => {
         // A buffer of its own to transfer: one poll's bytes share a buffer.
@@ -364,16 +380,25 @@ export class BrokerHost {
     };
     const id = this.handleOpen(link, owner);
     if (id === 0) return 0;
+    let unwatch = null;
     port.onmessage = (e) => {
       const data = e.data;
       if (data instanceof ArrayBuffer) this.handleBytes(id, new Uint8Array(data));
       else if (data && data.close) {
+        unwatch?.();
         port.onmessage = null;
         port.close();
         this.handleClosed(id);
+      } else if (typeof data?.held === 'string' && !unwatch) {
+        unwatch = watchHolder(data.held, () => {
+          if (!this.#conns.has(id)) return;
+          port.onmessage = null;
+          port.close();
+          this.handleClosed(id);
+        });
       }
     };
-    port.postMessage({ open: true });
+    port.postMessage({ open: true, ...hello });
     return id;
   }
 
