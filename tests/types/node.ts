@@ -24,6 +24,15 @@ export async function example(): Promise<void> {
   void stats.bufferedBytes;
   for (const a of broker.addresses) void a.url;
   void broker.inspect(10).retained;
+  const { reasonCode } = await broker.publish('cmd/lamp', 'on', { qos: 1, retain: true, properties: { contentType: 'text/plain' } });
+  void reasonCode;
+  const sub = await broker.subscribe('sensors/#', (m) => void (m.topic + m.payload.byteLength + m.qos), { username: 'alice' });
+  sub.unsubscribe();
+  try {
+    await broker.publish('a', new Uint8Array([1]));
+  } catch (err) {
+    if (err instanceof TabmqError && err.code === 'ERR_TABMQ_REJECTED') void err.reasonCode;
+  }
   await broker.close();
 }
 

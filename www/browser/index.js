@@ -3,7 +3,7 @@
 
 import { BrokerSocket } from './socket.js';
 import { checkOptions } from './options.js';
-import { TabmqError } from '../shared/errors.js';
+import { TabmqError, optionError } from '../shared/errors.js';
 
 export { BrokerSocket } from './socket.js';
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
@@ -115,6 +115,9 @@ class BrokerHandle extends EventTarget {
   #closed = false;
   #uninstall = null;
   #early = [];
+  /** broker.subscribe() callbacks, by subscription number. */
+  #subs = new Map();
+  #nextSub = 1;
 
   constructor(opts, link) {
     super();
@@ -158,11 +161,16 @@ class BrokerHandle extends EventTarget {
       this.dispatchEvent(Object.assign(new Event('error'), { error: err, message: err.message }));
     } else if (msg.t === 'event') {
       this.#emit(msg.event);
+    } else if (msg.t === 'message') {
+      this.#deliver(msg.sub, msg.message);
     } else if (msg.t === 'reply') {
       const request = this.#requests.get(msg.id);
       this.#requests.delete(msg.id);
-      if (msg.error) request?.reject(new TabmqError(msg.error.message, msg.error.code));
-      else request?.resolve(msg.value);
+      if (msg.error) {
+        const err = new TabmqError(msg.error.message, msg.error.code);
+        if (msg.error.reasonCode !== undefined) err.reasonCode = msg.error.reasonCode;
+        request?.reject(err);
+      } else request?.resolve(msg.value);
     }
   }
 
@@ -227,6 +235,51 @@ class BrokerHandle extends EventTarget {
    *  file) and changes nothing if one does not read. */
   setAccess(options) {
     return this.#request('access', { options });
+  }
+
+  /**
+   * Publishes from the page's own code, without an MQTT client: the same
+   * topic rules, ACL (as `options.username`) and routing as a client's
+   * PUBLISH. Resolves with `{ reasonCode }` once the broker has the message
+   * (at QoS 1/2 under strict durability: once it is in IndexedDB); rejects
+   * with ERR_TABMQ_REJECTED and its `reasonCode` if the broker refuses it.
+   * `options`: `{ qos, retain, properties, username }`; a string is UTF-8.
+   */
+  publish(topic, payload, options = {}) {
+    return this.#request('publish', { topic, payload, options });
+  }
+
+  /**
+   * Calls `callback({ topic, payload, qos, retain, properties })` for each
+   * message matching `filter` (retained ones first). Resolves with `{ qos,
+   * unsubscribe() }` once subscribed; rejects with ERR_TABMQ_REJECTED and
+   * its `reasonCode` if refused. `options`: `{ qos, username }`.
+   */
+  async subscribe(filter, callback, options = {}) {
+    if (typeof callback !== 'function') throw optionError('callback', 'must be a function');
+    const sub = this.#nextSub++;
+    this.#subs.set(sub, callback);
+    try {
+      const { qos } = await this.#request('subscribe', { sub, filter, options });
+      const unsubscribe = () => {
+        if (!this.#subs.delete(sub) || this.#closed) return;
+        this.#request('unsubscribe', { sub }).catch(() => {});
+      };
+      return { qos, unsubscribe };
+    } catch (err) {
+      this.#subs.delete(sub);
+      throw err;
+    }
+  }
+
+  #deliver(sub, message) {
+    const callback = this.#subs.get(sub);
+    if (!callback) return;
+    try {
+      callback(message);
+    } catch (err) {
+      console.error('tabmq: a subscribe callback threw', err);
+    }
   }
 
   /** A MessagePort connected to the broker, once the broker has accepted it. */

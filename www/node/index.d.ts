@@ -2,10 +2,12 @@
 
 import type { EventEmitter } from 'node:events';
 import type { AccessOptions, BridgeEvent, BridgeOptions, BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
+import type { BrokerMessage, BrokerSubscription, PublishOptions, SubscribeOptions } from '../shared/types.js';
 
 export type {
   AccessOptions, AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BridgeEvent, BridgeOptions, BridgeStats, BridgeTopic,
   BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
+  BrokerMessage, BrokerSubscription, MessageProperties, PublishOptions, SubscribeOptions,
 } from '../shared/types.js';
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 export type { TabmqErrorCode } from '../shared/errors.js';
@@ -190,6 +192,13 @@ export interface NodeBroker extends EventEmitter {
   /** Every listener's address (the real port when 0 was asked for). */
   readonly addresses: ListenerInfo[];
   stats(): NodeBrokerStats;
+  /** Publishes without an MQTT client, through the same topic rules, ACL (as `options.username`) and routing as a
+   *  client's PUBLISH; resolves once the broker has it (QoS 1/2 under strict: stored), rejects with
+   *  ERR_TABMQ_REJECTED (`reasonCode`) if refused. A string payload is UTF-8. */
+  publish(topic: string, payload: string | Uint8Array | ArrayBuffer, options?: PublishOptions): Promise<{ reasonCode: number }>;
+  /** Calls `callback` for each message matching `filter` (retained ones first), read under the ACL of
+   *  `options.username`; rejects with ERR_TABMQ_REJECTED (`reasonCode`) if refused. */
+  subscribe(filter: string, callback: (message: BrokerMessage) => void, options?: SubscribeOptions): Promise<BrokerSubscription>;
   /** Sessions and retained messages (at most `retainedLimit`, default 1000). */
   inspect(retainedLimit?: number): BrokerInspection;
   /** Takes bridge `name`'s link down: messages for it queue until resumeBridge. Throws ERR_TABMQ_NO_BRIDGE for an unknown name. */

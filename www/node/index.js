@@ -269,6 +269,29 @@ class NodeBroker extends EventEmitter {
     return this.#host.setAccess(checkAccessOptions(options));
   }
 
+  /**
+   * Publishes a message without an MQTT client: `options` `{ qos, retain,
+   * properties, username }` (the ACL of `username` applies). Resolves with
+   * `{ reasonCode }` once the broker has it (at QoS 1/2 under strict: once
+   * stored); rejects with ERR_TABMQ_REJECTED and its `reasonCode` if the
+   * broker refuses it.
+   */
+  publish(topic, payload, options = {}) {
+    this.#checkOpen();
+    return this.#host.publish(topic, payload, options);
+  }
+
+  /**
+   * Calls `callback({ topic, payload, qos, retain, properties })` for each
+   * message matching `filter` (retained ones first); `options` `{ qos,
+   * username }`. Resolves with `{ qos, unsubscribe() }` once subscribed;
+   * rejects with ERR_TABMQ_REJECTED and its `reasonCode` if refused.
+   */
+  subscribe(filter, callback, options = {}) {
+    this.#checkOpen();
+    return this.#host.subscribe(filter, callback, options);
+  }
+
   /** Sessions and retained messages (at most `retainedLimit`), for an inspector. */
   inspect(retainedLimit = 1000) {
     this.#checkOpen();
