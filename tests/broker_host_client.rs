@@ -335,3 +335,37 @@ fn host_clients_are_not_counted_as_connections() {
     assert_eq!(s.broker.stats(s.now).connections, 0);
     s.connect("only", V5, true);
 }
+
+#[test]
+fn host_disconnects_a_client_with_0x98_and_its_will_is_sent() {
+    let mut s = Sim::new(Config::default());
+    let watcher = s.connect("watcher", V5, true);
+    s.subscribe(watcher, "wills/#", QoS::AtMostOnce);
+    s.recv_all(watcher);
+    let mut c = connect_packet("victim", V5, true);
+    c.will = Some(tabmq::codec::Will {
+        topic: "wills/victim".into(),
+        payload: bytes::Bytes::from_static(b"gone"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Properties::default(),
+    });
+    let (victim, _) = s.connect_with(c);
+    let old = s.connect("old", tabmq::codec::ProtocolVersion::V3_1_1, true);
+    let now = s.now;
+    assert!(s.broker.handle_disconnect_client("victim", now));
+    assert!(s.broker.handle_disconnect_client("old", now));
+    assert!(!s.broker.handle_disconnect_client("nobody", now));
+    s.drive();
+    assert_eq!(
+        s.disconnect_reason(victim),
+        Some(ReasonCode::AdministrativeAction)
+    );
+    assert!(s.is_closed(victim));
+    assert!(
+        s.is_closed(old),
+        "a 3.1.1 client is closed without a DISCONNECT"
+    );
+    let wills: Vec<String> = s.publishes(watcher).into_iter().map(|p| p.topic).collect();
+    assert_eq!(wills, vec!["wills/victim"]);
+}

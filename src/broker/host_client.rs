@@ -185,6 +185,31 @@ impl Broker {
         }
     }
 
+    /// Disconnects the client `client_id` for the host (an operator's
+    /// request): an MQTT 5 client first gets DISCONNECT 0x98
+    /// (administrative action); its will and session follow the usual rules.
+    /// Returns false if no client of that id is connected.
+    pub fn handle_disconnect_client(&mut self, client_id: &str, now: Millis) -> bool {
+        self.clock = now;
+        let conn = (self.by_client_id.get(client_id))
+            .and_then(|&key| self.session(key).conn)
+            .filter(|c| !c.is_internal());
+        let Some(conn) = conn else {
+            return false;
+        };
+        let reason = ReasonCode::AdministrativeAction;
+        let v5 = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| matches!(c.state, ConnState::Connected) && c.version.is_v5());
+        if v5 {
+            self.send(conn, Packet::Disconnect(codec::Disconnect::new(reason)));
+        }
+        let detail = Some("disconnected by the host".into());
+        self.connection_lost(conn, Some(reason), detail, now);
+        true
+    }
+
     /// The user's publishing connection, connected on first use.
     fn host_publisher(&mut self, username: Option<&str>, now: Millis) -> Option<ConnId> {
         let user: Option<Rc<str>> = username.map(Rc::from);

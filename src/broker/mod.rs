@@ -541,7 +541,10 @@ impl Broker {
         let live = || self.sessions.iter().flatten();
         Stats {
             connections: self.connected_clients(),
-            sessions: live().count(),
+            // The host's own clients (`host_client.rs`) are not sessions of clients.
+            sessions: live()
+                .filter(|s| !s.client_id.starts_with(HOST_PREFIX))
+                .count(),
             subscriptions: self.tree.len(),
             // The broker's own `$SYS` values are not the user's retained messages.
             retained: self

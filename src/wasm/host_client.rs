@@ -217,3 +217,13 @@ pub(super) fn message_to_js(id: u64, p: &Publish) -> JsValue {
         .set("properties", properties_to_js(&p.properties));
     o.into()
 }
+
+#[wasm_bindgen(js_class = Broker)]
+impl WasmBroker {
+    /// Disconnects client `clientId` (DISCONNECT 0x98 for MQTT 5); false
+    /// if no client of that id is connected.
+    #[wasm_bindgen(js_name = handleDisconnectClient)]
+    pub fn handle_disconnect_client(&mut self, client_id: &str, now: f64) -> bool {
+        self.core.handle_disconnect_client(client_id, millis(now))
+    }
+}

@@ -28,6 +28,9 @@ export async function example(): Promise<void> {
   void reasonCode;
   const sub = await broker.subscribe('sensors/#', (m) => void (m.topic + m.payload.byteLength + m.qos), { username: 'alice' });
   sub.unsubscribe();
+  const kicked: boolean = broker.disconnectClient('sensor-1');
+  void (kicked && broker.checkCredentials('alice', 'pw'));
+  void broker.ports.http;
   try {
     await broker.publish('a', new Uint8Array([1]));
   } catch (err) {
@@ -45,6 +48,7 @@ export const options: NodeBrokerOptions = {
   retainAvailable: true,
   clientIdSeed: 7,
   maxWriteBuffer: 65_536,
+  http: { port: 8080, host: '127.0.0.1' },
 };
 
 export async function errors(): Promise<void> {
@@ -98,7 +102,7 @@ export async function secure(cert: string, key: Buffer, ca: string): Promise<voi
   });
   const ports: { tcp?: number; ws?: number; tls?: number; wss?: number } = broker.ports;
   void ports;
-  const transports: ('tcp' | 'ws' | 'tls' | 'wss')[] = broker.addresses.map((a) => a.transport);
+  const transports: ('tcp' | 'ws' | 'tls' | 'wss' | 'http' | 'https')[] = broker.addresses.map((a) => a.transport);
   void transports;
   broker.on('connected', (e: ConnectedEvent) => void (e.transport === 'wss'));
   broker.setCertificates({ cert, key });

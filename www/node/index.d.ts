@@ -90,12 +90,24 @@ export interface NodeBrokerOptions extends Omit<CoreOptions, 'bridges'> {
   /** New connections per second accepted from one remote address (a burst of up to this many, then this many a
    *  second); the others are closed as they are accepted (default: no limit). */
   connectRate?: number;
+  /** The HTTP API (publish, clients, subscriptions, retained, stats, disconnect, /metrics, /healthz, /readyz):
+   *  a port or { port, host (default '127.0.0.1'), cert, key (HTTPS) }. It listens before the data directory is
+   *  restored (/readyz says 503 until then). HTTP Basic as a user of the broker when it admits no anonymous client. */
+  http?: number | HttpOptions;
+}
+
+export interface HttpOptions extends TcpListenerOptions {
+  /** With `key`: HTTPS. */
+  cert?: Pem;
+  key?: Pem;
+  ca?: Pem | Pem[];
 }
 
 export type Transport = 'tcp' | 'ws' | 'tls' | 'wss';
 
 export interface ListenerInfo {
-  transport: Transport;
+  /** 'http' or 'https': the HTTP API (`http` option). */
+  transport: Transport | 'http' | 'https';
   host: string;
   port: number;
   /** WebSocket listeners only. */
@@ -188,7 +200,7 @@ export interface NodeBrokerStats extends Omit<BrokerStats, 'storage'> {
 
 export interface NodeBroker extends EventEmitter {
   /** The first port of each kind of listener (the real one when 0 was asked for); kinds without a listener are absent. */
-  readonly ports: { tcp?: number; ws?: number; tls?: number; wss?: number };
+  readonly ports: { tcp?: number; ws?: number; tls?: number; wss?: number; http?: number; https?: number };
   /** Every listener's address (the real port when 0 was asked for). */
   readonly addresses: ListenerInfo[];
   stats(): NodeBrokerStats;
@@ -199,6 +211,10 @@ export interface NodeBroker extends EventEmitter {
   /** Calls `callback` for each message matching `filter` (retained ones first), read under the ACL of
    *  `options.username`; rejects with ERR_TABMQ_REJECTED (`reasonCode`) if refused. */
   subscribe(filter: string, callback: (message: BrokerMessage) => void, options?: SubscribeOptions): Promise<BrokerSubscription>;
+  /** Disconnects client `clientId` (DISCONNECT 0x98 for MQTT 5); false if no client of that id is connected. */
+  disconnectClient(clientId: string): boolean;
+  /** Whether these credentials would be admitted at CONNECT (password file, users, anonymous access). */
+  checkCredentials(username?: string, password?: string | Uint8Array): boolean;
   /** Sessions and retained messages (at most `retainedLimit`, default 1000). */
   inspect(retainedLimit?: number): BrokerInspection;
   /** Takes bridge `name`'s link down: messages for it queue until resumeBridge. Throws ERR_TABMQ_NO_BRIDGE for an unknown name. */

@@ -18,6 +18,8 @@ import { Admission } from './admission.js';
 import { checkCertificates } from './certificates.js';
 import { nodeDialer } from './dial.js';
 import { DiskStore } from './store/index.js';
+import { listenHttp } from './http.js';
+import { brokerMetrics } from './metrics.js';
 
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 
@@ -53,14 +55,19 @@ export async function createBroker(options = {}) {
   // The core checks its options before the data directory is touched.
   await loadWasm(wasm);
   validateOptions(opts.core);
-  // Restored before anything listens: a client never meets a broker that
-  // has not yet read its sessions back.
-  const store = opts.storage ? await DiskStore.open(opts.storage) : null;
+  // The HTTP API listens first, so that /healthz answers and /readyz says
+  // no while the data directory is restored; MQTT listens only after: a
+  // client never meets a broker that has not yet read its sessions back.
+  const app = { broker: null, metrics: null, closing: false, maxBody: 0, warn: (err) => process.emitWarning(err) };
+  const api = opts.http ? await listenHttp(opts.http, app) : null;
+  let store = null;
   let host;
   try {
+    store = opts.storage ? await DiskStore.open(opts.storage) : null;
     host = await BrokerHost.create(opts.core, opts.callbacks, wasm, 'node', store);
   } catch (err) {
     await store?.close();
+    await api?.close();
     throw err;
   }
   // The limits in effect, from the core's table (the options are valid:
@@ -73,7 +80,14 @@ export async function createBroker(options = {}) {
     await broker._listen(opts.listeners);
   } catch (err) {
     await broker.close();
+    await api?.close();
     throw err;
+  }
+  if (api) {
+    app.maxBody = opts.limits.maxPacketSize;
+    app.warn = (err) => broker._warn(err);
+    app.metrics = brokerMetrics({ stats: () => broker.stats(), watch: (type, fn) => broker.on(type, fn), store });
+    broker._serveHttp(api, app);
   }
   broker._replayStartup();
   return broker;
@@ -99,6 +113,7 @@ class NodeBroker extends EventEmitter {
   #closed = false;
   #closing = null;
   #allGone = null;
+  #httpApp = null;
 
   constructor(host, opts) {
     super();
@@ -123,6 +138,18 @@ class NodeBroker extends EventEmitter {
       const server = spec.transport === 'tcp' || spec.transport === 'tls' ? await listenTcp(spec, ctx) : await listenWs(spec, ctx);
       this.#servers.push(server);
     }
+  }
+
+  /** The HTTP API (http.js), listening since before the restore: it
+   *  serves from now on, and closes with the broker. */
+  _serveHttp(api, app) {
+    this.#servers.push(api);
+    this.#httpApp = app;
+    app.broker = this;
+  }
+
+  _warn(err) {
+    this.#warn(err);
   }
 
   /** Counts a new socket, or destroys it: the broker is closed, the
@@ -292,6 +319,21 @@ class NodeBroker extends EventEmitter {
     return this.#host.subscribe(filter, callback, options);
   }
 
+  /** Disconnects client `clientId` (MQTT 5: DISCONNECT 0x98,
+   *  administrative action; its will follows the usual rules). Returns
+   *  false if no client of that id is connected. */
+  disconnectClient(clientId) {
+    this.#checkOpen();
+    return this.#host.disconnectClient(clientId);
+  }
+
+  /** Whether `username`/`password` would be admitted at CONNECT (the
+   *  password file or users, anonymous access). */
+  checkCredentials(username, password) {
+    this.#checkOpen();
+    return this.#host.checkCredentials(username, password);
+  }
+
   /** Sessions and retained messages (at most `retainedLimit`), for an inspector. */
   inspect(retainedLimit = 1000) {
     this.#checkOpen();
@@ -310,6 +352,7 @@ class NodeBroker extends EventEmitter {
   }
 
   async #shutdown() {
+    if (this.#httpApp) this.#httpApp.closing = true;
     const serversClosed = this.#servers.map((s) => s.close());
     const gone = new Promise((resolve) => {
       this.#allGone = resolve;

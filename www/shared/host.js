@@ -475,6 +475,15 @@ export class BrokerHost {
     this.poll();
   }
 
+  /** Disconnects client `clientId` (MQTT 5: DISCONNECT 0x98,
+   *  administrative action); false if no client of that id is connected. */
+  disconnectClient(clientId) {
+    if (this.#closed) return false;
+    const found = this.#broker.handleDisconnectClient(String(clientId), Date.now());
+    this.poll();
+    return found;
+  }
+
   /** Whether `username`/`password` would be admitted at CONNECT (the
    *  password file or users, anonymous access): for a host that
    *  authenticates its own requests (HTTP Basic). */
