@@ -46,6 +46,10 @@ Listeners:
                         DELETE /api/v1/clients/ID, GET /metrics (Prometheus),
                         /healthz, /readyz; HTTPS with --cert and --key; HTTP
                         Basic as a user of --password-file when given
+  --coap PORT           a CoAP gateway on UDP PORT: POST coap://HOST/ps/TOPIC
+                        publishes (?qos=, ?retain=; CON is QoS 1, NON QoS 0),
+                        GET with Observe subscribes, GET reads the retained
+                        message; credentials ?u=USER&p=PASSWORD
   --host HOST           address to listen on (default 127.0.0.1;
                         0.0.0.0 or :: for every interface)
   --ws-path PATH        WebSocket endpoint path (default /mqtt)
@@ -143,6 +147,7 @@ function parse(argv, limits) {
         tls: { type: 'string', multiple: true },
         wss: { type: 'string', multiple: true },
         http: { type: 'string' },
+        coap: { type: 'string' },
         config: { type: 'string' },
         host: { type: 'string' },
         'ws-path': { type: 'string' },
@@ -200,6 +205,7 @@ function parse(argv, limits) {
     const { cert, key } = secure.listener;
     options.http = { port: http, host: v.host, ...(secureHttp ? { cert, key } : {}) };
   }
+  if (v.coap !== undefined) options.coap = { port: port('--coap', v.coap), host: v.host };
   if (v['sys-interval'] !== undefined) options.sysInterval = whole('--sys-interval', v['sys-interval'], 0, 86_400);
   if (Object.keys(limitValues).length > 0) options.limits = { ...options.limits, ...limitValues };
   if (v['max-connections-per-address'] !== undefined) {

@@ -49,6 +49,7 @@ export const options: NodeBrokerOptions = {
   clientIdSeed: 7,
   maxWriteBuffer: 65_536,
   http: { port: 8080, host: '127.0.0.1' },
+  coap: 5683,
 };
 
 export async function errors(): Promise<void> {
@@ -102,7 +103,7 @@ export async function secure(cert: string, key: Buffer, ca: string): Promise<voi
   });
   const ports: { tcp?: number; ws?: number; tls?: number; wss?: number } = broker.ports;
   void ports;
-  const transports: ('tcp' | 'ws' | 'tls' | 'wss' | 'http' | 'https')[] = broker.addresses.map((a) => a.transport);
+  const transports: ('tcp' | 'ws' | 'tls' | 'wss' | 'http' | 'https' | 'coap')[] = broker.addresses.map((a) => a.transport);
   void transports;
   broker.on('connected', (e: ConnectedEvent) => void (e.transport === 'wss'));
   broker.setCertificates({ cert, key });

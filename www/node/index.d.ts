@@ -94,6 +94,10 @@ export interface NodeBrokerOptions extends Omit<CoreOptions, 'bridges'> {
    *  a port or { port, host (default '127.0.0.1'), cert, key (HTTPS) }. It listens before the data directory is
    *  restored (/readyz says 503 until then). HTTP Basic as a user of the broker when it admits no anonymous client. */
   http?: number | HttpOptions;
+  /** A CoAP gateway on UDP: a port or { port, host (default '127.0.0.1') }. POST coap://host/ps/<topic> publishes
+   *  (CON QoS 1, NON QoS 0; ?qos, ?retain), GET with Observe subscribes, GET reads the retained message;
+   *  credentials ?u=&p=. */
+  coap?: number | TcpListenerOptions;
 }
 
 export interface HttpOptions extends TcpListenerOptions {
@@ -106,8 +110,8 @@ export interface HttpOptions extends TcpListenerOptions {
 export type Transport = 'tcp' | 'ws' | 'tls' | 'wss';
 
 export interface ListenerInfo {
-  /** 'http' or 'https': the HTTP API (`http` option). */
-  transport: Transport | 'http' | 'https';
+  /** 'http' or 'https': the HTTP API (`http` option); 'coap': the CoAP gateway (`coap`). */
+  transport: Transport | 'http' | 'https' | 'coap';
   host: string;
   port: number;
   /** WebSocket listeners only. */
@@ -200,7 +204,7 @@ export interface NodeBrokerStats extends Omit<BrokerStats, 'storage'> {
 
 export interface NodeBroker extends EventEmitter {
   /** The first port of each kind of listener (the real one when 0 was asked for); kinds without a listener are absent. */
-  readonly ports: { tcp?: number; ws?: number; tls?: number; wss?: number; http?: number; https?: number };
+  readonly ports: { tcp?: number; ws?: number; tls?: number; wss?: number; http?: number; https?: number; coap?: number };
   /** Every listener's address (the real port when 0 was asked for). */
   readonly addresses: ListenerInfo[];
   stats(): NodeBrokerStats;

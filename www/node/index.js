@@ -19,6 +19,7 @@ import { checkCertificates } from './certificates.js';
 import { nodeDialer } from './dial.js';
 import { DiskStore } from './store/index.js';
 import { listenHttp } from './http.js';
+import { listenCoap } from './coap.js';
 import { brokerMetrics } from './metrics.js';
 
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
@@ -58,7 +59,7 @@ export async function createBroker(options = {}) {
   // The HTTP API listens first, so that /healthz answers and /readyz says
   // no while the data directory is restored; MQTT listens only after: a
   // client never meets a broker that has not yet read its sessions back.
-  const app = { broker: null, metrics: null, closing: false, maxBody: 0, warn: (err) => process.emitWarning(err) };
+  const app = { broker: null, metrics: null, closing: false, maxBody: 0, observations: new Map(), warn: (err) => process.emitWarning(err) };
   const api = opts.http ? await listenHttp(opts.http, app) : null;
   let store = null;
   let host;
@@ -83,11 +84,19 @@ export async function createBroker(options = {}) {
     await api?.close();
     throw err;
   }
+  app.maxBody = opts.limits.maxPacketSize;
+  app.warn = (err) => broker._warn(err);
   if (api) {
-    app.maxBody = opts.limits.maxPacketSize;
-    app.warn = (err) => broker._warn(err);
     app.metrics = brokerMetrics({ stats: () => broker.stats(), watch: (type, fn) => broker.on(type, fn), store });
-    broker._serveHttp(api, app);
+  }
+  broker._serveGateways(api, app);
+  if (opts.coap) {
+    try {
+      broker._serveGateways(await listenCoap(opts.coap, app), app);
+    } catch (err) {
+      await broker.close();
+      throw err;
+    }
   }
   broker._replayStartup();
   return broker;
@@ -140,10 +149,11 @@ class NodeBroker extends EventEmitter {
     }
   }
 
-  /** The HTTP API (http.js), listening since before the restore: it
-   *  serves from now on, and closes with the broker. */
-  _serveHttp(api, app) {
-    this.#servers.push(api);
+  /** The HTTP API (http.js, listening since before the restore) and the
+   *  CoAP gateway (coap.js): they serve from now on, and close with the
+   *  broker. */
+  _serveGateways(server, app) {
+    if (server) this.#servers.push(server);
     this.#httpApp = app;
     app.broker = this;
   }
