@@ -18,9 +18,6 @@ import { Admission } from './admission.js';
 import { checkCertificates } from './certificates.js';
 import { nodeDialer } from './dial.js';
 import { DiskStore } from './store/index.js';
-import { listenHttp } from './http.js';
-import { listenCoap } from './coap.js';
-import { brokerMetrics } from './metrics.js';
 
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 
@@ -60,7 +57,8 @@ export async function createBroker(options = {}) {
   // no while the data directory is restored; MQTT listens only after: a
   // client never meets a broker that has not yet read its sessions back.
   const app = { broker: null, metrics: null, closing: false, maxBody: 0, observations: new Map(), warn: (err) => process.emitWarning(err) };
-  const api = opts.http ? await listenHttp(opts.http, app) : null;
+  // Loaded only when asked for (prom-client and coap with them).
+  const api = opts.http ? await (await import('./http.js')).listenHttp(opts.http, app) : null;
   let store = null;
   let host;
   try {
@@ -87,11 +85,13 @@ export async function createBroker(options = {}) {
   app.maxBody = opts.limits.maxPacketSize;
   app.warn = (err) => broker._warn(err);
   if (api) {
+    const { brokerMetrics } = await import('./metrics.js');
     app.metrics = brokerMetrics({ stats: () => broker.stats(), watch: (type, fn) => broker.on(type, fn), store });
   }
   broker._serveGateways(api, app);
   if (opts.coap) {
     try {
+      const { listenCoap } = await import('./coap.js');
       broker._serveGateways(await listenCoap(opts.coap, app), app);
     } catch (err) {
       await broker.close();
