@@ -41,6 +41,15 @@ Listeners:
                         --cert and --key)
   --wss PORT            MQTT over secure WebSocket on PORT, at --ws-path
                         (repeatable; needs --cert and --key)
+  --http PORT           the HTTP API on PORT: POST /api/v1/publish, GET
+                        /api/v1/clients, /subscriptions, /retained, /stats,
+                        DELETE /api/v1/clients/ID, GET /metrics (Prometheus),
+                        /healthz, /readyz; HTTPS with --cert and --key; HTTP
+                        Basic as a user of --password-file when given
+  --coap PORT           a CoAP gateway on UDP PORT: POST coap://HOST/ps/TOPIC
+                        publishes (?qos=, ?retain=; CON is QoS 1, NON QoS 0),
+                        GET with Observe subscribes, GET reads the retained
+                        message; credentials ?u=USER&p=PASSWORD
   --host HOST           address to listen on (default 127.0.0.1;
                         0.0.0.0 or :: for every interface)
   --ws-path PATH        WebSocket endpoint path (default /mqtt)
@@ -137,6 +146,8 @@ function parse(argv, limits) {
         ws: { type: 'string', multiple: true },
         tls: { type: 'string', multiple: true },
         wss: { type: 'string', multiple: true },
+        http: { type: 'string' },
+        coap: { type: 'string' },
         config: { type: 'string' },
         host: { type: 'string' },
         'ws-path': { type: 'string' },
@@ -178,7 +189,9 @@ function parse(argv, limits) {
     const l = t.kind === 'option' ? limitFlags.get(t.name) : undefined;
     if (l) limitValues[l.name] = whole(`--${t.name}`, t.value, l.min, l.max);
   }
-  const secure = checkTlsFlags(v, tls.length > 0 ? '--tls' : wss.length > 0 ? '--wss' : null);
+  const http = v.http === undefined ? undefined : port('--http', v.http);
+  const secureHttp = http !== undefined && (v.cert !== undefined || v.key !== undefined);
+  const secure = checkTlsFlags(v, tls.length > 0 ? '--tls' : wss.length > 0 ? '--wss' : secureHttp ? '--http' : null);
 
   // The config file first; each flag given replaces what it sets.
   const options = v.config === undefined ? {} : readConfig(v.config);
@@ -187,6 +200,12 @@ function parse(argv, limits) {
   if (tls.length) options.tls = tls.map((p) => ({ port: p, host: v.host, ...secure.listener }));
   if (wss.length) options.wss = wss.map((p) => ({ port: p, host: v.host, path: v['ws-path'], ...secure.listener }));
   if (['tcp', 'ws', 'tls', 'wss'].every((t) => options[t] === undefined)) options.tcp = [{ port: 1883, host: v.host }];
+  if (http !== undefined) {
+    // HTTPS with --cert and --key (the certificates the MQTT listeners present).
+    const { cert, key } = secure.listener;
+    options.http = { port: http, host: v.host, ...(secureHttp ? { cert, key } : {}) };
+  }
+  if (v.coap !== undefined) options.coap = { port: port('--coap', v.coap), host: v.host };
   if (v['sys-interval'] !== undefined) options.sysInterval = whole('--sys-interval', v['sys-interval'], 0, 86_400);
   if (Object.keys(limitValues).length > 0) options.limits = { ...options.limits, ...limitValues };
   if (v['max-connections-per-address'] !== undefined) {

@@ -25,8 +25,10 @@ impl Broker {
         if let Err(reason) = self.check_client_id(&mut connect) {
             return self.refuse(conn, reason, now);
         }
-        if connect.client_id.starts_with(bridge::SESSION_PREFIX) != internal {
-            // Bridge sessions are the broker's own.
+        if connect.client_id.starts_with(bridge::SESSION_PREFIX) != conn.is_bridge_local()
+            || connect.client_id.starts_with(super::HOST_PREFIX) != conn.is_host_client()
+        {
+            // Bridge sessions and host clients' are the broker's own.
             return self.refuse(conn, ReasonCode::ClientIdentifierNotValid, now);
         }
         if !internal {

@@ -1,7 +1,7 @@
 //! What the broker tells the host for observability.
 
 use super::ConnId;
-use crate::codec::{ProtocolVersion, ReasonCode};
+use crate::codec::{ProtocolVersion, Publish, ReasonCode};
 use std::rc::Rc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +45,17 @@ pub enum Event {
         topic: Rc<str>,
         why: DropReason,
     },
+    /// The answer to the host's `handle_host_publish(id, ..)`: `Success` (or
+    /// 0x10 no matching subscribers) once the broker has the message (under
+    /// strict at QoS 1/2: stored), or why it was refused.
+    Published { id: u64, reason: ReasonCode },
+    /// The answer to the host's `handle_host_subscribe(id, ..)`: the granted QoS,
+    /// or why it was refused.
+    Subscribed { id: u64, reason: ReasonCode },
+    /// A message for the host's subscription `id`.
+    Message { id: u64, publish: Box<Publish> },
+    /// The broker ended the host's subscription `id` (an access change).
+    Unsubscribed { id: u64, reason: ReasonCode },
 }
 
 impl Event {
@@ -55,7 +66,7 @@ impl Event {
             | Event::Rejected { conn, .. }
             | Event::Disconnected { conn, .. }
             | Event::Denied { conn, .. } => Some(*conn),
-            Event::Bridge { .. } | Event::Dropped { .. } => None,
+            _ => None,
         }
     }
 }

@@ -155,7 +155,7 @@ impl Broker {
     }
 
     /// Why a well-formed PUBLISH is not accepted, if it is not.
-    fn refusal(&mut self, conn: ConnId, p: &Publish) -> Option<ReasonCode> {
+    pub(super) fn refusal(&mut self, conn: ConnId, p: &Publish) -> Option<ReasonCode> {
         if p.topic.len() > self.cfg.max_topic_length
             || p.topic.split('/').count() > self.cfg.max_topic_levels
         {
@@ -176,7 +176,7 @@ impl Broker {
         if p.qos != QoS::AtMostOnce && self.bridge_queue_full(&p.topic, p.payload.len(), conn) {
             return Some(ReasonCode::QuotaExceeded);
         }
-        if conn.is_internal() {
+        if conn.is_bridge_local() {
             // A bridge: the broker's own connection. Never refused for a
             // full store: a refusal would reach the remote, which drops the
             // message (3.1.1 reads it as success); its acknowledgement waits
@@ -380,7 +380,7 @@ impl Broker {
             } else if is_new && session.subscriptions.len() >= self.cfg.max_subscriptions_per_client
             {
                 ReasonCode::QuotaExceeded
-            } else if !conn.is_internal()
+            } else if !conn.is_bridge_local()
                 && (!self.may_subscribe(key, &s.filter)
                     || !self
                         .hooks

@@ -18,6 +18,7 @@ mod durability;
 mod events;
 mod expiry;
 mod hooks;
+mod host_client;
 mod inbound;
 mod lifecycle;
 mod outbox;
@@ -33,6 +34,7 @@ pub use bridge::{BridgeConfig, BridgeState, BridgeView, Dial, TopicMap};
 pub use config::{limit, Config, Durability, Limit, LIMITS, RELAXED_BACKLOG};
 pub use events::{ClientView, DropReason, Event, Stats};
 pub use hooks::{AllowAll, AuthDecision, AuthRequest, ClientInfo, Hooks};
+pub use host_client::{HostPublish, HostSubscribe, HOST_PREFIX};
 pub use topic_tree::SessionKey;
 
 use crate::codec::{self, Connect, Packet, PacketType, ProtocolVersion};
@@ -232,6 +234,8 @@ pub struct Broker {
     storage_full: bool,
     /// Hashes topics for the connections' outgoing topic aliases.
     topic_hasher: alias::TopicHasher,
+    /// The host's own publishes and subscriptions (`host_client.rs`).
+    host: host_client::HostClients,
 }
 
 impl Broker {
@@ -268,6 +272,7 @@ impl Broker {
             clock: Millis(0),
             storage_full: false,
             topic_hasher,
+            host: host_client::HostClients::default(),
         }
         .with_bridges()
     }
@@ -477,6 +482,11 @@ impl Broker {
             } else if data.is_empty() {
                 continue;
             }
+            if conn.is_host_client() {
+                // The host's own publishes and subscriptions: read here.
+                self.host_output(conn, &data, close);
+                continue;
+            }
             if conn.is_internal() {
                 // A bridge's session: its client is the bridge, not the host.
                 self.bridge_local_output(conn, &data, close);
@@ -516,8 +526,9 @@ impl Broker {
         self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Events of bridges' internal connections stay inside (the `Bridge`
-    /// events tell of bridges).
+    /// Events of internal connections stay inside (the `Bridge` events
+    /// tell of bridges; `Published`, `Subscribed` and `Message` answer the
+    /// host's own operations).
     pub fn poll_event(&mut self) -> Option<Event> {
         loop {
             let e = self.events.pop_front()?;
@@ -531,7 +542,10 @@ impl Broker {
         let live = || self.sessions.iter().flatten();
         Stats {
             connections: self.connected_clients(),
-            sessions: live().count(),
+            // The host's own clients (`host_client.rs`) are not sessions of clients.
+            sessions: live()
+                .filter(|s| !s.client_id.starts_with(HOST_PREFIX))
+                .count(),
             subscriptions: self.tree.len(),
             // The broker's own `$SYS` values are not the user's retained messages.
             retained: self
@@ -591,6 +605,7 @@ impl Broker {
             .sessions
             .iter()
             .flatten()
+            .filter(|s| !s.client_id.starts_with(HOST_PREFIX))
             .map(|s| {
                 let mut subscriptions: Vec<(String, u8)> = s
                     .subscriptions

@@ -18,6 +18,7 @@ mod access;
 mod bridges;
 mod errors;
 mod hooks;
+mod host_client;
 pub mod idb;
 mod options;
 mod persist;
@@ -575,6 +576,16 @@ fn event_to_js(e: &Event) -> JsValue {
             set("topic", (&**topic).into());
             set("why", format!("{why:?}").into());
         }
+        Event::Published { id, reason } => {
+            return host_client::answer_to_js("published", *id, *reason)
+        }
+        Event::Subscribed { id, reason } => {
+            return host_client::answer_to_js("subscribed", *id, *reason)
+        }
+        Event::Unsubscribed { id, reason } => {
+            return host_client::answer_to_js("unsubscribed", *id, *reason)
+        }
+        Event::Message { id, publish } => return host_client::message_to_js(*id, publish),
     }
     obj.into()
 }

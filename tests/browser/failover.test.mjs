@@ -186,6 +186,33 @@ describe('what comes back with the broker', () => {
     await ctx.close();
   });
 
+  test("the page's own broker.subscribe goes on: made again on the new broker, which delivers to it", { timeout: 60_000 }, async () => {
+    const ctx = await b.newContext();
+    const name = uniqueName('hostsub');
+    const p = await page(ctx);
+    await p.evaluate(async (name) => {
+      window.broker = await tabmq.startBroker({ name });
+      window.got = [];
+      window.restarted = new Promise((ok) => window.broker.addEventListener('restarted', ok, { once: true }));
+      await window.broker.subscribe('page/#', (m) => window.got.push(new TextDecoder().decode(m.payload)));
+      await window.broker.publish('page/x', 'before');
+    }, name);
+    await p.waitForFunction(() => window.got.includes('before'));
+    await killSharedWorker();
+    await p.evaluate(() => window.restarted);
+    // The resubscription is a request of its own, sent as the broker is back.
+    let delivered = false;
+    for (const deadline = Date.now() + 10_000; !delivered && Date.now() < deadline;) {
+      delivered = await p.evaluate(async () => {
+        await window.broker.publish('page/x', 'after');
+        await new Promise((ok) => setTimeout(ok, 100));
+        return window.got.includes('after');
+      });
+    }
+    assert.ok(delivered, 'a message published after the restart reaches the subscription made before it');
+    await ctx.close();
+  });
+
   test('a bridge goes on: after the kill, the new broker bridges to the remote broker again', { timeout: 60_000 }, async () => {
     const remote = await testBroker();
     const sub = await connect(urlOf(remote, 'tcp'), { protocolVersion: 5 });

@@ -22,11 +22,11 @@ export function runCli(args, ms = 10_000) {
 }
 
 /** A listener URL's scheme -> the key of `urls` it is under. */
-const TRANSPORTS = { mqtt: 'tcp', ws: 'ws', mqtts: 'tls', wss: 'wss' };
+const TRANSPORTS = { mqtt: 'tcp', ws: 'ws', mqtts: 'tls', wss: 'wss', http: 'http', https: 'https', coap: 'coap' };
 
 /**
  * Starts the CLI and waits until each listener's "listening on URL" line is
- * out. Returns { pid, lines (stdout, growing), stderr(), urls: { tcp, ws, tls, wss },
+ * out. Returns { pid, lines (stdout, growing), stderr(), urls: { tcp, ws, tls, wss, http, https },
  * waitFor(regex), stop(signal) -> { code, signal } }.
  */
 export async function startCli(args, ms = 10_000) {
@@ -60,7 +60,7 @@ export async function startCli(args, ms = 10_000) {
     test();
   }));
   const waitFor = (re, wait = ms) => waitLines(`a line matching ${re}`, (ls) => ls.find((l) => re.test(l)), wait);
-  const listeners = args.filter((a) => ['--tcp', '--ws', '--tls', '--wss'].includes(a)).length || 1;
+  const listeners = (args.filter((a) => ['--tcp', '--ws', '--tls', '--wss'].includes(a)).length || 1) + args.filter((a) => a === '--http' || a === '--coap').length;
   const urls = {};
   try {
     const listening = await waitLines('tabmq to listen', (ls) => {

@@ -25,6 +25,9 @@ export async function quickStart(mqtt: { connect(url: string, opts: object): unk
   void commits;
   const seen: BrokerInspection = await broker.inspect();
   for (const c of seen.clients) void c.subscriptions.map((s) => s.filter + s.qos);
+  await broker.publish('cmd/lamp', new TextEncoder().encode('on'), { qos: 2 });
+  const sub = await broker.subscribe('sensors/+', (m) => void new TextDecoder().decode(m.payload), { qos: 1 });
+  sub.unsubscribe();
 
   broker.addEventListener('error', (e) => {
     const err = (e as BrokerErrorEvent).error;

@@ -24,6 +24,18 @@ export async function example(): Promise<void> {
   void stats.bufferedBytes;
   for (const a of broker.addresses) void a.url;
   void broker.inspect(10).retained;
+  const { reasonCode } = await broker.publish('cmd/lamp', 'on', { qos: 1, retain: true, properties: { contentType: 'text/plain' } });
+  void reasonCode;
+  const sub = await broker.subscribe('sensors/#', (m) => void (m.topic + m.payload.byteLength + m.qos), { username: 'alice' });
+  sub.unsubscribe();
+  const kicked: boolean = broker.disconnectClient('sensor-1');
+  void (kicked && broker.checkCredentials('alice', 'pw'));
+  void broker.ports.http;
+  try {
+    await broker.publish('a', new Uint8Array([1]));
+  } catch (err) {
+    if (err instanceof TabmqError && err.code === 'ERR_TABMQ_REJECTED') void err.reasonCode;
+  }
   await broker.close();
 }
 
@@ -36,6 +48,8 @@ export const options: NodeBrokerOptions = {
   retainAvailable: true,
   clientIdSeed: 7,
   maxWriteBuffer: 65_536,
+  http: { port: 8080, host: '127.0.0.1' },
+  coap: 5683,
 };
 
 export async function errors(): Promise<void> {
@@ -89,7 +103,7 @@ export async function secure(cert: string, key: Buffer, ca: string): Promise<voi
   });
   const ports: { tcp?: number; ws?: number; tls?: number; wss?: number } = broker.ports;
   void ports;
-  const transports: ('tcp' | 'ws' | 'tls' | 'wss')[] = broker.addresses.map((a) => a.transport);
+  const transports: ('tcp' | 'ws' | 'tls' | 'wss' | 'http' | 'https' | 'coap')[] = broker.addresses.map((a) => a.transport);
   void transports;
   broker.on('connected', (e: ConnectedEvent) => void (e.transport === 'wss'));
   broker.setCertificates({ cert, key });

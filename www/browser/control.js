@@ -9,8 +9,11 @@
 //     (port transferred)                   { t: 'reply', id, value }
 //   { t: 'stats' | 'inspect' | 'close',    { t: 'reply', id, error: { code, message } }
 //     id }                                 { t: 'pong' }
-//   { t: 'bridge', id, name, paused }
+//   { t: 'bridge', id, name, paused }      { t: 'message', sub, message }  (a subscription's)
 //   { t: 'ping' }
+//   { t: 'publish', id, topic, payload, options }
+//   { t: 'subscribe', id, sub, filter, options }
+//   { t: 'unsubscribe', id, sub }
 //
 // Each MQTT connection gets a MessagePort of its own ('connect'); the host
 // answers on that port ({ open: true, alive? }) once the broker has it, and
@@ -38,16 +41,21 @@ export function serveControl(control, { start, dedicated, lifeline }) {
   let hostPromise = null;
   let stopEvents = null;
   const reply = (id, value) => control.postMessage({ t: 'reply', id, value });
+  const fail = (id, err) => control.postMessage({ t: 'reply', id, error: { code: err.code, message: err.message, reasonCode: err.reasonCode } });
+  /** This page's subscriptions (broker.subscribe): sub -> { unsubscribe }. */
+  const subs = new Map();
   /** Replies to request `id` with what `fn` did, or the error it threw. */
   const attempt = (id, fn) => {
     try {
       fn();
       reply(id);
     } catch (err) {
-      control.postMessage({ t: 'reply', id, error: { code: err.code, message: err.message } });
+      fail(id, err);
     }
   };
   const leave = (host) => {
+    for (const s of subs.values()) s.unsubscribe();
+    subs.clear();
     stopEvents?.();
     stopEvents = null;
     host.dropOwner(page);
@@ -101,6 +109,22 @@ export function serveControl(control, { start, dedicated, lifeline }) {
         break;
       case 'access':
         attempt(msg.id, () => host.setAccess(msg.options));
+        break;
+      case 'publish':
+        host.publish(msg.topic, msg.payload, msg.options).then((v) => reply(msg.id, v), (err) => fail(msg.id, err));
+        break;
+      case 'subscribe': {
+        const deliver = (message) => control.postMessage({ t: 'message', sub: msg.sub, message });
+        host.subscribe(msg.filter, deliver, msg.options).then((s) => {
+          subs.set(msg.sub, s);
+          reply(msg.id, { qos: s.qos });
+        }, (err) => fail(msg.id, err));
+        break;
+      }
+      case 'unsubscribe':
+        subs.get(msg.sub)?.unsubscribe();
+        subs.delete(msg.sub);
+        reply(msg.id);
         break;
       case 'close':
         if (dedicated) await host.close();

@@ -2,10 +2,12 @@
 
 import type { TabmqError, TabmqErrorCode } from '../shared/errors.js';
 import type { AccessOptions, BridgeEvent, BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
+import type { BrokerMessage, BrokerSubscription, PublishOptions, SubscribeOptions } from '../shared/types.js';
 
 export type {
   AccessOptions, AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BridgeEvent, BridgeOptions, BridgeStats, BridgeTopic,
   BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
+  BrokerMessage, BrokerSubscription, MessageProperties, PublishOptions, SubscribeOptions,
 } from '../shared/types.js';
 
 export interface BrokerOptions extends CoreOptions {
@@ -99,6 +101,14 @@ export interface Broker extends EventTarget {
   /** A MessagePort connected to the broker, for a client in a Worker (see socketFromPort); it carries one connection. */
   openPort(): Promise<MessagePort>;
   stats(): Promise<BrokerStats>;
+  /** Publishes without an MQTT client, through the same topic rules, ACL (as `options.username`) and routing as a
+   *  client's PUBLISH; resolves once the broker has it (QoS 1/2 under strict: stored), rejects with
+   *  ERR_TABMQ_REJECTED (`reasonCode`) if refused. A string payload is UTF-8. */
+  publish(topic: string, payload: string | Uint8Array | ArrayBuffer, options?: PublishOptions): Promise<{ reasonCode: number }>;
+  /** Calls `callback` for each message matching `filter` (retained ones first), read under the ACL of
+   *  `options.username`; rejects with ERR_TABMQ_REJECTED (`reasonCode`) if refused. After the broker
+   *  restarts ('restarted') the subscription is made again, and its retained messages arrive again. */
+  subscribe(filter: string, callback: (message: BrokerMessage) => void, options?: SubscribeOptions): Promise<BrokerSubscription>;
   /** Sessions and retained messages, for an inspector. */
   inspect(): Promise<BrokerInspection>;
   /** Takes bridge `name`'s link down: messages for it queue (stored like any session) until resumeBridge. Rejects with ERR_TABMQ_NO_BRIDGE for an unknown name. */

@@ -6,7 +6,7 @@ import { checkOptions } from './options.js';
 import { openLink } from './links.js';
 import { hasLocks, heartbeat, watchLock } from './lifeline.js';
 import { brokerGone, openedPort } from './remote.js';
-import { TabmqError } from '../shared/errors.js';
+import { TabmqError, optionError } from '../shared/errors.js';
 
 export { BrokerSocket } from './socket.js';
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
@@ -100,6 +100,9 @@ class BrokerHandle extends EventTarget {
   #live = new Set();
   #unwatch = null;
   #beat = null;
+  /** broker.subscribe() callbacks, by subscription number. */
+  #subs = new Map();
+  #nextSub = 1;
 
   constructor(opts) {
     super();
@@ -216,7 +219,10 @@ class BrokerHandle extends EventTarget {
     for (const port of this.#live) brokerGone(port);
     this.#live.clear();
     this.#connect().then(
-      () => this.#emit({ type: 'restarted', cause, duration: Math.round(performance.now() - started) }),
+      () => {
+        this.#resubscribe();
+        this.#emit({ type: 'restarted', cause, duration: Math.round(performance.now() - started) });
+      },
       (err) => {
         const error = err instanceof TabmqError ? err : new TabmqError(`tabmq: the broker could not be restarted: ${err?.message ?? err}`, 'ERR_TABMQ_START');
         this.dispatchEvent(Object.assign(new Event('error'), { error, code: error.code, message: error.message }));
@@ -233,11 +239,16 @@ class BrokerHandle extends EventTarget {
       this.dispatchEvent(Object.assign(new Event('error'), { error: err, message: err.message }));
     } else if (msg.t === 'event') {
       this.#emit(msg.event);
+    } else if (msg.t === 'message') {
+      this.#deliver(msg.sub, msg.message);
     } else if (msg.t === 'reply') {
       const request = this.#requests.get(msg.id);
       this.#requests.delete(msg.id);
-      if (msg.error) request?.reject(new TabmqError(msg.error.message, msg.error.code));
-      else request?.resolve(msg.value);
+      if (msg.error) {
+        const err = new TabmqError(msg.error.message, msg.error.code);
+        if (msg.error.reasonCode !== undefined) err.reasonCode = msg.error.reasonCode;
+        request?.reject(err);
+      } else request?.resolve(msg.value);
     }
   }
 
@@ -306,6 +317,62 @@ class BrokerHandle extends EventTarget {
    *  file) and changes nothing if one does not read. */
   setAccess(options) {
     return this.#request('access', { options });
+  }
+
+  /**
+   * Publishes from the page's own code, without an MQTT client: the same
+   * topic rules, ACL (as `options.username`) and routing as a client's
+   * PUBLISH. Resolves with `{ reasonCode }` once the broker has the message
+   * (at QoS 1/2 under strict durability: once it is in IndexedDB); rejects
+   * with ERR_TABMQ_REJECTED and its `reasonCode` if the broker refuses it.
+   * `options`: `{ qos, retain, properties, username }`; a string is UTF-8.
+   */
+  publish(topic, payload, options = {}) {
+    return this.#request('publish', { topic, payload, options });
+  }
+
+  /**
+   * Calls `callback({ topic, payload, qos, retain, properties })` for each
+   * message matching `filter` (retained ones first). Resolves with `{ qos,
+   * unsubscribe() }` once subscribed; rejects with ERR_TABMQ_REJECTED and
+   * its `reasonCode` if refused. `options`: `{ qos, username }`.
+   */
+  async subscribe(filter, callback, options = {}) {
+    if (typeof callback !== 'function') throw optionError('callback', 'must be a function');
+    const sub = this.#nextSub++;
+    this.#subs.set(sub, { callback, filter, options });
+    try {
+      const { qos } = await this.#request('subscribe', { sub, filter, options });
+      const unsubscribe = () => {
+        if (!this.#subs.delete(sub) || this.#closed) return;
+        this.#request('unsubscribe', { sub }).catch(() => {});
+      };
+      return { qos, unsubscribe };
+    } catch (err) {
+      this.#subs.delete(sub);
+      throw err;
+    }
+  }
+
+  /** A restarted broker has none of the page's subscriptions (each was a
+   *  clean session of the broker that died): they are made again, and the
+   *  retained messages they match arrive again. */
+  #resubscribe() {
+    for (const [sub, { filter, options }] of this.#subs) {
+      this.#request('subscribe', { sub, filter, options }).catch((error) => {
+        this.dispatchEvent(Object.assign(new Event('error'), { error, code: error.code, message: `tabmq: subscribe(${filter}) failed after the restart: ${error.message}` }));
+      });
+    }
+  }
+
+  #deliver(sub, message) {
+    const callback = this.#subs.get(sub)?.callback;
+    if (!callback) return;
+    try {
+      callback(message);
+    } catch (err) {
+      console.error('tabmq: a subscribe callback threw', err);
+    }
   }
 
   /** A MessagePort connected to the broker, once the broker has accepted it. */

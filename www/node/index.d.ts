@@ -2,10 +2,12 @@
 
 import type { EventEmitter } from 'node:events';
 import type { AccessOptions, BridgeEvent, BridgeOptions, BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
+import type { BrokerMessage, BrokerSubscription, PublishOptions, SubscribeOptions } from '../shared/types.js';
 
 export type {
   AccessOptions, AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BridgeEvent, BridgeOptions, BridgeStats, BridgeTopic,
   BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
+  BrokerMessage, BrokerSubscription, MessageProperties, PublishOptions, SubscribeOptions,
 } from '../shared/types.js';
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
 export type { TabmqErrorCode } from '../shared/errors.js';
@@ -88,12 +90,28 @@ export interface NodeBrokerOptions extends Omit<CoreOptions, 'bridges'> {
   /** New connections per second accepted from one remote address (a burst of up to this many, then this many a
    *  second); the others are closed as they are accepted (default: no limit). */
   connectRate?: number;
+  /** The HTTP API (publish, clients, subscriptions, retained, stats, disconnect, /metrics, /healthz, /readyz):
+   *  a port or { port, host (default '127.0.0.1'), cert, key (HTTPS) }. It listens before the data directory is
+   *  restored (/readyz says 503 until then). HTTP Basic as a user of the broker when it admits no anonymous client. */
+  http?: number | HttpOptions;
+  /** A CoAP gateway on UDP: a port or { port, host (default '127.0.0.1') }. POST coap://host/ps/<topic> publishes
+   *  (CON QoS 1, NON QoS 0; ?qos, ?retain), GET with Observe subscribes, GET reads the retained message;
+   *  credentials ?u=&p=. */
+  coap?: number | TcpListenerOptions;
+}
+
+export interface HttpOptions extends TcpListenerOptions {
+  /** With `key`: HTTPS. */
+  cert?: Pem;
+  key?: Pem;
+  ca?: Pem | Pem[];
 }
 
 export type Transport = 'tcp' | 'ws' | 'tls' | 'wss';
 
 export interface ListenerInfo {
-  transport: Transport;
+  /** 'http' or 'https': the HTTP API (`http` option); 'coap': the CoAP gateway (`coap`). */
+  transport: Transport | 'http' | 'https' | 'coap';
   host: string;
   port: number;
   /** WebSocket listeners only. */
@@ -186,10 +204,21 @@ export interface NodeBrokerStats extends Omit<BrokerStats, 'storage'> {
 
 export interface NodeBroker extends EventEmitter {
   /** The first port of each kind of listener (the real one when 0 was asked for); kinds without a listener are absent. */
-  readonly ports: { tcp?: number; ws?: number; tls?: number; wss?: number };
+  readonly ports: { tcp?: number; ws?: number; tls?: number; wss?: number; http?: number; https?: number; coap?: number };
   /** Every listener's address (the real port when 0 was asked for). */
   readonly addresses: ListenerInfo[];
   stats(): NodeBrokerStats;
+  /** Publishes without an MQTT client, through the same topic rules, ACL (as `options.username`) and routing as a
+   *  client's PUBLISH; resolves once the broker has it (QoS 1/2 under strict: stored), rejects with
+   *  ERR_TABMQ_REJECTED (`reasonCode`) if refused. A string payload is UTF-8. */
+  publish(topic: string, payload: string | Uint8Array | ArrayBuffer, options?: PublishOptions): Promise<{ reasonCode: number }>;
+  /** Calls `callback` for each message matching `filter` (retained ones first), read under the ACL of
+   *  `options.username`; rejects with ERR_TABMQ_REJECTED (`reasonCode`) if refused. */
+  subscribe(filter: string, callback: (message: BrokerMessage) => void, options?: SubscribeOptions): Promise<BrokerSubscription>;
+  /** Disconnects client `clientId` (DISCONNECT 0x98 for MQTT 5); false if no client of that id is connected. */
+  disconnectClient(clientId: string): boolean;
+  /** Whether these credentials would be admitted at CONNECT (password file, users, anonymous access). */
+  checkCredentials(username?: string, password?: string | Uint8Array): boolean;
   /** Sessions and retained messages (at most `retainedLimit`, default 1000). */
   inspect(retainedLimit?: number): BrokerInspection;
   /** Takes bridge `name`'s link down: messages for it queue until resumeBridge. Throws ERR_TABMQ_NO_BRIDGE for an unknown name. */

@@ -53,14 +53,20 @@ export async function createBroker(options = {}) {
   // The core checks its options before the data directory is touched.
   await loadWasm(wasm);
   validateOptions(opts.core);
-  // Restored before anything listens: a client never meets a broker that
-  // has not yet read its sessions back.
-  const store = opts.storage ? await DiskStore.open(opts.storage) : null;
+  // The HTTP API listens first, so that /healthz answers and /readyz says
+  // no while the data directory is restored; MQTT listens only after: a
+  // client never meets a broker that has not yet read its sessions back.
+  const app = { broker: null, metrics: null, closing: false, maxBody: 0, observations: new Map(), warn: (err) => process.emitWarning(err) };
+  // Loaded only when asked for (prom-client and coap with them).
+  const api = opts.http ? await (await import('./http.js')).listenHttp(opts.http, app) : null;
+  let store = null;
   let host;
   try {
+    store = opts.storage ? await DiskStore.open(opts.storage) : null;
     host = await BrokerHost.create(opts.core, opts.callbacks, wasm, 'node', store);
   } catch (err) {
     await store?.close();
+    await api?.close();
     throw err;
   }
   // The limits in effect, from the core's table (the options are valid:
@@ -73,7 +79,24 @@ export async function createBroker(options = {}) {
     await broker._listen(opts.listeners);
   } catch (err) {
     await broker.close();
+    await api?.close();
     throw err;
+  }
+  app.maxBody = opts.limits.maxPacketSize;
+  app.warn = (err) => broker._warn(err);
+  if (api) {
+    const { brokerMetrics } = await import('./metrics.js');
+    app.metrics = brokerMetrics({ stats: () => broker.stats(), watch: (type, fn) => broker.on(type, fn), store });
+  }
+  broker._serveGateways(api, app);
+  if (opts.coap) {
+    try {
+      const { listenCoap } = await import('./coap.js');
+      broker._serveGateways(await listenCoap(opts.coap, app), app);
+    } catch (err) {
+      await broker.close();
+      throw err;
+    }
   }
   broker._replayStartup();
   return broker;
@@ -99,6 +122,7 @@ class NodeBroker extends EventEmitter {
   #closed = false;
   #closing = null;
   #allGone = null;
+  #httpApp = null;
 
   constructor(host, opts) {
     super();
@@ -123,6 +147,19 @@ class NodeBroker extends EventEmitter {
       const server = spec.transport === 'tcp' || spec.transport === 'tls' ? await listenTcp(spec, ctx) : await listenWs(spec, ctx);
       this.#servers.push(server);
     }
+  }
+
+  /** The HTTP API (http.js, listening since before the restore) and the
+   *  CoAP gateway (coap.js): they serve from now on, and close with the
+   *  broker. */
+  _serveGateways(server, app) {
+    if (server) this.#servers.push(server);
+    this.#httpApp = app;
+    app.broker = this;
+  }
+
+  _warn(err) {
+    this.#warn(err);
   }
 
   /** Counts a new socket, or destroys it: the broker is closed, the
@@ -269,6 +306,44 @@ class NodeBroker extends EventEmitter {
     return this.#host.setAccess(checkAccessOptions(options));
   }
 
+  /**
+   * Publishes a message without an MQTT client: `options` `{ qos, retain,
+   * properties, username }` (the ACL of `username` applies). Resolves with
+   * `{ reasonCode }` once the broker has it (at QoS 1/2 under strict: once
+   * stored); rejects with ERR_TABMQ_REJECTED and its `reasonCode` if the
+   * broker refuses it.
+   */
+  publish(topic, payload, options = {}) {
+    this.#checkOpen();
+    return this.#host.publish(topic, payload, options);
+  }
+
+  /**
+   * Calls `callback({ topic, payload, qos, retain, properties })` for each
+   * message matching `filter` (retained ones first); `options` `{ qos,
+   * username }`. Resolves with `{ qos, unsubscribe() }` once subscribed;
+   * rejects with ERR_TABMQ_REJECTED and its `reasonCode` if refused.
+   */
+  subscribe(filter, callback, options = {}) {
+    this.#checkOpen();
+    return this.#host.subscribe(filter, callback, options);
+  }
+
+  /** Disconnects client `clientId` (MQTT 5: DISCONNECT 0x98,
+   *  administrative action; its will follows the usual rules). Returns
+   *  false if no client of that id is connected. */
+  disconnectClient(clientId) {
+    this.#checkOpen();
+    return this.#host.disconnectClient(clientId);
+  }
+
+  /** Whether `username`/`password` would be admitted at CONNECT (the
+   *  password file or users, anonymous access). */
+  checkCredentials(username, password) {
+    this.#checkOpen();
+    return this.#host.checkCredentials(username, password);
+  }
+
   /** Sessions and retained messages (at most `retainedLimit`), for an inspector. */
   inspect(retainedLimit = 1000) {
     this.#checkOpen();
@@ -287,6 +362,7 @@ class NodeBroker extends EventEmitter {
   }
 
   async #shutdown() {
+    if (this.#httpApp) this.#httpApp.closing = true;
     const serversClosed = this.#servers.map((s) => s.close());
     const gone = new Promise((resolve) => {
       this.#allGone = resolve;

@@ -20,7 +20,7 @@ const KNOWN = [
   'tcp', 'ws', 'tls', 'wss', 'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable',
   'clientIdSeed', 'authenticate', 'authorize', 'maxWriteBuffer', 'bridges',
   'passwordFile', 'users', 'acl', 'allowAnonymous', 'strictClientIds',
-  'maxConnectionsPerAddress', 'connectRate', 'dataDir', 'maxStoreBytes',
+  'maxConnectionsPerAddress', 'connectRate', 'dataDir', 'maxStoreBytes', 'http', 'coap',
 ];
 
 /** Options the core takes as they are (it checks their content), with the
@@ -110,7 +110,44 @@ export function checkNodeOptions(options = {}) {
     maxWriteBuffer,
     admission,
     storage,
+    http: checkHttp(options.http),
+    coap: checkCoap(options.coap),
   };
+}
+
+/** `coap`: a UDP port, or { port, host }; null when not given. */
+function checkCoap(spec) {
+  if (spec === undefined || spec === null || spec === false) return null;
+  const obj = typeof spec === 'number' ? { port: spec } : spec;
+  if (!isObject(obj)) throw optionError('coap', `must be a port number or an object { port, host }, got ${describe(spec)}`);
+  for (const key of Object.keys(obj)) {
+    if (!['port', 'host'].includes(key)) throw optionError(`coap.${key}`, 'is not a coap option (known: port, host)');
+  }
+  const { port, host = DEFAULT_HOST } = obj;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw optionError('coap.port', `must be a whole number from 0 to 65535 (0 picks a free port), got ${describe(port)}`);
+  }
+  if (typeof host !== 'string' || host.length === 0) throw optionError('coap.host', `must be a non-empty string, got ${describe(host)}`);
+  return { port, host };
+}
+
+/** `http`: a port, or { port, host, cert?, key?, ca? } (HTTPS with `cert`
+ *  and `key`); null when not given. */
+function checkHttp(spec) {
+  if (spec === undefined || spec === null || spec === false) return null;
+  const known = ['port', 'host', 'cert', 'key', 'ca'];
+  const obj = typeof spec === 'number' ? { port: spec } : spec;
+  if (!isObject(obj)) throw optionError('http', `must be a port number or an object { ${known.join(', ')} }, got ${describe(spec)}`);
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) throw optionError(`http.${key}`, `is not an http option (known: ${known.join(', ')})`);
+  }
+  const { port, host = DEFAULT_HOST } = obj;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw optionError('http.port', `must be a whole number from 0 to 65535 (0 picks a free port), got ${describe(port)}`);
+  }
+  if (typeof host !== 'string' || host.length === 0) throw optionError('http.host', `must be a non-empty string, got ${describe(host)}`);
+  const secure = obj.cert !== undefined || obj.key !== undefined || obj.ca !== undefined;
+  return { port, host, ...(secure ? checkCertificates(obj, 'http.') : {}) };
 }
 
 /** `dataDir`, `durability` and `maxStoreBytes`: the store's settings

@@ -11,6 +11,7 @@ export type TabmqErrorCode =
   | 'ERR_TABMQ_AUTH'
   | 'ERR_TABMQ_CLOSED'
   | 'ERR_TABMQ_REFUSED'
+  | 'ERR_TABMQ_REJECTED'
   | 'ERR_TABMQ_NO_BRIDGE'
   | 'ERR_TABMQ_WORKER'
   | 'ERR_TABMQ_BROKER_LOST'
@@ -30,4 +31,6 @@ export declare class TabmqError extends Error {
   constructor(message: string, code: TabmqErrorCode, options?: { cause?: unknown });
   readonly name: 'TabmqError';
   readonly code: TabmqErrorCode;
+  /** ERR_TABMQ_REJECTED: the MQTT 5 reason code the broker refused with. */
+  readonly reasonCode?: number;
 }

@@ -14,6 +14,7 @@ export const ERROR_CODES = Object.freeze({
   ERR_TABMQ_AUTH: 'an authenticate hook returned something that is not a decision',
   ERR_TABMQ_CLOSED: 'the broker (or this handle) is closed or was terminated',
   ERR_TABMQ_REFUSED: 'the broker refused a new connection (it is closing)',
+  ERR_TABMQ_REJECTED: 'publish/subscribe on the handle (or the HTTP API) was refused by the broker; `reasonCode` is the MQTT 5 reason (0x87 not authorized, 0x90/0x8F invalid topic or filter, 0x97 quota)',
   ERR_TABMQ_NO_BRIDGE: 'pauseBridge/resumeBridge: the broker has no bridge of that name',
   ERR_TABMQ_WORKER: 'the broker\'s worker failed to load or crashed',
   ERR_TABMQ_BROKER_LOST: 'the broker died before it answered this request; it is being restarted (a \'restarted\' event follows)',

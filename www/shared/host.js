@@ -6,7 +6,7 @@
 // Node the Node host wraps the same core.
 
 import init, { Broker, setErrorClass, validateOptions } from '../pkg/tabmq.js';
-import { TabmqError } from './errors.js';
+import { TabmqError, optionError } from './errors.js';
 
 let wasmReady = null;
 
@@ -66,6 +66,11 @@ export class BrokerHost {
   /** A store the host keeps (the Node host's DiskStore), or null: then
    *  storage is IndexedDB inside the wasm, or memory. */
   #store = null;
+  /** The host's own publishes (id -> { resolve, reject }) and
+   *  subscriptions (id -> { callback, resolve, reject }): see publish(). */
+  #nextHostId = 1;
+  #publishes = new Map();
+  #subscriptions = new Map();
 
   constructor(broker) {
     this.#broker = broker;
@@ -429,8 +434,130 @@ export class BrokerHost {
     if (out !== undefined) this.#transmit(readTransmits(out));
     for (let d = this.#broker.pollDial(); d !== undefined; d = this.#broker.pollDial()) this.#dial(d);
     const events = this.#broker.pollEvents();
-    if (events !== undefined) for (const event of events) for (const fn of this.#listeners) fn(event);
+    if (events !== undefined) {
+      for (const event of events) {
+        if (this.#hostEvent(event)) continue;
+        for (const fn of this.#listeners) fn(event);
+      }
+    }
     this.#armTimer();
+  }
+
+  /**
+   * Publishes a message from the host's own code (no MQTT client): the same
+   * topic rules, ACL (as `options.username`, which the caller has
+   * authenticated, see checkCredentials) and routing as a client's PUBLISH.
+   * Resolves with `{ reasonCode }` once the broker has the message (at QoS
+   * 1/2 under strict durability: once it is stored); rejects with
+   * ERR_TABMQ_REJECTED (and the MQTT 5 `reasonCode`: 0x87 not authorized,
+   * 0x90 invalid topic, 0x97 quota) if it refuses.
+   * @param {string} topic
+   * @param {string | Uint8Array | ArrayBuffer} payload
+   * @param {{ qos?: 0|1|2, retain?: boolean, properties?: object, username?: string }} [options]
+   */
+  publish(topic, payload, options = {}) {
+    if (this.#closed || this.#closing) return Promise.reject(closedError());
+    const id = this.#nextHostId++;
+    try {
+      const { qos = 0, retain = false, properties, username } = options ?? {};
+      this.#broker.handleHostPublish(id, String(topic), payloadBytes(payload), qos, Boolean(retain), properties, username, Date.now());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const answer = new Promise((resolve, reject) => this.#publishes.set(id, { resolve, reject }));
+    this.poll();
+    return answer;
+  }
+
+  /**
+   * Subscribes the host's own code to `filter`: `callback({ topic, payload,
+   * qos, retain, properties })` for each message (retained ones first), read
+   * under the ACL of `options.username`. Resolves with `{ qos, unsubscribe }`
+   * once subscribed; rejects with ERR_TABMQ_REJECTED (and `reasonCode`) if
+   * refused.
+   * @param {string} filter
+   * @param {(message: object) => void} callback
+   * @param {{ qos?: 0|1|2, username?: string }} [options]
+   */
+  subscribe(filter, callback, options = {}) {
+    if (this.#closed || this.#closing) return Promise.reject(closedError());
+    if (typeof callback !== 'function') return Promise.reject(optionError('callback', 'must be a function'));
+    const id = this.#nextHostId++;
+    try {
+      const { qos = 0, username } = options ?? {};
+      this.#broker.handleHostSubscribe(id, String(filter), qos, username, Date.now());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const answer = new Promise((resolve, reject) => this.#subscriptions.set(id, { callback, resolve, reject }));
+    this.poll();
+    return answer.then((qos) => ({ qos, unsubscribe: () => this.#unsubscribe(id) }));
+  }
+
+  #unsubscribe(id) {
+    if (!this.#subscriptions.delete(id) || this.#closed) return;
+    this.#broker.handleHostUnsubscribe(id, Date.now());
+    this.poll();
+  }
+
+  /** Disconnects client `clientId` (MQTT 5: DISCONNECT 0x98,
+   *  administrative action); false if no client of that id is connected. */
+  disconnectClient(clientId) {
+    if (this.#closed) return false;
+    const found = this.#broker.handleDisconnectClient(String(clientId), Date.now());
+    this.poll();
+    return found;
+  }
+
+  /** Whether `username`/`password` would be admitted at CONNECT (the
+   *  password file or users, anonymous access): for a host that
+   *  authenticates its own requests (HTTP Basic). */
+  checkCredentials(username, password) {
+    const bytes = password === undefined ? undefined : payloadBytes(password);
+    return this.#broker.checkCredentials(username, bytes);
+  }
+
+  /** Answers to publish() and subscribe(), and their messages: handled
+   *  here, not broker events. */
+  #hostEvent(event) {
+    switch (event.type) {
+      case 'published': {
+        const p = this.#publishes.get(event.id);
+        this.#publishes.delete(event.id);
+        if (event.reasonCode < 0x80) p?.resolve({ reasonCode: event.reasonCode });
+        else p?.reject(rejected('publish', event.reasonCode));
+        return true;
+      }
+      case 'subscribed': {
+        const s = this.#subscriptions.get(event.id);
+        if (!s?.resolve) return true;
+        const { resolve, reject } = s;
+        s.resolve = s.reject = null;
+        if (event.reasonCode < 0x80) resolve(event.reasonCode);
+        else {
+          this.#unsubscribe(event.id);
+          reject(rejected('subscribe', event.reasonCode));
+        }
+        return true;
+      }
+      case 'message': {
+        const s = this.#subscriptions.get(event.id);
+        if (s) {
+          const { topic, payload, qos, retain, properties } = event;
+          try {
+            s.callback({ topic, payload, qos, retain, properties });
+          } catch (err) {
+            console.error('tabmq: a subscribe callback threw', err);
+          }
+        }
+        return true;
+      }
+      case 'unsubscribed':
+        this.#subscriptions.delete(event.id);
+        return true;
+      default:
+        return false;
+    }
   }
 
   /** One poll's output: entry i is connection conns[i], its bytes
@@ -504,6 +631,7 @@ export class BrokerHost {
   abandon() {
     if (this.#closed) return;
     this.#closed = true;
+    this.#settleHost();
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#broker.closeStorage();
     this.#store?.abandon();
@@ -529,11 +657,20 @@ export class BrokerHost {
       this.#conns.delete(id);
     }
     this.#closed = true;
+    this.#settleHost();
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#broker.closeStorage();
     this.#broker.free();
     await this.#store?.close();
     this.#releaseDatabase?.();
+  }
+
+  /** Publishes and subscriptions still waiting for an answer fail. */
+  #settleHost() {
+    for (const { reject } of this.#publishes.values()) reject(closedError());
+    for (const { reject } of this.#subscriptions.values()) reject?.(closedError());
+    this.#publishes.clear();
+    this.#subscriptions.clear();
   }
 
   /** Nothing stored is still on its way to storage. */
@@ -548,4 +685,28 @@ export class BrokerHost {
     const s = this.#broker.stats(Date.now()).storage;
     return !s || (s.pendingOps === 0 && !s.commitInFlight);
   }
+}
+
+function closedError() {
+  return new TabmqError('tabmq: the broker is closed', 'ERR_TABMQ_CLOSED');
+}
+
+/** The broker refused a host publish or subscription: `reasonCode` says why. */
+function rejected(what, reasonCode) {
+  const hex = `0x${reasonCode.toString(16).padStart(2, '0')}`;
+  const err = new TabmqError(`tabmq: the broker refused the ${what} (reason code ${hex})`, 'ERR_TABMQ_REJECTED');
+  err.reasonCode = reasonCode;
+  return err;
+}
+
+const utf8 = new TextEncoder();
+
+/** A payload as bytes: a string is UTF-8. */
+export function payloadBytes(payload) {
+  if (typeof payload === 'string') return utf8.encode(payload);
+  if (payload instanceof Uint8Array) return payload;
+  if (payload instanceof ArrayBuffer) return new Uint8Array(payload);
+  if (ArrayBuffer.isView(payload)) return new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+  if (payload === undefined || payload === null) return new Uint8Array(0);
+  throw optionError('payload', 'must be a string, a Uint8Array or an ArrayBuffer');
 }

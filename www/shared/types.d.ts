@@ -237,3 +237,50 @@ export interface BrokerInspection {
 
 /** What `setAccess` replaces: each option given (null removes it). */
 export type AccessOptions = Pick<CoreOptions, 'passwordFile' | 'users' | 'acl' | 'allowAnonymous'>;
+
+/** MQTT 5 publish properties the host's own publishes may set, and that
+ *  its subscriptions' messages carry (only those present). */
+export interface MessageProperties {
+  contentType?: string;
+  responseTopic?: string;
+  correlationData?: string | Uint8Array;
+  /** Seconds. */
+  messageExpiryInterval?: number;
+  /** 1: the payload is UTF-8. */
+  payloadFormatIndicator?: 0 | 1;
+  /** A name may repeat: then its values are an array. */
+  userProperties?: Record<string, string | string[]>;
+}
+
+/** `broker.publish(topic, payload, options)`. */
+export interface PublishOptions {
+  qos?: 0 | 1 | 2;
+  retain?: boolean;
+  properties?: MessageProperties;
+  /** Publish as this user: its ACL applies (the caller has authenticated it). */
+  username?: string;
+}
+
+/** `broker.subscribe(filter, callback, options)`. */
+export interface SubscribeOptions {
+  qos?: 0 | 1 | 2;
+  /** Read as this user: its ACL applies. */
+  username?: string;
+}
+
+/** A message for `broker.subscribe`'s callback. */
+export interface BrokerMessage {
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  properties: MessageProperties;
+}
+
+/** What `broker.subscribe` resolves with. */
+export interface BrokerSubscription {
+  /** The QoS granted. */
+  qos: 0 | 1 | 2;
+  /** Ends the subscription: no callback after it returns. */
+  unsubscribe(): void;
+}

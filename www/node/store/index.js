@@ -75,6 +75,8 @@ export class DiskStore {
   };
   #recentMs = [];
   #recentOps = [];
+  /** Called with each commit's duration in ms (the metrics' histogram). */
+  onCommit = null;
   /** What the database held at start-up (put operations, src/store/wire.rs). */
   rows;
   /** Records the core could not read at start-up (skipped, reported). */
@@ -174,6 +176,7 @@ export class DiskStore {
       f.bytesWritten += m.bytes;
       f.lastCommitAt = Date.now();
       f.lastCommitMs = ms;
+      this.onCommit?.(ms);
       if (m.size) f.size = m.size;
       f.compactions = m.compactions;
       if (this.#recentMs.length === RECENT) {

@@ -1,0 +1,397 @@
+//! The host's own publishes and subscriptions (an HTTP API, a CoAP
+//! gateway, a page's code through the broker handle), without an MQTT
+//! client of their own.
+//!
+//! Like a bridge's session, each is an internal connection of the broker,
+//! whose input enters through `handle_packet` as if a client had sent it and
+//! whose output is read here instead of going to the host. So a host publish
+//! goes through exactly what a client's goes through: topic rules, the ACL
+//! of the user the host authenticated, the `authorize` hook, the retained
+//! store, routing, and, under strict, an acknowledgement held until its
+//! storage batch is persisted; the host's answer is that acknowledgement
+//! (`Event::Published`). A host subscription is a clean session of its own
+//! (read ACL per message, retained messages at subscribe), whose messages
+//! come out as `Event::Message`.
+//!
+//! Unlike a bridge's connection, these are subject to access control: the
+//! host names the user it authenticated (`check_credentials`), and the
+//! session is that user's.
+
+use super::{Broker, Conn, ConnId, ConnState, Event};
+use crate::codec::{
+    self, Connect, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode,
+    Subscribe, Subscription, SubscriptionOptions,
+};
+use crate::time::Millis;
+use bytes::Bytes;
+use rustc_hash::FxHashMap;
+use std::collections::HashMap;
+use std::num::NonZeroU16;
+use std::rc::Rc;
+
+/// Host clients' connections, above every bridge's (`ConnId::is_internal`):
+/// they never reach the host, so they need not fit its 32-bit ids.
+pub(super) const HOST_BASE: u64 = 1 << 40;
+/// Their sessions' client ids; reserved (clients get 0x85).
+pub const HOST_PREFIX: &str = "$host/";
+
+/// A message the host publishes as `username` (authenticated by the host,
+/// or `None` for anonymous).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPublish {
+    pub topic: String,
+    pub payload: Bytes,
+    pub qos: QoS,
+    pub retain: bool,
+    pub properties: Properties,
+    pub username: Option<String>,
+}
+
+/// A host subscription: `filter` at `qos`, read as `username`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSubscribe {
+    pub filter: String,
+    pub qos: QoS,
+    pub username: Option<String>,
+}
+
+#[derive(Debug)]
+enum Role {
+    /// Publishes of one user: packet identifier → the host's publish id.
+    Publisher {
+        user: Option<Rc<str>>,
+        next_pid: u16,
+        pending: FxHashMap<u16, u64>,
+    },
+    /// One subscription, by the host's id.
+    Subscriber { id: u64 },
+}
+
+#[derive(Debug)]
+struct HostConn {
+    role: Role,
+    rx: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct HostClients {
+    made: u64,
+    publishers: HashMap<Option<Rc<str>>, ConnId>,
+    subscribers: FxHashMap<u64, ConnId>,
+    conns: FxHashMap<ConnId, HostConn>,
+}
+
+impl ConnId {
+    /// A host client's connection (see `host_client.rs`).
+    pub fn is_host_client(self) -> bool {
+        self.0 >= HOST_BASE
+    }
+
+    /// A bridge's own connection into the broker: the broker's, with no
+    /// access control.
+    pub(super) fn is_bridge_local(self) -> bool {
+        self.is_internal() && !self.is_host_client()
+    }
+}
+
+impl Broker {
+    /// Whether `username` and `password` would be admitted at CONNECT (the
+    /// password file, anonymous access): for a host that authenticates its
+    /// own requests (HTTP Basic, CoAP query) against the same users.
+    pub fn check_credentials(&self, username: Option<&str>, password: Option<&[u8]>) -> bool {
+        self.cfg.access.admit(username, password, false).is_ok()
+    }
+
+    /// Publishes a message for the host, as `p.username`. The answer is an
+    /// `Event::Published` with the host's `id`: at QoS 0 once the message
+    /// is routed (or refused); at QoS 1 and 2 the broker's PUBACK or PUBREC,
+    /// so under strict only once the message is stored.
+    pub fn handle_host_publish(&mut self, id: u64, p: HostPublish, now: Millis) {
+        self.clock = now;
+        self.start(now);
+        // No topic alias can stand for an empty topic here.
+        let checked = match p.topic.is_empty() {
+            true => Err(ReasonCode::TopicNameInvalid),
+            false => codec::topic::check_topic_name(&p.topic).map_err(|e| e.reason_code()),
+        };
+        if let Err(reason) = checked {
+            return self.host_answer(id, reason);
+        }
+        let conn = self.host_publisher(p.username.as_deref(), now);
+        let mut properties = p.properties;
+        // Per delivery, or per connection: not the host's to set.
+        properties.topic_alias = None;
+        properties.subscription_identifiers.clear();
+        let mut publish = Publish {
+            dup: false,
+            qos: p.qos,
+            retain: p.retain,
+            topic: p.topic,
+            packet_id: None,
+            properties,
+            payload: p.payload,
+        };
+        let Some(conn) = conn else {
+            return self.host_answer(id, ReasonCode::UnspecifiedError);
+        };
+        if p.qos == QoS::AtMostOnce {
+            // No acknowledgement to carry the answer: checked first.
+            let refused = self.refusal(conn, &publish);
+            let routed = refused.is_none();
+            if routed {
+                self.handle_packet(conn, Packet::Publish(publish), now);
+            }
+            return self.host_answer(id, refused.unwrap_or(ReasonCode::Success));
+        }
+        let limit = usize::from(self.cfg.receive_maximum);
+        let Some(pid) = self.host_packet_id(conn, id, limit) else {
+            return self.host_answer(id, ReasonCode::ReceiveMaximumExceeded);
+        };
+        publish.packet_id = Some(pid);
+        self.handle_packet(conn, Packet::Publish(publish), now);
+    }
+
+    /// Subscribes for the host; the answer is an `Event::Subscribed` with
+    /// the host's `id` (the SUBACK's reason), then each message is an
+    /// `Event::Message` with that id, until `handle_host_unsubscribe(id)`.
+    pub fn handle_host_subscribe(&mut self, id: u64, s: HostSubscribe, now: Millis) {
+        self.clock = now;
+        self.start(now);
+        self.handle_host_unsubscribe(id, now);
+        let Some(conn) = self.host_connect(s.username.as_deref(), Role::Subscriber { id }, now)
+        else {
+            return self.host_event(Event::Subscribed {
+                id,
+                reason: ReasonCode::UnspecifiedError,
+            });
+        };
+        self.host.subscribers.insert(id, conn);
+        let subscribe = Subscribe {
+            packet_id: NonZeroU16::MIN,
+            properties: Properties::default(),
+            subscriptions: vec![Subscription {
+                filter: s.filter,
+                options: SubscriptionOptions::qos(s.qos),
+            }],
+        };
+        self.handle_packet(conn, Packet::Subscribe(subscribe), now);
+    }
+
+    /// Ends a host subscription (its session is clean: nothing remains).
+    pub fn handle_host_unsubscribe(&mut self, id: u64, now: Millis) {
+        if let Some(conn) = self.host.subscribers.remove(&id) {
+            self.host.conns.remove(&conn);
+            self.host_disconnect(conn, now);
+        }
+    }
+
+    /// Disconnects the client `client_id` for the host (an operator's
+    /// request): an MQTT 5 client first gets DISCONNECT 0x98
+    /// (administrative action); its will and session follow the usual rules.
+    /// Returns false if no client of that id is connected.
+    pub fn handle_disconnect_client(&mut self, client_id: &str, now: Millis) -> bool {
+        self.clock = now;
+        let conn = (self.by_client_id.get(client_id))
+            .and_then(|&key| self.session(key).conn)
+            .filter(|c| !c.is_internal());
+        let Some(conn) = conn else {
+            return false;
+        };
+        let reason = ReasonCode::AdministrativeAction;
+        let v5 = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| matches!(c.state, ConnState::Connected) && c.version.is_v5());
+        if v5 {
+            self.send(conn, Packet::Disconnect(codec::Disconnect::new(reason)));
+        }
+        let detail = Some("disconnected by the host".into());
+        self.connection_lost(conn, Some(reason), detail, now);
+        true
+    }
+
+    /// The user's publishing connection, connected on first use.
+    fn host_publisher(&mut self, username: Option<&str>, now: Millis) -> Option<ConnId> {
+        let user: Option<Rc<str>> = username.map(Rc::from);
+        if let Some(&conn) = self.host.publishers.get(&user) {
+            return Some(conn);
+        }
+        let role = Role::Publisher {
+            user: user.clone(),
+            next_pid: 0,
+            pending: FxHashMap::default(),
+        };
+        let conn = self.host_connect(username, role, now)?;
+        self.host.publishers.insert(user, conn);
+        Some(conn)
+    }
+
+    /// A free packet identifier on a publishing connection, for `id`; none
+    /// while `limit` publishes wait for their acknowledgement.
+    fn host_packet_id(&mut self, conn: ConnId, id: u64, limit: usize) -> Option<codec::PacketId> {
+        let Some(HostConn {
+            role: Role::Publisher {
+                next_pid, pending, ..
+            },
+            ..
+        }) = self.host.conns.get_mut(&conn)
+        else {
+            return None;
+        };
+        if pending.len() >= limit.min(usize::from(u16::MAX)) {
+            return None;
+        }
+        loop {
+            *next_pid = next_pid.checked_add(1).unwrap_or(1);
+            if !pending.contains_key(next_pid) {
+                pending.insert(*next_pid, id);
+                return NonZeroU16::new(*next_pid);
+            }
+        }
+    }
+
+    /// Opens and connects a host client's connection (a clean MQTT 5
+    /// session of `username`).
+    fn host_connect(&mut self, username: Option<&str>, role: Role, now: Millis) -> Option<ConnId> {
+        self.host.made += 1;
+        let n = self.host.made;
+        let conn = ConnId(HOST_BASE + n);
+        self.conns.insert(conn, Conn::new(now));
+        let rx = Vec::new();
+        self.host.conns.insert(conn, HostConn { role, rx });
+        let connect = Connect {
+            protocol: ProtocolVersion::V5,
+            bridge: false,
+            clean_start: true,
+            keep_alive: 0,
+            properties: Properties::default(),
+            client_id: format!("{HOST_PREFIX}{n}"),
+            will: None,
+            username: username.map(str::to_owned),
+            password: None,
+        };
+        self.handle_packet(conn, Packet::Connect(Box::new(connect)), now);
+        let connected =
+            (self.conns.get(&conn)).is_some_and(|c| matches!(c.state, ConnState::Connected));
+        if !connected {
+            self.host.conns.remove(&conn);
+            return None;
+        }
+        Some(conn)
+    }
+
+    fn host_disconnect(&mut self, conn: ConnId, now: Millis) {
+        if self.conns.contains_key(&conn) {
+            let bye = codec::Disconnect::new(ReasonCode::Success);
+            self.handle_packet(conn, Packet::Disconnect(bye), now);
+        }
+    }
+
+    fn host_answer(&mut self, id: u64, reason: ReasonCode) {
+        self.host_event(Event::Published { id, reason });
+    }
+
+    fn host_event(&mut self, e: Event) {
+        self.events.push_back(e);
+    }
+
+    /// What the broker wrote to a host client's connection.
+    pub(super) fn host_output(&mut self, conn: ConnId, data: &[u8], close: bool) {
+        let now = self.clock;
+        let Some(h) = self.host.conns.get_mut(&conn) else {
+            return; // a subscription the host has ended
+        };
+        let mut buf = std::mem::take(&mut h.rx);
+        buf.extend_from_slice(data);
+        let mut pos = 0;
+        let mut broken = false;
+        loop {
+            match codec::decode(&buf[pos..], ProtocolVersion::V5, u32::MAX) {
+                Ok(Some((packet, used))) => {
+                    pos += used;
+                    self.host_packet(conn, packet, now);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    broken = true;
+                    break;
+                }
+            }
+        }
+        buf.drain(..pos);
+        if close || broken {
+            return self.host_closed(conn);
+        }
+        if let Some(h) = self.host.conns.get_mut(&conn) {
+            h.rx = buf;
+        }
+    }
+
+    fn host_packet(&mut self, conn: ConnId, packet: Packet, now: Millis) {
+        let Some(h) = self.host.conns.get_mut(&conn) else {
+            return;
+        };
+        let is_pubrec = matches!(packet, Packet::PubRec(_));
+        match (&mut h.role, packet) {
+            (Role::Publisher { pending, .. }, Packet::PubAck(r) | Packet::PubRec(r)) => {
+                let id = pending.remove(&r.packet_id.get());
+                if is_pubrec && (r.reason as u8) < 0x80 {
+                    // QoS 2: the message is the broker's once PUBREC says
+                    // so; PUBREL ends the exchange [MQTT-4.3.3-3].
+                    let rel = Packet::PubRel(PubResponse::new(r.packet_id));
+                    self.handle_packet(conn, rel, now);
+                }
+                if let Some(id) = id {
+                    self.host_answer(id, r.reason);
+                }
+            }
+            (&mut Role::Subscriber { id }, Packet::SubAck(a)) => {
+                let reason = a.reasons.first().copied();
+                let reason = reason.unwrap_or(ReasonCode::UnspecifiedError);
+                self.host_event(Event::Subscribed { id, reason });
+            }
+            (&mut Role::Subscriber { id }, Packet::Publish(p)) => {
+                let ack = match (p.qos, p.packet_id) {
+                    (QoS::AtLeastOnce, Some(pid)) => Some(Packet::PubAck(PubResponse::new(pid))),
+                    (QoS::ExactlyOnce, Some(pid)) => Some(Packet::PubRec(PubResponse::new(pid))),
+                    _ => None,
+                };
+                self.host_event(Event::Message {
+                    id,
+                    publish: Box::new(p),
+                });
+                if let Some(ack) = ack {
+                    self.handle_packet(conn, ack, now);
+                }
+            }
+            (Role::Subscriber { .. }, Packet::PubRel(r)) => {
+                self.handle_packet(conn, Packet::PubComp(PubResponse::new(r.packet_id)), now);
+            }
+            (_, Packet::Disconnect(_)) => self.host_closed(conn),
+            _ => {} // CONNACK, PUBCOMP
+        }
+    }
+
+    /// The broker closed a host client's connection (an access change, a
+    /// protocol error): pending publishes fail, a subscription ends.
+    fn host_closed(&mut self, conn: ConnId) {
+        let Some(h) = self.host.conns.remove(&conn) else {
+            return;
+        };
+        match h.role {
+            Role::Publisher { user, pending, .. } => {
+                self.host.publishers.remove(&user);
+                let mut ids: Vec<u64> = pending.into_values().collect();
+                ids.sort_unstable();
+                for id in ids {
+                    self.host_answer(id, ReasonCode::UnspecifiedError);
+                }
+            }
+            Role::Subscriber { id } => {
+                self.host.subscribers.remove(&id);
+                let reason = ReasonCode::UnspecifiedError;
+                self.host_event(Event::Unsubscribed { id, reason });
+            }
+        }
+    }
+}
