@@ -1604,3 +1604,24 @@ fn receive_maximum_quota_is_per_connection() {
     s.publish(p2, "t", b"c", QoS::ExactlyOnce, false, 3);
     assert!(!s.is_closed(p2), "not disconnected with 0x93");
 }
+
+#[test]
+fn stats_count_publishes_received_and_sent_by_qos_with_a_subscription_downgrading_them() {
+    let mut s = Sim::new(Config {
+        durability: Durability::Memory,
+        ..cfg()
+    });
+    // Granted QoS 1: a QoS 2 message goes out at QoS 1 [MQTT-3.8.4-8].
+    let (sub, publ) = pair(&mut s, ProtocolVersion::V5, "t/#", QoS::AtLeastOnce);
+    s.publish(publ, "t/0", b"a", QoS::AtMostOnce, false, 0);
+    s.publish(publ, "t/1", b"b", QoS::AtLeastOnce, false, 1);
+    s.publish(publ, "t/2", b"c", QoS::ExactlyOnce, false, 2);
+    s.publish(publ, "t/2", b"d", QoS::ExactlyOnce, false, 3);
+    let got = s.publishes(sub);
+    assert_eq!(got.len(), 4);
+    let st = s.broker.stats(s.now);
+    assert_eq!(st.messages_received_by_qos, [1, 1, 2]);
+    assert_eq!(st.messages_sent_by_qos, [1, 3, 0]);
+    assert_eq!(st.messages_received, 4);
+    assert_eq!(st.messages_sent, 4);
+}

@@ -309,7 +309,7 @@ impl Broker {
             encode_routed_publish(tx, version, &header, topic, &msg.properties, &msg.payload);
             true
         });
-        self.counters.messages_sent += 1;
+        self.counters.messages_sent[header.qos as usize] += 1;
         true
     }
 

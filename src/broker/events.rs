@@ -90,6 +90,9 @@ pub struct Stats {
     pub retained: usize,
     pub messages_received: u64,
     pub messages_sent: u64,
+    /// The same two, by QoS (index 0, 1, 2).
+    pub messages_received_by_qos: [u64; 3],
+    pub messages_sent_by_qos: [u64; 3],
     pub messages_dropped: u64,
     pub bytes_received: u64,
     pub bytes_sent: u64,

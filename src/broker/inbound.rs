@@ -240,7 +240,7 @@ impl Broker {
     }
 
     fn accept_publish(&mut self, conn: ConnId, key: super::SessionKey, p: Publish, now: Millis) {
-        self.counters.messages_received += 1;
+        self.counters.messages_received[p.qos as usize] += 1;
         let ops_before = self.ops.len();
         let mut properties = p.properties;
         let expiry = properties.message_expiry_interval.take();

@@ -171,7 +171,7 @@ impl Broker {
             return;
         }
         let msg = Rc::new(msg);
-        self.counters.messages_received += 1;
+        self.counters.messages_received[msg.qos as usize] += 1;
         if msg.retain {
             self.set_retained(&msg);
         }

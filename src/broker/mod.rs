@@ -171,8 +171,9 @@ enum Timer {
 
 #[derive(Debug, Default)]
 struct Counters {
-    messages_received: u64,
-    messages_sent: u64,
+    /// PUBLISHes accepted (wills included) and sent, by QoS.
+    messages_received: [u64; 3],
+    messages_sent: [u64; 3],
     messages_dropped: u64,
     bytes_received: u64,
     bytes_sent: u64,
@@ -553,8 +554,10 @@ impl Broker {
                 .keys()
                 .filter(|t| !t.starts_with("$SYS/"))
                 .count(),
-            messages_received: self.counters.messages_received,
-            messages_sent: self.counters.messages_sent,
+            messages_received: self.counters.messages_received.iter().sum(),
+            messages_sent: self.counters.messages_sent.iter().sum(),
+            messages_received_by_qos: self.counters.messages_received,
+            messages_sent_by_qos: self.counters.messages_sent,
             messages_dropped: self.counters.messages_dropped,
             bytes_received: self.counters.bytes_received,
             bytes_sent: self.counters.bytes_sent,

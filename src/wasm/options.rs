@@ -282,6 +282,15 @@ fn bridges_to_js(bridges: &[BridgeView]) -> JsValue {
         .into()
 }
 
+/** `[qos0, qos1, qos2]` as a JS array of numbers. */
+fn by_qos(counts: &[u64; 3]) -> JsValue {
+    counts
+        .iter()
+        .map(|&n| JsValue::from_f64(n as f64))
+        .collect::<Array>()
+        .into()
+}
+
 pub fn stats_to_js(s: &Stats) -> Result<JsValue, JsValue> {
     let o = Obj::new();
     o.num("connections", s.connections as u64)
@@ -290,6 +299,8 @@ pub fn stats_to_js(s: &Stats) -> Result<JsValue, JsValue> {
         .num("retained", s.retained as u64)
         .num("messagesReceived", s.messages_received)
         .num("messagesSent", s.messages_sent)
+        .set("messagesReceivedByQos", by_qos(&s.messages_received_by_qos))
+        .set("messagesSentByQos", by_qos(&s.messages_sent_by_qos))
         .num("messagesDropped", s.messages_dropped)
         .num("bytesReceived", s.bytes_received)
         .num("bytesSent", s.bytes_sent)

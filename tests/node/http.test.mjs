@@ -152,7 +152,8 @@ describe('tabmq --http', () => {
     };
     const before = await scrape();
     for (const name of ['tabmq_connections', 'tabmq_sessions', 'tabmq_subscriptions', 'tabmq_retained_messages',
-      'tabmq_messages_received_total', 'tabmq_messages_sent_total', 'tabmq_bytes_received_total', 'tabmq_queued_messages',
+      'tabmq_messages_received_total{qos="0"}', 'tabmq_messages_received_total{qos="1"}', 'tabmq_messages_received_total{qos="2"}',
+      'tabmq_messages_sent_total{qos="1"}', 'tabmq_bytes_received_total', 'tabmq_queued_messages',
       'tabmq_inflight_messages', 'tabmq_storage_commits_total', 'tabmq_storage_commit_seconds_count']) {
       assert.ok(before.has(name), `${name} is exposed`);
     }
@@ -163,8 +164,10 @@ describe('tabmq --http', () => {
       await client.publishAsync('bob/denied', 'x', { qos: 1 }).catch(() => {});
       const during = await scrape();
       assert.equal(during.get('tabmq_connections'), before.get('tabmq_connections') + 1);
-      assert.ok(during.get('tabmq_messages_received_total') >= before.get('tabmq_messages_received_total') + 5);
-      assert.ok(during.get('tabmq_messages_sent_total') >= before.get('tabmq_messages_sent_total') + 5);
+      // Five QoS 1 publishes in, five out at QoS 1; none at QoS 2.
+      assert.ok(during.get('tabmq_messages_received_total{qos="1"}') >= before.get('tabmq_messages_received_total{qos="1"}') + 5);
+      assert.ok(during.get('tabmq_messages_sent_total{qos="1"}') >= before.get('tabmq_messages_sent_total{qos="1"}') + 5);
+      assert.equal(during.get('tabmq_messages_received_total{qos="2"}'), before.get('tabmq_messages_received_total{qos="2"}'));
       assert.ok(during.get('tabmq_bytes_received_total') > before.get('tabmq_bytes_received_total'));
       assert.ok(during.get('tabmq_storage_commits_total') > before.get('tabmq_storage_commits_total'), 'commits are counted');
       assert.ok(during.get('tabmq_storage_commit_seconds_count') > before.get('tabmq_storage_commit_seconds_count'));

@@ -16,9 +16,13 @@ const GAUGES = {
   bufferedBytes: ['tabmq_buffered_bytes', 'Bytes written to sockets and not yet sent'],
 };
 
+/** Counters by QoS: stats() gives `[qos0, qos1, qos2]`. */
+const BY_QOS = {
+  messagesReceivedByQos: ['tabmq_messages_received_total', 'PUBLISH packets received (wills included), by QoS'],
+  messagesSentByQos: ['tabmq_messages_sent_total', 'PUBLISH packets sent, by QoS (the QoS they were sent at)'],
+};
+
 const COUNTERS = {
-  messagesReceived: ['tabmq_messages_received_total', 'PUBLISH packets received'],
-  messagesSent: ['tabmq_messages_sent_total', 'PUBLISH packets sent'],
   messagesDropped: ['tabmq_messages_dropped_total', 'Messages not delivered to a session'],
   bytesReceived: ['tabmq_bytes_received_total', 'Bytes received'],
   bytesSent: ['tabmq_bytes_sent_total', 'Bytes sent'],
@@ -35,6 +39,7 @@ export function brokerMetrics({ stats, watch, store }) {
   const last = {};
   const gauges = Object.entries(GAUGES).map(([key, [name, help]]) => [key, new client.Gauge({ name, help, registers: [registry] })]);
   const counters = Object.entries(COUNTERS).map(([key, [name, help]]) => [key, new client.Counter({ name, help, registers: [registry] })]);
+  const byQos = Object.entries(BY_QOS).map(([key, [name, help]]) => [key, new client.Counter({ name, help, labelNames: ['qos'], registers: [registry] })]);
   const commits = new client.Counter({ name: 'tabmq_storage_commits_total', help: 'Storage commits', registers: [registry] });
   const commitSeconds = new client.Histogram({
     name: 'tabmq_storage_commit_seconds',
@@ -66,6 +71,15 @@ export function brokerMetrics({ stats, watch, store }) {
       const delta = now - (last[key] ?? 0);
       if (delta > 0) counter.inc(delta);
       last[key] = now;
+    }
+    for (const [key, counter] of byQos) {
+      (s[key] ?? [0, 0, 0]).forEach((now, qos) => {
+        const k = `${key}${qos}`;
+        const delta = now - (last[k] ?? 0);
+        // Every label shows, from 0.
+        counter.inc({ qos: String(qos) }, Math.max(0, delta));
+        last[k] = now;
+      });
     }
     uptime.set(s.uptimeSecs ?? 0);
     bridgeUp.reset();

@@ -166,6 +166,10 @@ export interface BrokerStats {
   retained: number;
   messagesReceived: number;
   messagesSent: number;
+  /** messagesReceived by QoS: [QoS 0, QoS 1, QoS 2]. */
+  messagesReceivedByQos: [number, number, number];
+  /** messagesSent by QoS: [QoS 0, QoS 1, QoS 2]. */
+  messagesSentByQos: [number, number, number];
   messagesDropped: number;
   bytesReceived: number;
   bytesSent: number;
