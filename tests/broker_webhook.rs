@@ -1,0 +1,172 @@
+//! A webhook's subscription (`Broker::handle_host_webhook`): a persistent
+//! session `$host/webhook/<name>` whose deliveries the host acknowledges
+//! itself (`handle_host_ack`) once its HTTP endpoint has taken them. Until
+//! then they stay in flight and the rest stays queued in the session, which
+//! a restart keeps under strict durability.
+
+mod sim;
+use sim::*;
+
+use tabmq::broker::{Config, Durability, Event, HostWebhook};
+
+const HOOK: u64 = 7;
+
+fn strict() -> Config {
+    Config {
+        durability: Durability::Strict,
+        ..Config::default()
+    }
+}
+
+fn webhook(s: &mut Sim, filter: &str, window: u16) {
+    let now = s.now;
+    let w = HostWebhook {
+        name: "store".into(),
+        filter: filter.into(),
+        qos: QoS::AtLeastOnce,
+        window,
+    };
+    s.broker.handle_host_webhook(HOOK, w, now);
+    s.drive();
+}
+
+/// The webhook's deliveries so far: (packet id, payload, dup).
+fn deliveries(s: &mut Sim) -> Vec<(u16, String, bool)> {
+    (s.take_events().into_iter())
+        .filter_map(|e| match e {
+            Event::Message { id: HOOK, publish } => Some((
+                publish.packet_id.map_or(0, |p| p.get()),
+                String::from_utf8_lossy(&publish.payload).into_owned(),
+                publish.dup,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ack(s: &mut Sim, packet_id: u16) {
+    let now = s.now;
+    s.broker.handle_host_ack(HOOK, packet_id, now);
+    s.drive();
+}
+
+fn publish_three(s: &mut Sim) {
+    let publisher = s.connect("publisher", V5, true);
+    for (n, payload) in ["m1", "m2", "m3"].iter().enumerate() {
+        s.publish(
+            publisher,
+            "sensors/a",
+            payload.as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+            n as u16 + 1,
+        );
+    }
+    s.drive();
+}
+
+#[test]
+fn deliveries_wait_for_the_hosts_ack_in_order() {
+    let mut s = Sim::new(strict());
+    webhook(&mut s, "sensors/#", 1);
+    let subscribed = s.take_events();
+    assert!(subscribed
+        .iter()
+        .any(|e| matches!(e, Event::Subscribed { id: HOOK, reason } if (*reason as u8) < 0x80)));
+    publish_three(&mut s);
+    let first = deliveries(&mut s);
+    assert_eq!(first.len(), 1, "one in flight until acked: {first:?}");
+    assert_eq!(first[0].1, "m1");
+    // No ack, no progress: time passing does not release the next one.
+    s.advance(60_000);
+    assert_eq!(deliveries(&mut s), vec![]);
+    ack(&mut s, first[0].0);
+    let second = deliveries(&mut s);
+    assert_eq!(
+        second.iter().map(|d| d.1.as_str()).collect::<Vec<_>>(),
+        ["m2"]
+    );
+    // An ack for an unknown packet id is ignored.
+    ack(&mut s, 999);
+    assert_eq!(deliveries(&mut s), vec![]);
+    ack(&mut s, second[0].0);
+    let third = deliveries(&mut s);
+    assert_eq!(
+        third.iter().map(|d| d.1.as_str()).collect::<Vec<_>>(),
+        ["m3"]
+    );
+    ack(&mut s, third[0].0);
+    assert_eq!(deliveries(&mut s), vec![]);
+}
+
+#[test]
+fn a_wider_window_sends_several_and_retained_messages_are_not_sent() {
+    let mut s = Sim::new(strict());
+    let publisher = s.connect("publisher", V5, true);
+    s.publish(
+        publisher,
+        "sensors/old",
+        b"retained",
+        QoS::AtLeastOnce,
+        true,
+        1,
+    );
+    s.drive();
+    webhook(&mut s, "sensors/#", 10);
+    publish_three(&mut s);
+    let got = deliveries(&mut s);
+    let payloads: Vec<&str> = got.iter().map(|d| d.1.as_str()).collect();
+    assert_eq!(payloads, ["m1", "m2", "m3"]);
+}
+
+#[test]
+fn unacknowledged_deliveries_come_again_after_a_restart() {
+    let mut s = Sim::new(strict());
+    webhook(&mut s, "sensors/#", 1);
+    publish_three(&mut s);
+    let first = deliveries(&mut s);
+    assert_eq!(
+        first.iter().map(|d| d.1.as_str()).collect::<Vec<_>>(),
+        ["m1"]
+    );
+    s.persist_all();
+    s.crash_and_restart();
+    s.take_events();
+    // The host registers its webhook again: the session is resumed.
+    webhook(&mut s, "sensors/#", 1);
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let got = deliveries(&mut s);
+        assert_eq!(got.len(), 1, "one at a time: {got:?}");
+        seen.push(got[0].1.clone());
+        if seen.len() == 1 {
+            assert!(got[0].2, "m1 comes again with DUP");
+        }
+        ack(&mut s, got[0].0);
+    }
+    assert_eq!(seen, ["m1", "m2", "m3"]);
+    assert_eq!(deliveries(&mut s), vec![]);
+    // Acknowledged: a second restart brings nothing back.
+    s.persist_all();
+    s.crash_and_restart();
+    s.take_events();
+    webhook(&mut s, "sensors/#", 1);
+    assert_eq!(deliveries(&mut s), vec![]);
+}
+
+#[test]
+fn unsubscribing_keeps_the_queue_for_the_next_registration() {
+    let mut s = Sim::new(strict());
+    webhook(&mut s, "sensors/#", 1);
+    let now = s.now;
+    s.broker.handle_host_unsubscribe(HOOK, now);
+    s.drive();
+    publish_three(&mut s);
+    assert_eq!(deliveries(&mut s), vec![]);
+    webhook(&mut s, "sensors/#", 5);
+    let got = deliveries(&mut s);
+    assert_eq!(
+        got.iter().map(|d| d.1.as_str()).collect::<Vec<_>>(),
+        ["m1", "m2", "m3"]
+    );
+}
