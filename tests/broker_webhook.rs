@@ -170,3 +170,26 @@ fn unsubscribing_keeps_the_queue_for_the_next_registration() {
         ["m1", "m2", "m3"]
     );
 }
+
+#[test]
+fn acks_of_redelivered_deliveries_hold_across_a_second_restart() {
+    let mut s = Sim::new(strict());
+    webhook(&mut s, "sensors/#", 10);
+    publish_three(&mut s);
+    assert_eq!(deliveries(&mut s).len(), 3);
+    s.persist_all();
+    s.crash_and_restart();
+    s.take_events();
+    webhook(&mut s, "sensors/#", 10);
+    let again = deliveries(&mut s);
+    let payloads: Vec<&str> = again.iter().map(|d| d.1.as_str()).collect();
+    assert_eq!(payloads, ["m1", "m2", "m3"]);
+    for d in &again {
+        ack(&mut s, d.0);
+    }
+    s.persist_all();
+    s.crash_and_restart();
+    s.take_events();
+    webhook(&mut s, "sensors/#", 10);
+    assert_eq!(deliveries(&mut s), vec![]);
+}
