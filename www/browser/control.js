@@ -4,7 +4,7 @@
 //
 // page -> broker                         broker -> page
 //   { t: 'init', name, page, lock?,        { t: 'ready' }
-//     core, hooks, wasmUrl }               { t: 'error', code, message }  (init failed)
+//     core, hooks, wasmUrl, webhooks }     { t: 'error', code, message }  (init failed)
 //   { t: 'connect', port }  (transferred)  { t: 'event', event }          (broker events)
 //   { t: 'stats' | 'inspect' | 'close',    { t: 'reply', id, value }
 //     id }                                 { t: 'reply', id, error: { code, message } }
@@ -130,5 +130,7 @@ export async function startHost(init, callbacks = {}) {
   // worth an immediate retry.
   host.setDialer(browserDialer());
   globalThis.addEventListener?.('online', () => host.handleOnline());
+  // Webhooks post with the worker's fetch: CORS applies (README).
+  host.startWebhooks(init.webhooks);
   return host;
 }

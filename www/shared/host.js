@@ -477,7 +477,7 @@ export class BrokerHost {
    * subscription of the core's own whose deliveries are acknowledged only
    * once the endpoint answers 2xx. `fetchFn`: the platform's fetch.
    */
-  startWebhooks(list, fetchFn = globalThis.fetch) {
+  startWebhooks(list, fetchFn = (url, init) => globalThis.fetch(url, init)) {
     if (!list?.length || this.#webhooks || this.#closed) return;
     const core = {
       subscribe: (hook, deliver) => {

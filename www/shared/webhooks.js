@@ -127,7 +127,7 @@ export class Webhooks {
   #hooks;
   #stopped = false;
 
-  constructor(list, core, fetchFn = globalThis.fetch) {
+  constructor(list, core, fetchFn = (url, init) => globalThis.fetch(url, init)) {
     this.#hooks = list.map((spec) => new Webhook(spec, core, fetchFn));
   }
 
@@ -163,7 +163,8 @@ class Webhook {
   constructor(spec, core, fetchFn) {
     this.#spec = spec;
     this.#core = core;
-    this.#fetch = fetchFn;
+    // Called as a plain function: a browser's fetch refuses another `this`.
+    this.#fetch = (url, init) => fetchFn.call(globalThis, url, init);
   }
 
   start() {
