@@ -1,12 +1,12 @@
 // Type declarations for tabmq's page API.
 
 import type { TabmqError, TabmqErrorCode } from '../shared/errors.js';
-import type { AccessOptions, BridgeEvent, BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
+import type { AccessOptions, BridgeEvent, BrokerInspection, BrokerStats, CoreOptions, WebhookEvent } from '../shared/types.js';
 import type { BrokerMessage, BrokerSubscription, PublishOptions, SubscribeOptions } from '../shared/types.js';
 
 export type {
   AccessOptions, AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BridgeEvent, BridgeOptions, BridgeStats, BridgeTopic,
-  BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
+  BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats, WebhookEvent, WebhookMessage, WebhookOptions, WebhookStats,
   BrokerMessage, BrokerSubscription, MessageProperties, PublishOptions, SubscribeOptions,
 } from '../shared/types.js';
 
@@ -49,6 +49,11 @@ export interface BrokerActivityEvent extends Event {
 /** The `bridge` event: a bridge changed state (`detail`: name, state, reasonCode?, error?). */
 export interface BrokerBridgeEvent extends Event {
   readonly detail: BridgeEvent;
+}
+
+/** The `webhook` event: a webhook's request failed, or its endpoint accepts again (`detail`: name, url, state, status, error?). */
+export interface BrokerWebhookEvent extends Event {
+  readonly detail: WebhookEvent;
 }
 
 /** A fake WebSocket connected to the broker (what MQTT.js and Paho use of WebSocket). */
