@@ -141,6 +141,24 @@ describe('webhooks (Node)', () => {
     }
   });
 
+  test('at QoS 0 messages wait in memory while the endpoint fails, then go in order', async () => {
+    const hook = await receiver({ failures: 1 });
+    const broker = await testBroker({ ws: undefined, webhooks: [{ url: hook.url, filter: 'z/#', qos: 0 }] });
+    const pub = await connect(urlOf(broker, 'tcp'));
+    try {
+      for (let i = 0; i < 3; i++) await pub.publishAsync(`z/${i}`, `q${i}`, { qos: 1 });
+      await until('3 messages accepted', () => hook.accepted.length >= 3, 10_000);
+      assert.deepEqual(payloads(hook.accepted), ['q0', 'q1', 'q2']);
+      assert.deepEqual(hook.accepted.map((m) => m.qos), [0, 0, 0]);
+      const [s] = broker.stats().webhooks;
+      assert.deepEqual([s.sent, s.failed, s.dropped, s.queued], [3, 1, 0, 0]);
+    } finally {
+      await endAll(pub);
+      await broker.close();
+      await hook.close();
+    }
+  });
+
   test('an endpoint that cannot be reached is reported, and routing goes on', async () => {
     const gone = await receiver();
     await gone.close();

@@ -145,7 +145,7 @@ export interface WebhookOptions {
   method?: 'POST' | 'PUT';
   /** Sent with each request (after `content-type: application/json`). */
   headers?: Record<string, string>;
-  /** The subscription's QoS (default 1; 0 forwards without queueing). */
+  /** The subscription's QoS (default 1; at 0 nothing is stored, and at most 1000 messages wait in memory while the endpoint fails). */
   qos?: 0 | 1 | 2;
   /** Send JSON arrays of up to `max` messages (default 100), waiting up to `ms` (default 0) to fill one.
    *  Without `batch`, each request is one message object. */
@@ -175,6 +175,8 @@ export interface WebhookStats {
   sent: number;
   /** Failed requests (no answer, or not 2xx). */
   failed: number;
+  /** QoS 0 messages dropped: more than 1000 waiting while the endpoint failed. */
+  dropped: number;
   /** Messages received from the broker and not yet accepted (the rest wait in the session). */
   queued: number;
   retrying: boolean;

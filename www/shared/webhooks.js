@@ -17,6 +17,9 @@ const METHODS = ['POST', 'PUT'];
 /** First retry after this many ms, doubling up to RETRY_MAX. */
 export const RETRY_MIN = 250;
 export const RETRY_MAX = 30_000;
+/** QoS 0 messages held in memory while the endpoint fails; more are dropped
+ *  (QoS 1/2 ones are bounded by the session's window instead). */
+export const QOS0_HELD = 1000;
 /** A request that has not answered by then counts as failed. */
 const REQUEST_TIMEOUT = 30_000;
 
@@ -158,7 +161,7 @@ class Webhook {
   #attempt = 0;
   #abort = null;
   #stopped = false;
-  #figures = { sent: 0, failed: 0, lastError: null, lastErrorAt: null, lastStatus: null };
+  #figures = { sent: 0, failed: 0, dropped: 0, lastError: null, lastErrorAt: null, lastStatus: null };
 
   constructor(spec, core, fetchFn) {
     this.#spec = spec;
@@ -197,6 +200,10 @@ class Webhook {
     if (this.#stopped) return;
     // Come again after a reconnection (DUP): the copy we hold stands.
     if (m.packetId !== undefined && this.#queue.some((q) => q.packetId === m.packetId)) return;
+    if (m.packetId === undefined && this.#queue.length >= QOS0_HELD) {
+      this.#figures.dropped++;
+      return;
+    }
     this.#queue.push({ packetId: m.packetId, json: messageJson(m, Date.now()) });
     this.#schedule();
   }
