@@ -10,7 +10,9 @@ import { createServer } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { collect, connect, endAll, testBroker, until, urlOf } from './helpers.mjs';
+import { runCli, startCli } from './cli-helpers.mjs';
 
 /** An HTTP endpoint that answers `status` to the first `failures`
  *  requests, then 200; `accepted` holds the bodies it answered 200 to. */
@@ -203,5 +205,30 @@ describe('webhooks (Node)', () => {
         return true;
       });
     }
+  });
+
+  test('npx tabmq --config with webhooks: forwarded, failures logged; a bad one exits naming it', { timeout: 20_000 }, async () => {
+    const hook = await receiver({ failures: 1 });
+    const dir = mkdtempSync(join(tmpdir(), 'tabmq-webhook-cli-'));
+    const file = join(dir, 'tabmq.json');
+    writeFileSync(file, JSON.stringify({ webhooks: [{ name: 'ingest', url: hook.url, filter: 'cli/#' }] }));
+    const cli = await startCli(['--config', file, '--tcp', '0']);
+    try {
+      const pub = await connect(cli.urls.tcp);
+      await pub.publishAsync('cli/1', 'from the cli', { qos: 1 });
+      await endAll(pub);
+      // Errors go to stderr.
+      await until('the failure logged', () => / error webhook ingest: failing \(POST .* answered 500/.test(cli.stderr()));
+      await cli.waitFor(/ info webhook ingest: ok$/);
+      assert.deepEqual(payloads(hook.accepted), ['from the cli']);
+    } finally {
+      await cli.stop('SIGINT');
+      await hook.close();
+    }
+    writeFileSync(file, JSON.stringify({ webhooks: [{ url: 'nope', filter: '#' }] }));
+    const bad = await runCli(['--config', file]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /option `webhooks\[0\]\.url`/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
