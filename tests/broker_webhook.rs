@@ -7,7 +7,9 @@
 mod sim;
 use sim::*;
 
-use tabmq::broker::{Config, Durability, Event, HostWebhook};
+use tabmq::broker::{
+    hash_password, Access, Acl, Config, Durability, Event, HostWebhook, Passwords,
+};
 
 const HOOK: u64 = 7;
 
@@ -192,4 +194,36 @@ fn acks_of_redelivered_deliveries_hold_across_a_second_restart() {
     s.take_events();
     webhook(&mut s, "sensors/#", 10);
     assert_eq!(deliveries(&mut s), vec![]);
+}
+
+#[test]
+fn a_webhook_is_the_brokers_own_no_acl_and_no_anonymous_refusal() {
+    // Anonymous clients refused (a password file), and an ACL that gives
+    // an anonymous session nothing: a webhook still gets every message.
+    let alice = hash_password(b"alicepw", b"0123456789ab", 101);
+    let mut s = Sim::new(Config {
+        durability: Durability::Strict,
+        access: Access {
+            passwords: Some(Passwords::parse(&format!("alice:{alice}\n")).unwrap()),
+            allow_anonymous: None,
+            acl: Some(Acl::parse("user alice\ntopic readwrite sensors/#\n").unwrap()),
+        },
+        ..Config::default()
+    });
+    webhook(&mut s, "sensors/#", 10);
+    let subscribed = s.take_events();
+    assert!(
+        subscribed
+            .iter()
+            .any(|e| matches!(e, Event::Subscribed { id: HOOK, reason } if (*reason as u8) < 0x80)),
+        "{subscribed:?}"
+    );
+    let mut c = connect_packet("alice", V5, true);
+    c.username = Some("alice".into());
+    c.password = Some(bytes::Bytes::from_static(b"alicepw"));
+    let publisher = s.connect_with(c).0;
+    s.publish(publisher, "sensors/x", b"m1", QoS::AtLeastOnce, false, 1);
+    s.drive();
+    let got = deliveries(&mut s);
+    assert_eq!(got.iter().map(|d| d.1.as_str()).collect::<Vec<_>>(), ["m1"]);
 }

@@ -70,9 +70,18 @@ pub struct HostWebhook {
     pub window: u16,
 }
 
+/// Webhook sessions' client ids (under `HOST_PREFIX`, so no client's).
+pub(super) const WEBHOOK_PREFIX: &str = "$host/webhook/";
+
 /// A webhook session's client id.
 pub fn webhook_client_id(name: &str) -> String {
-    format!("{HOST_PREFIX}webhook/{name}")
+    format!("{WEBHOOK_PREFIX}{name}")
+}
+
+/// Whether `client_id` is a session of the broker's own (a bridge's or a
+/// webhook's): no ACL, no `authorize` hook, like the broker itself.
+pub(super) fn is_broker_session(client_id: &str) -> bool {
+    client_id.starts_with(super::bridge::SESSION_PREFIX) || client_id.starts_with(WEBHOOK_PREFIX)
 }
 
 #[derive(Debug)]
