@@ -161,6 +161,26 @@ describe('webhooks (Node)', () => {
     }
   });
 
+  test('users and an ACL do not apply to a webhook (the broker\'s own subscriber)', async () => {
+    const hook = await receiver();
+    const broker = await testBroker({
+      ws: undefined,
+      users: [{ username: 'alice', password: 'pw' }],
+      acl: 'user alice\ntopic readwrite dev/#\n',
+      webhooks: [{ url: hook.url, filter: 'dev/#' }],
+    });
+    const pub = await connect(urlOf(broker, 'tcp'), { username: 'alice', password: 'pw' });
+    try {
+      await pub.publishAsync('dev/1', 'acl', { qos: 1 });
+      await until('the message accepted', () => hook.accepted.length >= 1);
+      assert.deepEqual(payloads(hook.accepted), ['acl']);
+    } finally {
+      await endAll(pub);
+      await broker.close();
+      await hook.close();
+    }
+  });
+
   test('an endpoint that cannot be reached is reported, and routing goes on', async () => {
     const gone = await receiver();
     await gone.close();
