@@ -2,7 +2,9 @@
 // endpoint on another origin (another port), which allows it by CORS. The
 // endpoint fails its first requests, then accepts: every message arrives
 // once, in order. A second endpoint that does not allow CORS is reported
-// as failing (the browser refuses the answer), and routing goes on.
+// as failing (the browser refuses the answer), and routing goes on. Under
+// strict durability the queue of a failing webhook is in IndexedDB: a
+// restart of the broker posts it.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -106,6 +108,41 @@ test('the worker posts to a CORS endpoint on another origin: retried, in order, 
     await p.close();
     await hook.close();
     await closed.close();
+  }
+});
+
+test('the queue of a failing webhook survives a restart of the broker (strict, IndexedDB)', async () => {
+  const hook = await receiver({ cors: true, failures: Infinity });
+  const p = await b.newPage();
+  try {
+    await p.waitForFunction(() => window.ready === true);
+    const name = `webhooks-restart-${Date.now()}`;
+    const options = { name, mode: 'inline', durability: 'strict', sysInterval: 0, webhooks: [{ name: 'store', url: hook.url, filter: 'q/#' }] };
+    await p.evaluate(async (options) => {
+      const broker = await tabmq.startBroker(options);
+      const client = await h.connect(broker, { protocolVersion: 5 });
+      for (let i = 0; i < 3; i++) await client.publishAsync(`q/${i}`, `k${i}`, { qos: 1 });
+      const deadline = Date.now() + 10000;
+      while ((await broker.stats()).webhooks[0].failed < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await client.endAsync();
+      await broker.close();
+    }, options);
+    assert.equal(hook.accepted.length, 0);
+    hook.failures = 0;
+    const sent = await p.evaluate(async (options) => {
+      const broker = await tabmq.startBroker(options);
+      const deadline = Date.now() + 10000;
+      let s;
+      while ((s = (await broker.stats()).webhooks[0]).sent < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 200));
+      await broker.close();
+      return s.sent;
+    }, options);
+    assert.equal(sent, 3);
+    assert.deepEqual(hook.accepted.map((m) => m.payload), ['k0', 'k1', 'k2']);
+  } finally {
+    await p.close();
+    await hook.close();
   }
 });
 
