@@ -99,7 +99,8 @@ ${limitRows.join('\n')}
 
 Other:
   --config FILE         a JSON file of createBroker() options (tcp, ws,
-                        limits, bridges, ...); the flags override it
+                        limits, bridges, webhooks, ...); the flags
+                        override it
   --sys-interval SECS   $SYS topics refresh interval, 0 = off (default 10)
   --log LEVEL           error, info (default: a line per connect and
                         disconnect) or debug (also dropped messages)
@@ -386,6 +387,9 @@ function watch(broker, log) {
   broker.on('bridge', (e) => {
     const why = [e.reasonCode === undefined ? '' : `reason ${hex(e.reasonCode)}`, e.error ?? ''].filter(Boolean).join(': ');
     log(e.state === 'refused' ? 'error' : 'info', `bridge ${e.name}: ${e.state}${why ? ` (${why})` : ''}`);
+  });
+  broker.on('webhook', (e) => {
+    log(e.state === 'failing' ? 'error' : 'info', `webhook ${e.name}: ${e.state}${e.error ? ` (${e.error})` : ''}`);
   });
 }
 

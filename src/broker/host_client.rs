@@ -17,10 +17,10 @@
 //! host names the user it authenticated (`check_credentials`), and the
 //! session is that user's.
 
-use super::{Broker, Conn, ConnId, ConnState, Event};
+use super::{Broker, Conn, ConnId, ConnState, Event, SessionKey};
 use crate::codec::{
     self, Connect, Packet, Properties, ProtocolVersion, PubResponse, Publish, QoS, ReasonCode,
-    Subscribe, Subscription, SubscriptionOptions,
+    Subscribe, Subscription, SubscriptionOptions, Unsubscribe,
 };
 use crate::time::Millis;
 use bytes::Bytes;
@@ -55,6 +55,35 @@ pub struct HostSubscribe {
     pub username: Option<String>,
 }
 
+/// A webhook's subscription (`handle_host_webhook`): like a bridge's, a
+/// persistent session of the broker's own, `$host/webhook/<name>`, with no
+/// access control, whose QoS 1/2 deliveries the host acknowledges itself
+/// (`handle_host_ack`) once the endpoint has taken them: until then they
+/// stay in flight, and what follows stays queued, in the session (stored
+/// under strict and relaxed, so a restart keeps them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostWebhook {
+    pub name: String,
+    pub filter: String,
+    pub qos: QoS,
+    /// Deliveries in flight at once (the session's Receive Maximum).
+    pub window: u16,
+}
+
+/// Webhook sessions' client ids (under `HOST_PREFIX`, so no client's).
+pub(super) const WEBHOOK_PREFIX: &str = "$host/webhook/";
+
+/// A webhook session's client id.
+pub fn webhook_client_id(name: &str) -> String {
+    format!("{WEBHOOK_PREFIX}{name}")
+}
+
+/// Whether `client_id` is a session of the broker's own (a bridge's or a
+/// webhook's): no ACL, no `authorize` hook, like the broker itself.
+pub(super) fn is_broker_session(client_id: &str) -> bool {
+    client_id.starts_with(super::bridge::SESSION_PREFIX) || client_id.starts_with(WEBHOOK_PREFIX)
+}
+
 #[derive(Debug)]
 enum Role {
     /// Publishes of one user: packet identifier → the host's publish id.
@@ -63,8 +92,13 @@ enum Role {
         next_pid: u16,
         pending: FxHashMap<u16, u64>,
     },
-    /// One subscription, by the host's id.
-    Subscriber { id: u64 },
+    /// One subscription, by the host's id. `manual`: deliveries are
+    /// acknowledged by the host (`unacked`: packet identifier → QoS).
+    Subscriber {
+        id: u64,
+        manual: bool,
+        unacked: FxHashMap<u16, QoS>,
+    },
 }
 
 #[derive(Debug)]
@@ -158,8 +192,12 @@ impl Broker {
         self.clock = now;
         self.start(now);
         self.handle_host_unsubscribe(id, now);
-        let Some(conn) = self.host_connect(s.username.as_deref(), Role::Subscriber { id }, now)
-        else {
+        let role = Role::Subscriber {
+            id,
+            manual: false,
+            unacked: FxHashMap::default(),
+        };
+        let Some(conn) = self.host_connect(s.username.as_deref(), role, None, now) else {
             return self.host_event(Event::Subscribed {
                 id,
                 reason: ReasonCode::UnspecifiedError,
@@ -175,6 +213,111 @@ impl Broker {
             }],
         };
         self.handle_packet(conn, Packet::Subscribe(subscribe), now);
+    }
+
+    /// Subscribes a webhook (`HostWebhook`), as the host's subscription
+    /// `id`: resumes its session if the broker has it (what was in flight
+    /// comes again, with DUP), then subscribes (retained messages are not
+    /// sent: a webhook forwards what is published). Answered like
+    /// `handle_host_subscribe`; each message is an `Event::Message` whose
+    /// `packet_id` the host passes to `handle_host_ack` once forwarded (at
+    /// QoS 0 there is nothing to acknowledge). `handle_host_unsubscribe(id)`
+    /// disconnects it and keeps its session.
+    pub fn handle_host_webhook(&mut self, id: u64, w: HostWebhook, now: Millis) {
+        self.clock = now;
+        self.start(now);
+        self.handle_host_unsubscribe(id, now);
+        let role = Role::Subscriber {
+            id,
+            manual: true,
+            unacked: FxHashMap::default(),
+        };
+        let session = (webhook_client_id(&w.name), w.window.max(1));
+        let Some(conn) = self.host_connect(None, role, Some(session), now) else {
+            return self.host_event(Event::Subscribed {
+                id,
+                reason: ReasonCode::UnspecifiedError,
+            });
+        };
+        self.host.subscribers.insert(id, conn);
+        // A webhook whose filter changed keeps its queue but not the old
+        // filter: the session holds exactly the configured one.
+        let stale: Vec<String> = (self.conns.get(&conn))
+            .and_then(|c| c.session)
+            .map(|key| self.session(key).subscriptions.keys())
+            .into_iter()
+            .flatten()
+            .filter(|f| **f != w.filter)
+            .cloned()
+            .collect();
+        if !stale.is_empty() {
+            let unsubscribe = Unsubscribe {
+                packet_id: NonZeroU16::MIN,
+                properties: Properties::default(),
+                filters: stale,
+            };
+            self.handle_packet(conn, Packet::Unsubscribe(unsubscribe), now);
+        }
+        let mut options = SubscriptionOptions::qos(w.qos);
+        options.retain_as_published = true;
+        options.retain_handling = codec::RetainHandling::Never;
+        let subscribe = Subscribe {
+            packet_id: NonZeroU16::MIN,
+            properties: Properties::default(),
+            subscriptions: vec![Subscription {
+                filter: w.filter,
+                options,
+            }],
+        };
+        self.handle_packet(conn, Packet::Subscribe(subscribe), now);
+    }
+
+    /// Ends the session of every webhook not named in `keep` (one removed
+    /// from the options, or renamed): its queue is dropped and storage
+    /// forgets it. The host calls this once it is restored, with the
+    /// names of the webhooks it runs.
+    pub fn handle_host_forget_webhooks(&mut self, keep: &[String], now: Millis) {
+        self.clock = now;
+        let gone: Vec<SessionKey> = (self.by_client_id.iter())
+            .filter(|(id, _)| {
+                id.strip_prefix(WEBHOOK_PREFIX)
+                    .is_some_and(|name| !keep.iter().any(|k| k == name))
+            })
+            .map(|(_, &key)| key)
+            .collect();
+        for key in gone {
+            if let Some(conn) = self.session(key).conn {
+                self.close_quietly(conn, now);
+            }
+            self.end_session(key, now);
+        }
+    }
+
+    /// The host has forwarded delivery `packet_id` of its webhook
+    /// subscription `id`: the broker gets its PUBACK (or PUBREC), and the
+    /// session's next queued message may go. Unknown ids are ignored (a
+    /// subscription ended meanwhile: the session delivers it again).
+    pub fn handle_host_ack(&mut self, id: u64, packet_id: u16, now: Millis) {
+        self.clock = now;
+        let Some(&conn) = self.host.subscribers.get(&id) else {
+            return;
+        };
+        let Some(HostConn {
+            role: Role::Subscriber { unacked, .. },
+            ..
+        }) = self.host.conns.get_mut(&conn)
+        else {
+            return;
+        };
+        let (Some(qos), Some(pid)) = (unacked.remove(&packet_id), NonZeroU16::new(packet_id))
+        else {
+            return;
+        };
+        let ack = match qos {
+            QoS::ExactlyOnce => Packet::PubRec(PubResponse::new(pid)),
+            _ => Packet::PubAck(PubResponse::new(pid)),
+        };
+        self.handle_packet(conn, ack, now);
     }
 
     /// Ends a host subscription (its session is clean: nothing remains).
@@ -221,7 +364,7 @@ impl Broker {
             next_pid: 0,
             pending: FxHashMap::default(),
         };
-        let conn = self.host_connect(username, role, now)?;
+        let conn = self.host_connect(username, role, None, now)?;
         self.host.publishers.insert(user, conn);
         Some(conn)
     }
@@ -250,22 +393,39 @@ impl Broker {
         }
     }
 
-    /// Opens and connects a host client's connection (a clean MQTT 5
-    /// session of `username`).
-    fn host_connect(&mut self, username: Option<&str>, role: Role, now: Millis) -> Option<ConnId> {
+    /// Opens and connects a host client's connection: a clean MQTT 5
+    /// session of `username`, or, with `persistent` (client id, Receive
+    /// Maximum), that session resumed or made, never expiring.
+    fn host_connect(
+        &mut self,
+        username: Option<&str>,
+        role: Role,
+        persistent: Option<(String, u16)>,
+        now: Millis,
+    ) -> Option<ConnId> {
         self.host.made += 1;
         let n = self.host.made;
         let conn = ConnId(HOST_BASE + n);
         self.conns.insert(conn, Conn::new(now));
         let rx = Vec::new();
         self.host.conns.insert(conn, HostConn { role, rx });
+        let mut properties = Properties::default();
+        let clean_start = persistent.is_none();
+        let client_id = match persistent {
+            Some((client_id, window)) => {
+                properties.session_expiry_interval = Some(u32::MAX);
+                properties.receive_maximum = Some(window);
+                client_id
+            }
+            None => format!("{HOST_PREFIX}{n}"),
+        };
         let connect = Connect {
             protocol: ProtocolVersion::V5,
             bridge: false,
-            clean_start: true,
+            clean_start,
             keep_alive: 0,
-            properties: Properties::default(),
-            client_id: format!("{HOST_PREFIX}{n}"),
+            properties,
+            client_id,
             will: None,
             username: username.map(str::to_owned),
             password: None,
@@ -345,12 +505,29 @@ impl Broker {
                     self.host_answer(id, r.reason);
                 }
             }
-            (&mut Role::Subscriber { id }, Packet::SubAck(a)) => {
+            (&mut Role::Subscriber { id, .. }, Packet::SubAck(a)) => {
                 let reason = a.reasons.first().copied();
                 let reason = reason.unwrap_or(ReasonCode::UnspecifiedError);
                 self.host_event(Event::Subscribed { id, reason });
             }
-            (&mut Role::Subscriber { id }, Packet::Publish(p)) => {
+            (
+                Role::Subscriber {
+                    id,
+                    manual: true,
+                    unacked,
+                },
+                Packet::Publish(p),
+            ) => {
+                if let Some(pid) = p.packet_id {
+                    unacked.insert(pid.get(), p.qos);
+                }
+                let id = *id;
+                self.host_event(Event::Message {
+                    id,
+                    publish: Box::new(p),
+                });
+            }
+            (&mut Role::Subscriber { id, .. }, Packet::Publish(p)) => {
                 let ack = match (p.qos, p.packet_id) {
                     (QoS::AtLeastOnce, Some(pid)) => Some(Packet::PubAck(PubResponse::new(pid))),
                     (QoS::ExactlyOnce, Some(pid)) => Some(Packet::PubRec(PubResponse::new(pid))),
@@ -387,7 +564,7 @@ impl Broker {
                     self.host_answer(id, ReasonCode::UnspecifiedError);
                 }
             }
-            Role::Subscriber { id } => {
+            Role::Subscriber { id, .. } => {
                 self.host.subscribers.remove(&id);
                 let reason = ReasonCode::UnspecifiedError;
                 self.host_event(Event::Unsubscribed { id, reason });

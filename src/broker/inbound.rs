@@ -381,6 +381,7 @@ impl Broker {
             {
                 ReasonCode::QuotaExceeded
             } else if !conn.is_bridge_local()
+                && !super::host_client::is_broker_session(&client_id)
                 && (!self.may_subscribe(key, &s.filter)
                     || !self
                         .hooks

@@ -34,7 +34,7 @@ pub use bridge::{BridgeConfig, BridgeState, BridgeView, Dial, TopicMap};
 pub use config::{limit, Config, Durability, Limit, LIMITS, RELAXED_BACKLOG};
 pub use events::{ClientView, DropReason, Event, Stats};
 pub use hooks::{AllowAll, AuthDecision, AuthRequest, ClientInfo, Hooks};
-pub use host_client::{HostPublish, HostSubscribe, HOST_PREFIX};
+pub use host_client::{webhook_client_id, HostPublish, HostSubscribe, HostWebhook, HOST_PREFIX};
 pub use topic_tree::SessionKey;
 
 use crate::codec::{self, Connect, Packet, PacketType, ProtocolVersion};

@@ -5,7 +5,7 @@
 use super::errors::option_error;
 use super::options::Obj;
 use super::{millis, WasmBroker};
-use crate::broker::{HostPublish, HostSubscribe};
+use crate::broker::{HostPublish, HostSubscribe, HostWebhook};
 use crate::codec::{Properties, Publish, QoS, ReasonCode};
 use bytes::Bytes;
 use js_sys::{Array, Object, Reflect, Uint8Array};
@@ -63,6 +63,45 @@ impl WasmBroker {
         };
         self.core.handle_host_subscribe(id as u64, s, millis(now));
         Ok(())
+    }
+
+    /// Subscribes webhook `name` to `filter` at `qos` as the host's
+    /// subscription `id`: its persistent session `$host/webhook/<name>`,
+    /// with `window` deliveries in flight at once. Answered by a
+    /// `subscribed` event; each `message` event carries a `packetId` that
+    /// `handleHostAck` acknowledges once the endpoint has taken it.
+    #[wasm_bindgen(js_name = handleHostWebhook)]
+    pub fn handle_host_webhook(
+        &mut self,
+        id: f64,
+        name: String,
+        filter: String,
+        qos: u8,
+        window: u16,
+        now: f64,
+    ) -> Result<(), JsValue> {
+        let w = HostWebhook {
+            name,
+            filter,
+            qos: qos_of(qos)?,
+            window,
+        };
+        self.core.handle_host_webhook(id as u64, w, millis(now));
+        Ok(())
+    }
+
+    /// Ends the sessions of webhooks not in `keep` (names): removed or
+    /// renamed ones stop queuing and are forgotten by storage.
+    #[wasm_bindgen(js_name = handleHostForgetWebhooks)]
+    pub fn handle_host_forget_webhooks(&mut self, keep: Vec<String>, now: f64) {
+        self.core.handle_host_forget_webhooks(&keep, millis(now));
+    }
+
+    /// The host has forwarded delivery `packetId` of webhook subscription
+    /// `id`: the broker may let it go.
+    #[wasm_bindgen(js_name = handleHostAck)]
+    pub fn handle_host_ack(&mut self, id: f64, packet_id: u16, now: f64) {
+        self.core.handle_host_ack(id as u64, packet_id, millis(now));
     }
 
     /// Ends the host's subscription `id`.
@@ -214,7 +253,11 @@ pub(super) fn message_to_js(id: u64, p: &Publish) -> JsValue {
         .set("payload", Uint8Array::from(&p.payload[..]).into())
         .num("qos", p.qos as u64)
         .set("retain", p.retain.into())
+        .set("dup", p.dup.into())
         .set("properties", properties_to_js(&p.properties));
+    if let Some(pid) = p.packet_id {
+        o.num("packetId", pid.get().into());
+    }
     o.into()
 }
 

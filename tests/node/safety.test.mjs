@@ -160,7 +160,8 @@ async function wsSubscriber(url, filter, extra = {}) {
 
 describe('backpressure', () => {
   test('a slow QoS 1 consumer: reading it pauses, the core holds the rest in its queue, all arrive once it reads', async () => {
-    const broker = await testBroker({ ws: undefined });
+    // A window of 64 (the default is 1,024): 200 messages of 200 KiB pass it.
+    const broker = await testBroker({ ws: undefined, limits: { maxInflight: 64 } });
     const pub = await connect(urlOf(broker, 'tcp'), { protocolVersion: 5 });
     try {
       const slow = await slowSubscriber(broker.ports.tcp, 'bulk/#', 1);

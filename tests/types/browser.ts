@@ -3,7 +3,7 @@
 // line marked @ts-expect-error must fail to type-check, or tsc fails.
 
 import { startBroker, socketFromPort, TabmqError, ERROR_CODES, BrokerSocket } from 'tabmq';
-import type { Broker, BrokerOptions, BrokerStats, BrokerInspection, Limits, TabmqErrorCode, BrokerErrorEvent, BrokerBridgeEvent, BrokerRestartedEvent, BridgeOptions, BridgeStats } from 'tabmq';
+import type { Broker, BrokerOptions, BrokerStats, BrokerInspection, Limits, TabmqErrorCode, BrokerErrorEvent, BrokerBridgeEvent, BrokerRestartedEvent, BridgeOptions, BridgeStats, BrokerWebhookEvent, WebhookMessage } from 'tabmq';
 
 export async function quickStart(mqtt: { connect(url: string, opts: object): unknown }): Promise<void> {
   const broker: Broker = await startBroker({ name: 'home' });
@@ -124,4 +124,20 @@ export async function bridge(): Promise<void> {
   // @ts-expect-error a browser bridge has no tls options (it dials wss:// with the browser's TLS)
   const noTls: BridgeOptions = { name: 'x', url: 'wss://x', tls: {} };
   void noTls;
+}
+
+// README, "Webhooks".
+export async function webhooks(): Promise<void> {
+  const broker = await startBroker({
+    name: 'dashboard',
+    webhooks: [{ url: 'https://api.example.com/readings', filter: 'sensors/#', batch: { max: 20, ms: 500 } }],
+  });
+  broker.addEventListener('webhook', (e) => {
+    const { name, state, status } = (e as BrokerWebhookEvent).detail;
+    void `${name} ${state} ${status ?? ''}`;
+  });
+  const stats = await broker.stats();
+  void stats.webhooks?.[0].lastError;
+  const body: WebhookMessage = { topic: 't', payload: 'aGk=', payloadEncoding: 'base64', qos: 1, retain: false, properties: {}, timestamp: 0 };
+  void body;
 }

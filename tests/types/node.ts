@@ -4,7 +4,7 @@
 import { createBroker, TabmqError } from 'tabmq/node';
 import type {
   AccessOptions, NodeBroker, NodeBrokerOptions, ConnectedEvent, BrokerEvent, NodeBrokerStats, TabmqErrorCode, BridgeEvent,
-  DiskStorageStats, StorageEvent,
+  DiskStorageStats, StorageEvent, WebhookEvent, WebhookStats,
 } from 'tabmq/node';
 
 export async function example(): Promise<void> {
@@ -132,3 +132,17 @@ export async function durable(): Promise<void> {
 
 // @ts-expect-error: not a durability
 export const badDurability: NodeBrokerOptions = { tcp: 0, durability: 'eventual' };
+
+// docs/node.md, "Webhooks".
+export async function webhooks(): Promise<void> {
+  const broker = await createBroker({
+    tcp: { port: 1883 },
+    dataDir: './data',
+    webhooks: [{ url: 'https://example.com/ingest', filter: 'sensors/#', headers: { authorization: 'Bearer t0k3n' }, qos: 1, batch: { max: 50, ms: 200 } }],
+  });
+  broker.on('webhook', (e: WebhookEvent) => void `${e.name} ${e.state} ${e.status ?? ''} ${e.error ?? ''}`);
+  const hooks: WebhookStats[] | undefined = broker.stats().webhooks;
+  void hooks?.[0].queued;
+  // @ts-expect-error: GET is not a webhook method
+  await createBroker({ webhooks: [{ url: 'http://x/', filter: '#', method: 'GET' }] });
+}

@@ -4,7 +4,7 @@
 //
 // page -> broker                         broker -> page
 //   { t: 'init', name, page, lock?,        { t: 'ready', alive?, beats }
-//     core, hooks, wasmUrl }               { t: 'error', code, message }  (init failed)
+//     core, hooks, wasmUrl, webhooks }     { t: 'error', code, message }  (init failed)
 //   { t: 'connect', port, id? }            { t: 'event', event }          (broker events)
 //     (port transferred)                   { t: 'reply', id, value }
 //   { t: 'stats' | 'inspect' | 'close',    { t: 'reply', id, error: { code, message } }
@@ -148,5 +148,7 @@ export async function startHost(init, callbacks = {}) {
   // worth an immediate retry.
   host.setDialer(browserDialer());
   globalThis.addEventListener?.('online', () => host.handleOnline());
+  // Webhooks post with the worker's fetch: CORS applies (README).
+  host.startWebhooks(init.webhooks);
   return host;
 }

@@ -1,12 +1,12 @@
 // Type declarations for tabmq's page API.
 
 import type { TabmqError, TabmqErrorCode } from '../shared/errors.js';
-import type { AccessOptions, BridgeEvent, BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
+import type { AccessOptions, BridgeEvent, BrokerInspection, BrokerStats, CoreOptions, WebhookEvent } from '../shared/types.js';
 import type { BrokerMessage, BrokerSubscription, PublishOptions, SubscribeOptions } from '../shared/types.js';
 
 export type {
   AccessOptions, AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BridgeEvent, BridgeOptions, BridgeStats, BridgeTopic,
-  BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
+  BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats, WebhookEvent, WebhookMessage, WebhookOptions, WebhookStats,
   BrokerMessage, BrokerSubscription, MessageProperties, PublishOptions, SubscribeOptions,
 } from '../shared/types.js';
 
@@ -63,6 +63,11 @@ export interface BrokerRestartedEvent extends Event {
     /** ms from noticing the death to the new broker serving. */
     duration: number;
   };
+}
+
+/** The `webhook` event: a webhook's request failed, or its endpoint accepts again (`detail`: name, url, state, status, error?). */
+export interface BrokerWebhookEvent extends Event {
+  readonly detail: WebhookEvent;
 }
 
 /** A fake WebSocket connected to the broker (what MQTT.js and Paho use of WebSocket). */

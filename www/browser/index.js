@@ -167,6 +167,7 @@ class BrokerHandle extends EventTarget {
         core: this.#opts.core,
         hooks: this.#opts.hooks,
         wasmUrl: this.#opts.wasmUrl,
+        webhooks: this.#opts.webhooks,
       });
       const hello = await ready;
       this.#ready = null;
@@ -255,7 +256,8 @@ class BrokerHandle extends EventTarget {
   /** Broker events become DOM events on the handle: 'error' (with `error`,
    *  `code` and `message`; storage trouble), 'connected', 'disconnected',
    *  'rejected', 'dropped', 'denied' (refused as not authorized) and
-   *  'bridge' (a bridge's state changed), with
+   *  'bridge' (a bridge's state changed), 'webhook' (a webhook's endpoint
+   *  failed, or answers again), with
    *  the event's fields in `detail`. */
   #emit(event) {
     if (this.#early) {

@@ -3,13 +3,14 @@
 // by the core, which names the option in its error too.
 
 import { optionError } from '../shared/errors.js';
+import { checkWebhooks } from '../shared/webhooks.js';
 
 const MODES = ['shared', 'leader', 'worker', 'inline'];
 const DURABILITIES = ['strict', 'relaxed', 'memory'];
 const KNOWN = new Set([
   'name', 'mode', 'durability', 'limits', 'sysInterval', 'queueQos0Offline', 'retainAvailable',
   'clientIdSeed', 'authenticate', 'authorize', 'hooks', 'workerUrl', 'wasmUrl', 'bridges',
-  'passwordFile', 'users', 'acl', 'allowAnonymous', 'strictClientIds',
+  'passwordFile', 'users', 'acl', 'allowAnonymous', 'strictClientIds', 'webhooks',
 ]);
 /** Options the core reads and checks itself (their errors name them). */
 const CORE = [
@@ -33,7 +34,7 @@ function checkBridges(bridges) {
   });
 }
 
-/** Returns { name, mode, core, hooks, callbacks, workerUrl, wasmUrl } or throws a TabmqError. */
+/** Returns { name, mode, core, hooks, callbacks, workerUrl, wasmUrl, webhooks } or throws a TabmqError. */
 export function checkOptions(options = {}) {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw optionError('options', 'must be an object');
@@ -88,5 +89,6 @@ export function checkOptions(options = {}) {
     callbacks: { authenticate: options.authenticate, authorize: options.authorize },
     workerUrl: urlOption('workerUrl'),
     wasmUrl: urlOption('wasmUrl'),
+    webhooks: checkWebhooks(options.webhooks),
   };
 }

@@ -21,7 +21,7 @@ const hosts = new Map();
  *  client id seed aside). */
 function optionsKey(init) {
   const { clientIdSeed, ...core } = init.core ?? {};
-  return JSON.stringify([core, init.hooks ?? null]);
+  return JSON.stringify([core, init.hooks ?? null, init.webhooks ?? null]);
 }
 
 async function startOrJoin(init) {

@@ -1,12 +1,12 @@
 // Type declarations for tabmq's Node host (`tabmq/node`).
 
 import type { EventEmitter } from 'node:events';
-import type { AccessOptions, BridgeEvent, BridgeOptions, BrokerInspection, BrokerStats, CoreOptions } from '../shared/types.js';
+import type { AccessOptions, BridgeEvent, BridgeOptions, BrokerInspection, BrokerStats, CoreOptions, WebhookEvent } from '../shared/types.js';
 import type { BrokerMessage, BrokerSubscription, PublishOptions, SubscribeOptions } from '../shared/types.js';
 
 export type {
   AccessOptions, AuthenticateRequest, AuthenticateResult, AuthorizeRequest, BridgeEvent, BridgeOptions, BridgeStats, BridgeTopic,
-  BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats,
+  BrokerInspection, BrokerStats, CoreOptions, Limits, StorageStats, WebhookEvent, WebhookMessage, WebhookOptions, WebhookStats,
   BrokerMessage, BrokerSubscription, MessageProperties, PublishOptions, SubscribeOptions,
 } from '../shared/types.js';
 export { TabmqError, ERROR_CODES } from '../shared/errors.js';
@@ -151,7 +151,7 @@ export interface StorageEvent {
   type: 'storage'; state: 'stalled' | 'recovered' | 'full' | 'ok'; path: string; bytes?: number; error?: string;
 }
 export type BrokerEvent = ConnectedEvent | DisconnectedEvent | RejectedEvent | DroppedEvent | DeniedEvent | SlowConsumerEvent
-  | BridgeEvent | HostErrorEvent | StorageEvent;
+  | BridgeEvent | WebhookEvent | HostErrorEvent | StorageEvent;
 
 /** `stats().storage` with a data directory. */
 export interface DiskStorageStats {
@@ -239,6 +239,7 @@ export interface NodeBroker extends EventEmitter {
   on(event: 'denied', fn: (e: DeniedEvent) => void): this;
   on(event: 'slowConsumer', fn: (e: SlowConsumerEvent) => void): this;
   on(event: 'bridge', fn: (e: BridgeEvent) => void): this;
+  on(event: 'webhook', fn: (e: WebhookEvent) => void): this;
   on(event: 'storage', fn: (e: StorageEvent) => void): this;
   on(event: 'event', fn: (e: BrokerEvent) => void): this;
   on(event: 'warning', fn: (err: Error) => void): this;

@@ -74,6 +74,7 @@ export async function createBroker(options = {}) {
   opts.limits = Object.fromEntries(resolveLimits(opts.core).map((l) => [l.name, l.value]));
   opts.maxWriteBuffer ??= defaultWriteBuffer(opts.limits);
   const broker = new NodeBroker(host, opts);
+  host.startWebhooks(opts.webhooks);
   host.setDialer(nodeDialer(opts.tlsByBridge));
   try {
     await broker._listen(opts.listeners);

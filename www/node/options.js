@@ -7,6 +7,7 @@
 
 import { optionError } from '../shared/errors.js';
 import { checkCertificates } from './certificates.js';
+import { checkWebhooks } from '../shared/webhooks.js';
 
 const BROWSER_ONLY = {
   name: 'names a broker shared by the tabs of an origin; in Node each createBroker() is its own broker',
@@ -21,6 +22,7 @@ const KNOWN = [
   'clientIdSeed', 'authenticate', 'authorize', 'maxWriteBuffer', 'bridges',
   'passwordFile', 'users', 'acl', 'allowAnonymous', 'strictClientIds',
   'maxConnectionsPerAddress', 'connectRate', 'dataDir', 'maxStoreBytes', 'http', 'coap',
+  'webhooks',
 ];
 
 /** Options the core takes as they are (it checks their content), with the
@@ -112,6 +114,7 @@ export function checkNodeOptions(options = {}) {
     storage,
     http: checkHttp(options.http),
     coap: checkCoap(options.coap),
+    webhooks: checkWebhooks(options.webhooks),
   };
 }
 

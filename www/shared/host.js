@@ -7,6 +7,7 @@
 
 import init, { Broker, setErrorClass, validateOptions } from '../pkg/tabmq.js';
 import { TabmqError, optionError } from './errors.js';
+import { Webhooks } from './webhooks.js';
 
 let wasmReady = null;
 
@@ -71,6 +72,8 @@ export class BrokerHost {
   #nextHostId = 1;
   #publishes = new Map();
   #subscriptions = new Map();
+  /** The webhooks (webhooks.js), once started. */
+  #webhooks = null;
 
   constructor(broker) {
     this.#broker = broker;
@@ -494,6 +497,41 @@ export class BrokerHost {
     return answer.then((qos) => ({ qos, unsubscribe: () => this.#unsubscribe(id) }));
   }
 
+  /**
+   * Starts the webhooks (`list` as checkWebhooks() returns it), each a
+   * subscription of the core's own whose deliveries are acknowledged only
+   * once the endpoint answers 2xx. `fetchFn`: the platform's fetch.
+   */
+  startWebhooks(list, fetchFn = (url, init) => globalThis.fetch(url, init)) {
+    if (this.#webhooks || this.#closed) return;
+    // The sessions of webhooks no longer configured (removed, renamed) end,
+    // with their queues: nothing would ever forward them.
+    this.#broker.handleHostForgetWebhooks((list ?? []).map((w) => w.name), Date.now());
+    this.poll();
+    if (!list?.length) return;
+    const core = {
+      subscribe: (hook, deliver) => {
+        const id = this.#nextHostId++;
+        this.#broker.handleHostWebhook(id, hook.name, hook.filter, hook.qos, hook.window, Date.now());
+        const answer = new Promise((resolve, reject) => this.#subscriptions.set(id, { callback: deliver, raw: true, resolve, reject }));
+        // The id first: what was in flight comes again before the answer.
+        queueMicrotask(() => this.poll());
+        return { id, answer };
+      },
+      ack: (id, packetId) => {
+        if (this.#closed) return;
+        this.#broker.handleHostAck(id, packetId, Date.now());
+        this.poll();
+      },
+      unsubscribe: (id) => this.#unsubscribe(id),
+      emit: (event) => {
+        for (const fn of this.#listeners) fn(event);
+      },
+    };
+    this.#webhooks = new Webhooks(list, core, fetchFn);
+    this.#webhooks.start();
+  }
+
   #unsubscribe(id) {
     if (!this.#subscriptions.delete(id) || this.#closed) return;
     this.#broker.handleHostUnsubscribe(id, Date.now());
@@ -545,7 +583,7 @@ export class BrokerHost {
         if (s) {
           const { topic, payload, qos, retain, properties } = event;
           try {
-            s.callback({ topic, payload, qos, retain, properties });
+            s.callback(s.raw ? event : { topic, payload, qos, retain, properties });
           } catch (err) {
             console.error('tabmq: a subscribe callback threw', err);
           }
@@ -599,6 +637,7 @@ export class BrokerHost {
   stats() {
     const stats = this.#broker.stats(Date.now());
     if (this.#store !== null) stats.storage = this.#store.figures();
+    if (this.#webhooks !== null) stats.webhooks = this.#webhooks.stats();
     return stats;
   }
 
@@ -642,6 +681,8 @@ export class BrokerHost {
    *  shutting down) and stops the broker. */
   async close() {
     if (this.#closed || this.#closing) return;
+    // What the endpoints have not taken stays in the webhooks' sessions.
+    this.#webhooks?.stop();
     this.#closing = true;
     this.#broker.handleShutdown(Date.now());
     this.poll();

@@ -130,6 +130,73 @@ export interface BridgeEvent {
   error?: string;
 }
 
+/** A webhook (`webhooks` option): messages matching `filter` are posted to
+ *  `url` as JSON, one request at a time, in order, and acknowledged to the
+ *  broker only after a 2xx answer; until then they queue in the webhook's
+ *  session `$host/webhook/<name>` (stored like a bridge's). */
+export interface WebhookOptions {
+  /** Names its session (default: its index, as a string); keep it when reordering webhooks. */
+  name?: string;
+  /** http:// or https://. From a browser, the endpoint must allow the page's origin by CORS. */
+  url: string;
+  /** An MQTT topic filter. */
+  filter: string;
+  /** Default 'POST'. */
+  method?: 'POST' | 'PUT';
+  /** Sent with each request (after `content-type: application/json`). */
+  headers?: Record<string, string>;
+  /** The subscription's QoS (default 1; at 0 nothing is stored, and at most 1000 messages wait in memory while the endpoint fails). */
+  qos?: 0 | 1 | 2;
+  /** Send JSON arrays of up to `max` messages (default 100), waiting up to `ms` (default 0) to fill one.
+   *  Without `batch`, each request is one message object. */
+  batch?: { max?: number; ms?: number };
+}
+
+/** What an endpoint receives per message. */
+export interface WebhookMessage {
+  topic: string;
+  payload: string;
+  /** 'utf8' when the payload is valid UTF-8, else 'base64'. */
+  payloadEncoding: 'utf8' | 'base64';
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  /** As in MessageProperties; correlationData as base64. */
+  properties: Record<string, unknown>;
+  /** When the broker handed it to the webhook (ms since 1970). */
+  timestamp: number;
+}
+
+/** A webhook's figures, in `stats().webhooks`. */
+export interface WebhookStats {
+  name: string;
+  url: string;
+  filter: string;
+  /** Messages the endpoint accepted (2xx). */
+  sent: number;
+  /** Failed requests (no answer, or not 2xx). */
+  failed: number;
+  /** QoS 0 messages dropped: more than 1000 waiting while the endpoint failed. */
+  dropped: number;
+  /** Messages received from the broker and not yet accepted (the rest wait in the session). */
+  queued: number;
+  retrying: boolean;
+  lastError: string | null;
+  lastErrorAt: number | null;
+  lastStatus: number | null;
+}
+
+/** The 'webhook' event: a request failed ('failing', retried with backoff), or the endpoint accepts again ('ok'). */
+export interface WebhookEvent {
+  type: 'webhook';
+  name: string;
+  url: string;
+  state: 'failing' | 'ok';
+  /** The HTTP status, or null when there was no answer. */
+  status: number | null;
+  error?: string;
+  queued?: number;
+}
+
 /** The options the broker core takes, the same in the browser and in Node. */
 export interface CoreOptions {
   /** Remote brokers to bridge to. */
@@ -157,6 +224,8 @@ export interface CoreOptions {
   allowAnonymous?: boolean;
   /** Refuse client ids with characters outside 0-9, a-z, A-Z (0x85), as [MQTT-3.1.3-5] lets a server (default false). */
   strictClientIds?: boolean;
+  /** Forward messages to HTTP endpoints (handled by the host, with fetch). */
+  webhooks?: WebhookOptions[];
 }
 
 export interface BrokerStats {
@@ -183,6 +252,8 @@ export interface BrokerStats {
   pendingAcks: number;
   uptimeSecs: number;
   bridges: BridgeStats[];
+  /** Present when `webhooks` are configured. */
+  webhooks?: WebhookStats[];
   /** Present when the broker keeps its state in IndexedDB. */
   storage?: StorageStats;
 }

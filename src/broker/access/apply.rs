@@ -136,11 +136,8 @@ impl Broker {
     /// changed) and updates its subscriptions' read checks.
     pub(in crate::broker) fn refresh_acl(&mut self, key: SessionKey) {
         let s = self.session(key);
-        // A bridge's session is the broker's own: no rules.
-        let acl = match s
-            .client_id
-            .starts_with(crate::broker::bridge::SESSION_PREFIX)
-        {
+        // A bridge's or a webhook's session is the broker's own: no rules.
+        let acl = match crate::broker::host_client::is_broker_session(&s.client_id) {
             true => None,
             false => self
                 .client_acl(&s.client_id, s.username.as_deref())
