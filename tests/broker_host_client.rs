@@ -234,6 +234,48 @@ fn host_publish_with_an_invalid_topic_is_refused() {
 }
 
 #[test]
+fn host_publish_with_properties_no_publish_could_carry_is_refused_and_subscribers_see_nothing_mqtt_1_5_4_2_and_3_3_2_14(
+) {
+    let mut s = Sim::new(Config::default());
+    let sub = s.connect("sub", V5, true);
+    s.subscribe(sub, "a/#", QoS::AtLeastOnce);
+    let with = |f: fn(&mut Properties)| {
+        let mut p = host_publish("a/1", "m", QoS::AtLeastOnce, true);
+        f(&mut p.properties);
+        p
+    };
+    publish_now(&mut s, 1, with(|p| p.content_type = Some("a\u{0}b".into())));
+    publish_now(
+        &mut s,
+        2,
+        with(|p| p.content_type = Some("z".repeat(70_000))),
+    );
+    publish_now(&mut s, 3, with(|p| p.response_topic = Some("r/#".into())));
+    let long_topic = "t".repeat(70_000);
+    publish_now(
+        &mut s,
+        4,
+        host_publish(&long_topic, "m", QoS::AtMostOnce, false),
+    );
+    let answers = published(&mut s);
+    assert_eq!(
+        answers,
+        (1..=4)
+            .map(|id| (id, ReasonCode::ProtocolError))
+            .collect::<Vec<_>>()
+    );
+    assert!(s.publishes(sub).is_empty());
+    assert_eq!(s.broker.stats(s.now).retained, 0);
+    // A sound one still goes.
+    publish_now(
+        &mut s,
+        5,
+        with(|p| p.content_type = Some("text/plain".into())),
+    );
+    assert_eq!(s.publishes(sub).len(), 1);
+}
+
+#[test]
 fn host_subscription_gets_retained_then_live_messages_in_order() {
     let mut s = Sim::new(Config::default());
     let publisher = s.connect("pub", V5, true);

@@ -151,6 +151,16 @@ impl Broker {
         if let Err(reason) = checked {
             return self.host_answer(id, reason);
         }
+        // What a client's PUBLISH could not carry is refused here, not
+        // written out to subscribers: a topic or property string over
+        // 65,535 bytes or holding U+0000 [MQTT-1.5.4-2], a Response Topic
+        // with wildcards [MQTT-3.3.2-14], a property PUBLISH has not.
+        let scope = codec::PropertyScope::Packet(codec::PacketType::Publish);
+        let sound =
+            codec::properties::check_str(&p.topic).and_then(|()| p.properties.validate(scope));
+        if sound.is_err() {
+            return self.host_answer(id, ReasonCode::ProtocolError);
+        }
         let conn = self.host_publisher(p.username.as_deref(), now);
         let mut properties = p.properties;
         // Per delivery, or per connection: not the host's to set.

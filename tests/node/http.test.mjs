@@ -138,6 +138,8 @@ describe('tabmq --http', () => {
       assert.equal(await within(5000, 'the DISCONNECT', reason), 0x98);
       const again = await fetch(`${api}/api/v1/clients/to-kick`, { method: 'DELETE', headers: basic('alice', 'alicepw') });
       assert.equal(again.status, 404);
+      const garbled = await fetch(`${api}/api/v1/clients/%E0`, { method: 'DELETE', headers: basic('alice', 'alicepw') });
+      assert.equal(garbled.status, 400, 'a client id that is not percent-encoding is a bad request, not a server error');
     } finally {
       await endAll(client);
     }
@@ -232,6 +234,37 @@ describe('createBroker({ http })', () => {
     } finally {
       await broker.close();
       certs.remove();
+    }
+  });
+
+  test('with an authenticate callback and no password file, HTTP Basic is checked by the callback; base64 that does not decode is refused', async () => {
+    const seen = [];
+    const broker = await testBroker({
+      ws: undefined,
+      http: { port: 0 },
+      acl: 'user alice\ntopic readwrite alice/#\n',
+      allowAnonymous: false,
+      authenticate: async ({ username, password }) => {
+        seen.push(username);
+        return username === 'alice' && new TextDecoder().decode(password) === 'right';
+      },
+    });
+    const api = `http://127.0.0.1:${broker.ports.http}`;
+    const post = (headers, msg) => fetch(`${api}/api/v1/publish`, { method: 'POST', headers, body: JSON.stringify(msg) });
+    try {
+      const wrong = await post(basic('alice', 'wrong'), { topic: 'alice/x', payload: 'p', retain: true });
+      assert.equal(wrong.status, 401);
+      assert.equal((await fetch(`${api}/api/v1/clients`, { headers: basic('alice', 'wrong') })).status, 401);
+      assert.equal(broker.inspect().retained.length, 0, 'nothing published with a wrong password');
+      const right = await post(basic('alice', 'right'), { topic: 'alice/x', payload: 'p', retain: true });
+      assert.equal(right.status, 200);
+      assert.ok(seen.includes('alice'), 'the callback was asked');
+      // A retained message must not be replaced by garbage that decodes to nothing.
+      const bad = await post(basic('alice', 'right'), { topic: 'alice/x', payload: '!!!!', payloadEncoding: 'base64', retain: true });
+      assert.equal(bad.status, 400);
+      assert.equal(new TextDecoder().decode(broker.inspect().retained[0].payload), 'p');
+    } finally {
+      await broker.close();
     }
   });
 

@@ -29,7 +29,8 @@ export async function example(): Promise<void> {
   const sub = await broker.subscribe('sensors/#', (m) => void (m.topic + m.payload.byteLength + m.qos), { username: 'alice' });
   sub.unsubscribe();
   const kicked: boolean = broker.disconnectClient('sensor-1');
-  void (kicked && broker.checkCredentials('alice', 'pw'));
+  const admitted: boolean = await broker.checkCredentials('alice', 'pw');
+  void (kicked && admitted);
   void broker.ports.http;
   try {
     await broker.publish('a', new Uint8Array([1]));

@@ -53,7 +53,9 @@ export function serveControl(control, { start, dedicated, lifeline }) {
       fail(id, err);
     }
   };
+  let left = false;
   const leave = (host) => {
+    left = true;
     for (const s of subs.values()) s.unsubscribe();
     subs.clear();
     stopEvents?.();
@@ -116,6 +118,8 @@ export function serveControl(control, { start, dedicated, lifeline }) {
       case 'subscribe': {
         const deliver = (message) => control.postMessage({ t: 'message', sub: msg.sub, message });
         host.subscribe(msg.filter, deliver, msg.options).then((s) => {
+          // The page left while this was being made: it is not kept.
+          if (left) return s.unsubscribe();
           subs.set(msg.sub, s);
           reply(msg.id, { qos: s.qos });
         }, (err) => fail(msg.id, err));

@@ -83,7 +83,7 @@ async function serve(req, res, app) {
     return reply(res, '4.00', 'the topic is not valid percent-encoding');
   }
   const username = q.get('u');
-  if (!broker.checkCredentials(username, q.get('p'))) return reply(res, '4.01', 'bad credentials');
+  if (!(await broker.checkCredentials(username, q.get('p')))) return reply(res, '4.01', 'bad credentials');
   if (req.method === 'POST' || req.method === 'PUT') return publish(req, res, broker, topic, username, q);
   if (req.method !== 'GET') return reply(res, '4.05', 'POST, PUT or GET');
   const key = observationKey(req);

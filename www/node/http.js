@@ -41,6 +41,9 @@ export async function listenHttp(spec, app) {
   const secure = spec.cert !== undefined;
   const handler = (req, res) => {
     serve(req, res, app).catch((err) => {
+      // A client that went away mid-request is no server error.
+      if (req.destroyed && !res.writableEnded && !(err instanceof HttpError)) return res.destroy();
+      if (err?.code === 'ERR_TABMQ_CLOSED') err = new HttpError(503, 'the broker is closing');
       const status = err instanceof HttpError ? err.status : 500;
       if (status === 500) app.warn?.(err);
       const body = { error: err.message, ...(err.extra ?? {}) };
@@ -78,7 +81,7 @@ async function serve(req, res, app) {
   }
   const broker = app.broker;
   if (broker === null || app.closing) throw new HttpError(503, 'the broker is not serving yet (restoring its data) or is closing');
-  const username = authenticate(req, broker);
+  const username = await authenticate(req, broker);
   const route = `${req.method} ${path}`;
   if (route === 'GET /metrics') {
     const text = await app.metrics.text();
@@ -100,7 +103,12 @@ async function serve(req, res, app) {
   }
   if (route === `GET ${API}/stats`) return send(res, 200, broker.stats());
   if (req.method === 'DELETE' && path.startsWith(`${API}/clients/`)) {
-    const clientId = decodeURIComponent(path.slice(`${API}/clients/`.length));
+    let clientId;
+    try {
+      clientId = decodeURIComponent(path.slice(`${API}/clients/`.length));
+    } catch {
+      throw new HttpError(400, 'the client id is not valid percent-encoding');
+    }
     if (!broker.disconnectClient(clientId)) throw new HttpError(404, `no client '${clientId}' is connected`);
     return send(res, 200, { disconnected: clientId });
   }
@@ -109,10 +117,10 @@ async function serve(req, res, app) {
 
 /** The user of the request's HTTP Basic credentials, undefined for an
  *  anonymous request the broker accepts; throws 401 otherwise. */
-function authenticate(req, broker) {
+async function authenticate(req, broker) {
   const header = req.headers.authorization;
   if (header === undefined) {
-    if (broker.checkCredentials(undefined, undefined)) return undefined;
+    if (await broker.checkCredentials(undefined, undefined)) return undefined;
     throw new HttpError(401, 'credentials needed (HTTP Basic, a user of the broker)');
   }
   const [scheme, encoded = ''] = header.split(' ');
@@ -120,7 +128,7 @@ function authenticate(req, broker) {
   const colon = decoded.indexOf(':');
   if (scheme.toLowerCase() !== 'basic' || colon < 0) throw new HttpError(401, 'only HTTP Basic credentials are understood');
   const username = decoded.slice(0, colon);
-  if (!broker.checkCredentials(username, decoded.slice(colon + 1))) throw new HttpError(401, 'bad user name or password');
+  if (!(await broker.checkCredentials(username, decoded.slice(colon + 1)))) throw new HttpError(401, 'bad user name or password');
   return username;
 }
 
@@ -148,6 +156,7 @@ async function publish(req, res, url, broker, username, maxBody) {
     if (encoding !== 'utf8' && encoding !== 'base64') throw new HttpError(400, "`payloadEncoding` must be 'utf8' or 'base64'");
     if (msg.payload !== undefined && typeof msg.payload !== 'string') throw new HttpError(400, '`payload` must be a string');
     topic = msg.topic;
+    if (encoding === 'base64' && !isBase64(msg.payload ?? '')) throw new HttpError(400, '`payload` is not base64 (RFC 4648, with its padding)');
     payload = Buffer.from(msg.payload ?? '', encoding);
     if (msg.qos !== undefined && ![0, 1, 2].includes(msg.qos)) throw new HttpError(400, '`qos` must be 0, 1 or 2');
     if (msg.retain !== undefined && typeof msg.retain !== 'boolean') throw new HttpError(400, '`retain` must be a boolean');
@@ -161,6 +170,12 @@ async function publish(req, res, url, broker, username, maxBody) {
     if (err.code === 'ERR_TABMQ_OPTION') throw new HttpError(400, err.message);
     throw err;
   }
+}
+
+/** Node's base64 decoder skips what it does not understand; the API does
+ *  not guess: standard or URL-safe alphabet, padded to a multiple of 4. */
+function isBase64(text) {
+  return text.length % 4 === 0 && /^[A-Za-z0-9+/_-]*={0,2}$/.test(text);
 }
 
 function queryQos(value) {

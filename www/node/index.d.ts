@@ -218,7 +218,7 @@ export interface NodeBroker extends EventEmitter {
   /** Disconnects client `clientId` (DISCONNECT 0x98 for MQTT 5); false if no client of that id is connected. */
   disconnectClient(clientId: string): boolean;
   /** Whether these credentials would be admitted at CONNECT (password file, users, anonymous access). */
-  checkCredentials(username?: string, password?: string | Uint8Array): boolean;
+  checkCredentials(username?: string, password?: string | Uint8Array): Promise<boolean>;
   /** Sessions and retained messages (at most `retainedLimit`, default 1000). */
   inspect(retainedLimit?: number): BrokerInspection;
   /** Takes bridge `name`'s link down: messages for it queue until resumeBridge. Throws ERR_TABMQ_NO_BRIDGE for an unknown name. */

@@ -338,8 +338,9 @@ class NodeBroker extends EventEmitter {
     return this.#host.disconnectClient(clientId);
   }
 
-  /** Whether `username`/`password` would be admitted at CONNECT (the
-   *  password file or users, anonymous access). */
+  /** Resolves to whether `username`/`password` would be admitted at
+   *  CONNECT (the password file or users, anonymous access, then the
+   *  `authenticate` callback, which must answer true). */
   checkCredentials(username, password) {
     this.#checkOpen();
     return this.#host.checkCredentials(username, password);

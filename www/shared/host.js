@@ -70,6 +70,8 @@ export class BrokerHost {
   /** The host's own publishes (id -> { resolve, reject }) and
    *  subscriptions (id -> { callback, resolve, reject }): see publish(). */
   #nextHostId = 1;
+  /** The `authenticate` hook as given, for checkCredentials (null: none). */
+  #authenticate = null;
   #publishes = new Map();
   #subscriptions = new Map();
   /** The webhooks (webhooks.js), once started. */
@@ -194,6 +196,7 @@ export class BrokerHost {
    *  decision is pending and gets it later through handleAuthDecision. */
   #wrapHooks(hooks) {
     const { authenticate, authorize } = hooks ?? {};
+    if (typeof authenticate === 'function') this.#authenticate = authenticate;
     const wrapped = {};
     if (typeof authorize === 'function') wrapped.authorize = (req) => authorize(req) === true;
     if (typeof authenticate === 'function') {
@@ -547,12 +550,24 @@ export class BrokerHost {
     return found;
   }
 
-  /** Whether `username`/`password` would be admitted at CONNECT (the
-   *  password file or users, anonymous access): for a host that
-   *  authenticates its own requests (HTTP Basic). */
-  checkCredentials(username, password) {
+  /** Resolves to whether `username`/`password` would be admitted at
+   *  CONNECT: the password file or users, anonymous access, then the
+   *  `authenticate` hook, if there is one, which must answer `true` (or
+   *  0); for a host that authenticates its own requests (HTTP Basic,
+   *  CoAP). A hook that throws or rejects refuses. */
+  async checkCredentials(username, password) {
     const bytes = password === undefined ? undefined : payloadBytes(password);
-    return this.#broker.checkCredentials(username, bytes);
+    if (!this.#broker.checkCredentials(username, bytes)) return false;
+    if (this.#authenticate === null) return true;
+    try {
+      const decision = await this.#authenticate({
+        clientId: '', username, password: bytes, protocolVersion: 5, method: undefined, data: undefined, reauthenticate: false,
+      });
+      return decision === true || decision === 0;
+    } catch (err) {
+      console.error('tabmq: authenticate threw', err);
+      return false;
+    }
   }
 
   /** Answers to publish() and subscribe(), and their messages: handled
