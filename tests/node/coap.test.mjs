@@ -147,3 +147,36 @@ test('tabmq --coap PORT serves the gateway', async () => {
     await cli.stop();
   }
 });
+
+test('observations are bounded per address: past coap.maxObservationsPerAddress a new one gets 5.03, others are served', async () => {
+  const broker = await createBroker({ tcp: 0, coap: { port: 0, maxObservationsPerAddress: 2 }, sysInterval: 0 });
+  const port = broker.ports.coap;
+  const observers = [new coap.Agent({ type: 'udp4' }), new coap.Agent({ type: 'udp4' })];
+  try {
+    // Two observations (their responses come with the first notification).
+    const pending = observers.map((a, i) => request(a, port, { path: `/ps/cap/${i}`, observe: true }));
+    await until('two observations', () => broker.stats().subscriptions === 2);
+    const third = await request(null, port, { path: '/ps/cap/2', observe: true });
+    assert.equal(third.code, '5.03');
+    assert.equal(broker.stats().subscriptions, 2);
+    // Publishing and reading still work.
+    assert.equal((await request(null, port, { method: 'POST', path: '/ps/cap/0' }, 'x')).code, '2.04');
+    const first = await pending[0];
+    assert.equal(first.code, '2.05');
+    first.close();
+    pending[1].then((s) => s.close(), () => {});
+  } finally {
+    await broker.close();
+    for (const a of observers) a.close();
+  }
+});
+
+test('bad coap options are refused, naming the option', async () => {
+  for (const [coapOption, name] of [[{ port: 0, maxObservations: -1 }, 'coap.maxObservations'], [{ port: 0, maxObservationsPerAddress: 1.5 }, 'coap.maxObservationsPerAddress'], [{ port: 0, observe: true }, 'coap.observe']]) {
+    await assert.rejects(createBroker({ tcp: 0, coap: coapOption }), (err) => {
+      assert.equal(err.code, 'ERR_TABMQ_OPTION');
+      assert.ok(err.message.includes(name), err.message);
+      return true;
+    });
+  }
+});

@@ -31,6 +31,7 @@ function codeOf(reasonCode) {
  * info, close }, like the other listeners.
  */
 export async function listenCoap(spec, app) {
+  app.coap = { maxObservations: spec.maxObservations ?? 1000, maxObservationsPerAddress: spec.maxObservationsPerAddress ?? 16 };
   const server = coap.createServer({ type: spec.host.includes(':') ? 'udp6' : 'udp4' });
   server.on('request', (req, res) => {
     serve(req, res, app).catch((err) => {
@@ -87,7 +88,18 @@ async function serve(req, res, app) {
   if (req.method === 'POST' || req.method === 'PUT') return publish(req, res, broker, topic, username, q);
   if (req.method !== 'GET') return reply(res, '4.05', 'POST, PUT or GET');
   const key = observationKey(req);
-  if (req.headers.Observe === 0) return observe(req, res, broker, topic, username, app.observations, key);
+  if (req.headers.Observe === 0) {
+    // Each observation is a subscription of the broker's: bounded in all
+    // and per address (a spoofed source could otherwise pile them up, or
+    // aim a stream of notifications at a victim).
+    const address = req.rsinfo.address;
+    const renewing = app.observations.has(key);
+    const fromAddress = [...app.observations.keys()].filter((k) => k.startsWith(`${address}|`)).length;
+    if (!renewing && (app.observations.size >= app.coap.maxObservations || fromAddress >= app.coap.maxObservationsPerAddress)) {
+      return reply(res, '5.03', 'too many observations');
+    }
+    return observe(req, res, broker, topic, username, app.observations, key);
+  }
   if (req.headers.Observe === 1) {
     // Deregistration (RFC 7641 3.6): the observation with this token ends.
     app.observations.get(key)?.();

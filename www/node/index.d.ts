@@ -96,8 +96,9 @@ export interface NodeBrokerOptions extends Omit<CoreOptions, 'bridges'> {
   http?: number | HttpOptions;
   /** A CoAP gateway on UDP: a port or { port, host (default '127.0.0.1') }. POST coap://host/ps/<topic> publishes
    *  (CON QoS 1, NON QoS 0; ?qos, ?retain), GET with Observe subscribes, GET reads the retained message;
-   *  credentials ?u=&p=. */
-  coap?: number | TcpListenerOptions;
+   *  credentials ?u=&p=. Observations are bounded: `maxObservations` in all (1,000) and
+   *  `maxObservationsPerAddress` (16); past them a new one gets 5.03. */
+  coap?: number | (TcpListenerOptions & { maxObservations?: number; maxObservationsPerAddress?: number });
 }
 
 export interface HttpOptions extends TcpListenerOptions {

@@ -118,20 +118,26 @@ export function checkNodeOptions(options = {}) {
   };
 }
 
-/** `coap`: a UDP port, or { port, host }; null when not given. */
+const COAP_KEYS = ['port', 'host', 'maxObservations', 'maxObservationsPerAddress'];
+
+/** `coap`: a UDP port, or { port, host, maxObservations,
+ *  maxObservationsPerAddress }; null when not given. */
 function checkCoap(spec) {
   if (spec === undefined || spec === null || spec === false) return null;
   const obj = typeof spec === 'number' ? { port: spec } : spec;
   if (!isObject(obj)) throw optionError('coap', `must be a port number or an object { port, host }, got ${describe(spec)}`);
   for (const key of Object.keys(obj)) {
-    if (!['port', 'host'].includes(key)) throw optionError(`coap.${key}`, 'is not a coap option (known: port, host)');
+    if (!COAP_KEYS.includes(key)) throw optionError(`coap.${key}`, `is not a coap option (known: ${COAP_KEYS.join(', ')})`);
   }
-  const { port, host = DEFAULT_HOST } = obj;
+  const { port, host = DEFAULT_HOST, maxObservations = 1000, maxObservationsPerAddress = 16 } = obj;
+  for (const [key, value] of [['maxObservations', maxObservations], ['maxObservationsPerAddress', maxObservationsPerAddress]]) {
+    if (!Number.isInteger(value) || value < 0) throw optionError(`coap.${key}`, `must be a whole number, 0 or more, got ${describe(value)}`);
+  }
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw optionError('coap.port', `must be a whole number from 0 to 65535 (0 picks a free port), got ${describe(port)}`);
   }
   if (typeof host !== 'string' || host.length === 0) throw optionError('coap.host', `must be a non-empty string, got ${describe(host)}`);
-  return { port, host };
+  return { port, host, maxObservations, maxObservationsPerAddress };
 }
 
 /** `http`: a port, or { port, host, cert?, key?, ca? } (HTTPS with `cert`
