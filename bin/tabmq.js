@@ -46,6 +46,10 @@ Listeners:
                         DELETE /api/v1/clients/ID, GET /metrics (Prometheus),
                         /healthz, /readyz; HTTPS with --cert and --key; HTTP
                         Basic as a user of --password-file when given
+  --http-admin USER     a user who may use the API's administrative
+                        endpoints (clients, subscriptions, stats, metrics,
+                        DELETE) when requests carry users (repeatable); any
+                        user may publish and read retained messages (ACL)
   --coap PORT           a CoAP gateway on UDP PORT: POST coap://HOST/ps/TOPIC
                         publishes (?qos=, ?retain=; CON is QoS 1, NON QoS 0),
                         GET with Observe subscribes, GET reads the retained
@@ -148,6 +152,7 @@ function parse(argv, limits) {
         tls: { type: 'string', multiple: true },
         wss: { type: 'string', multiple: true },
         http: { type: 'string' },
+        'http-admin': { type: 'string', multiple: true },
         coap: { type: 'string' },
         config: { type: 'string' },
         host: { type: 'string' },
@@ -204,7 +209,7 @@ function parse(argv, limits) {
   if (http !== undefined) {
     // HTTPS with --cert and --key (the certificates the MQTT listeners present).
     const { cert, key } = secure.listener;
-    options.http = { port: http, host: v.host, ...(secureHttp ? { cert, key } : {}) };
+    options.http = { port: http, host: v.host, admins: v['http-admin'] ?? [], ...(secureHttp ? { cert, key } : {}) };
   }
   if (v.coap !== undefined) options.coap = { port: port('--coap', v.coap), host: v.host };
   if (v['sys-interval'] !== undefined) options.sysInterval = whole('--sys-interval', v['sys-interval'], 0, 86_400);

@@ -75,7 +75,7 @@ describe('tabmq --http', () => {
     await runCli(['passwd', '-c', '-b', passwd, 'alice', 'alicepw']);
     await runCli(['passwd', '-b', passwd, 'bob', 'bobpw']);
     writeFileSync(join(dir, 'acl'), ACL);
-    cli = await startCli(['--tcp', '0', '--http', '0', '--password-file', passwd, '--acl-file', join(dir, 'acl'),
+    cli = await startCli(['--tcp', '0', '--http', '0', '--http-admin', 'alice', '--password-file', passwd, '--acl-file', join(dir, 'acl'),
       '--data', join(dir, 'data'), '--sys-interval', '0']);
     api = cli.urls.http.replace(/\/$/, '');
   });
@@ -123,15 +123,22 @@ describe('tabmq --http', () => {
     assert.equal(r.status, 400);
     r = await post('/api/v1/publish', JSON.stringify({ topic: 'alice/x', qos: 3 }));
     assert.equal(r.status, 400);
-    const retained = await (await fetch(`${api}/api/v1/retained`, { headers: basic('bob', 'bobpw') })).json();
+    const retained = await (await fetch(`${api}/api/v1/retained`, { headers: basic('alice', 'alicepw') })).json();
     assert.deepEqual(retained, [{ topic: 'alice/q1', qos: 1, payload: Buffer.from('one').toString('base64'), payloadEncoding: 'base64' }]);
+    // bob reads only bob/#: alice's retained message is not his to see.
+    const bobs = await fetch(`${api}/api/v1/retained`, { headers: basic('bob', 'bobpw') });
+    assert.deepEqual([bobs.status, await bobs.json()], [200, []]);
   });
 
   test('DELETE /api/v1/clients/:id disconnects an MQTT 5 client with 0x98', async () => {
     const client = await connect(cli.urls.tcp, { protocolVersion: 5, clientId: 'to-kick', username: 'bob', password: 'bobpw' });
     try {
       const reason = new Promise((resolve) => client.once('disconnect', (p) => resolve(p.reasonCode)));
-      const clients = await (await fetch(`${api}/api/v1/clients`, { headers: basic('bob', 'bobpw') })).json();
+      const clients = await (await fetch(`${api}/api/v1/clients`, { headers: basic('alice', 'alicepw') })).json();
+      // bob is no administrator (--http-admin alice): not his to list or kick.
+      for (const [method, path] of [['GET', '/api/v1/clients'], ['GET', '/api/v1/subscriptions'], ['GET', '/api/v1/stats'], ['GET', '/metrics'], ['DELETE', '/api/v1/clients/to-kick']]) {
+        assert.equal((await fetch(api + path, { method, headers: basic('bob', 'bobpw') })).status, 403, `${method} ${path}`);
+      }
       assert.ok(clients.some((c) => c.clientId === 'to-kick' && c.connected));
       const r = await fetch(`${api}/api/v1/clients/to-kick`, { method: 'DELETE', headers: basic('alice', 'alicepw') });
       assert.equal(r.status, 200);
@@ -147,7 +154,7 @@ describe('tabmq --http', () => {
 
   test('/metrics is Prometheus text that moves with traffic', async () => {
     const scrape = async () => {
-      const r = await fetch(`${api}/metrics`, { headers: basic('bob', 'bobpw') });
+      const r = await fetch(`${api}/metrics`, { headers: basic('alice', 'alicepw') });
       assert.equal(r.status, 200);
       assert.match(r.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
       return parseMetrics(await r.text());

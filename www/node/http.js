@@ -40,7 +40,7 @@ class HttpError extends Error {
 export async function listenHttp(spec, app) {
   const secure = spec.cert !== undefined;
   const handler = (req, res) => {
-    serve(req, res, app).catch((err) => {
+    serve(req, res, app, spec.admins ?? []).catch((err) => {
       // A client that went away mid-request is no server error.
       if (req.destroyed && !res.writableEnded && !(err instanceof HttpError)) return res.destroy();
       if (err?.code === 'ERR_TABMQ_CLOSED') err = new HttpError(503, 'the broker is closing');
@@ -71,7 +71,7 @@ export async function listenHttp(spec, app) {
   };
 }
 
-async function serve(req, res, app) {
+async function serve(req, res, app, admins) {
   const url = new URL(req.url, 'http://tabmq.invalid');
   const path = url.pathname;
   if (path === '/healthz') return send(res, 200, { status: 'ok' });
@@ -83,6 +83,14 @@ async function serve(req, res, app) {
   if (broker === null || app.closing) throw new HttpError(503, 'the broker is not serving yet (restoring its data) or is closing');
   const username = await authenticate(req, broker);
   const route = `${req.method} ${path}`;
+  // Publishing and reading retained messages are any user's, under the
+  // ACL; the rest (other clients, their subscriptions, the broker's
+  // figures, disconnecting) only an administrator's, when requests carry
+  // users at all (http.admins).
+  const open = route === `POST ${API}/publish` || route === `GET ${API}/retained`;
+  if (!open && username !== undefined && !admins.includes(username)) {
+    throw new HttpError(403, `'${username}' is not an administrator of this broker (http.admins)`);
+  }
   if (route === 'GET /metrics') {
     const text = await app.metrics.text();
     res.writeHead(200, { 'content-type': app.metrics.contentType });
@@ -96,7 +104,7 @@ async function serve(req, res, app) {
   }
   if (route === `GET ${API}/retained`) {
     const limit = Math.min(Number(url.searchParams.get('limit') ?? 1000) || 1000, 100_000);
-    const retained = broker.inspect(limit).retained.map(({ topic, payload, qos }) => ({
+    const retained = (await readable(broker, username, limit)).map(({ topic, payload, qos }) => ({
       topic, qos, payload: Buffer.from(payload).toString('base64'), payloadEncoding: 'base64',
     }));
     return send(res, 200, retained);
@@ -113,6 +121,23 @@ async function serve(req, res, app) {
     return send(res, 200, { disconnected: clientId });
   }
   throw new HttpError(404, `no such endpoint: ${req.method} ${path}`);
+}
+
+/** The retained messages `username` may read (at most `limit`): a
+ *  subscription to '#' under the user's ACL, made and ended at once (its
+ *  retained messages arrive before it resolves). */
+async function readable(broker, username, limit) {
+  const got = [];
+  try {
+    const sub = await broker.subscribe('#', (m) => {
+      if (got.length < limit) got.push(m);
+    }, { username, qos: 2 }); // at QoS 2: each at the QoS it was published with
+    sub.unsubscribe();
+  } catch (err) {
+    if (err.code === 'ERR_TABMQ_REJECTED') return []; // nothing readable
+    throw err;
+  }
+  return got;
 }
 
 /** The user of the request's HTTP Basic credentials, undefined for an

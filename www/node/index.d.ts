@@ -106,6 +106,9 @@ export interface HttpOptions extends TcpListenerOptions {
   cert?: Pem;
   key?: Pem;
   ca?: Pem | Pem[];
+  /** Users who may use the administrative endpoints (clients, subscriptions, stats, metrics, DELETE) when requests
+   *  carry users; any user may publish and read the retained messages its ACL lets it read. */
+  admins?: string[];
 }
 
 export type Transport = 'tcp' | 'ws' | 'tls' | 'wss';

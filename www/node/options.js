@@ -140,11 +140,11 @@ function checkCoap(spec) {
   return { port, host, maxObservations, maxObservationsPerAddress };
 }
 
-/** `http`: a port, or { port, host, cert?, key?, ca? } (HTTPS with `cert`
- *  and `key`); null when not given. */
+/** `http`: a port, or { port, host, cert?, key?, ca?, admins? } (HTTPS
+ *  with `cert` and `key`); null when not given. */
 function checkHttp(spec) {
   if (spec === undefined || spec === null || spec === false) return null;
-  const known = ['port', 'host', 'cert', 'key', 'ca'];
+  const known = ['port', 'host', 'cert', 'key', 'ca', 'admins'];
   const obj = typeof spec === 'number' ? { port: spec } : spec;
   if (!isObject(obj)) throw optionError('http', `must be a port number or an object { ${known.join(', ')} }, got ${describe(spec)}`);
   for (const key of Object.keys(obj)) {
@@ -155,8 +155,12 @@ function checkHttp(spec) {
     throw optionError('http.port', `must be a whole number from 0 to 65535 (0 picks a free port), got ${describe(port)}`);
   }
   if (typeof host !== 'string' || host.length === 0) throw optionError('http.host', `must be a non-empty string, got ${describe(host)}`);
+  const { admins = [] } = obj;
+  if (!Array.isArray(admins) || admins.some((a) => typeof a !== 'string' || a.length === 0)) {
+    throw optionError('http.admins', `must be an array of user names, got ${describe(admins)}`);
+  }
   const secure = obj.cert !== undefined || obj.key !== undefined || obj.ca !== undefined;
-  return { port, host, ...(secure ? checkCertificates(obj, 'http.') : {}) };
+  return { port, host, admins: [...admins], ...(secure ? checkCertificates(obj, 'http.') : {}) };
 }
 
 /** `dataDir`, `durability` and `maxStoreBytes`: the store's settings
