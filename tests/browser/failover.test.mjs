@@ -284,6 +284,41 @@ describe('without Web Locks in the page: the heartbeat', () => {
 });
 
 describe('without SharedWorker: a leader tab runs the broker', () => {
+  test('a follower whose leader tab goes before its broker is ready elects the next leader instead of waiting forever', { timeout: 60_000 }, async () => {
+    const ctx = await b.newContext();
+    const name = uniqueName('stuck');
+    const first = await page(ctx);
+    // The first tab leads with a worker that never says 'ready'.
+    await first.evaluate((name) => {
+      window.pending = tabmq.startBroker({ name, mode: 'leader', workerUrl: '/tests/browser/pages/stuck-worker.js' });
+    }, name);
+    await first.waitForFunction(async (name) => {
+      const { held } = await navigator.locks.query();
+      return held.some((l) => l.name === `tabmq:leader:${name}`);
+    }, name);
+    const second = await page(ctx);
+    await second.evaluate((name) => {
+      window.started = tabmq.startBroker({ name, mode: 'leader' }).then((broker) => (window.broker = broker));
+    }, name);
+    // Welcomed by the first tab, it waits for a 'ready' that never comes.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await second.evaluate(() => window.broker === undefined), true);
+    const closedAt = Date.now();
+    await first.close();
+    await second.evaluate(() => window.started);
+    const took = Date.now() - closedAt;
+    assert.ok(took < 2000, `served within 2 s of the leader tab's close (${took} ms)`);
+    const client = await second.evaluate(async () => {
+      const c = await h.connect(window.broker, { clientId: 'after-stuck' });
+      const got = new Promise((ok) => c.once('message', (_t, p) => ok(new TextDecoder().decode(p))));
+      await c.subscribeAsync('s/t');
+      await c.publishAsync('s/t', 'served');
+      return got;
+    });
+    assert.equal(client, 'served');
+    await ctx.close();
+  });
+
   test('three tabs share one broker; the leader tab is closed, then the next leader crashes: served again within 2 s each time, nothing acknowledged lost', { timeout: 90_000 }, async () => {
     const ctx = await b.newContext();
     await ctx.addInitScript(() => {

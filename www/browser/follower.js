@@ -8,12 +8,16 @@
 
 /** The channels of broker `name`: where leaders are asked for and
  *  announced, and one per follower link. */
+import { watchLock } from './lifeline.js';
+
 export const announceChannel = (name) => `tabmq:${name}:leader`;
 export const linkChannel = (name, link) => `tabmq:${name}:link:${link}`;
 
 /**
  * Joins leader `leader` of broker `name`: resolves to a link once the
  * leader has opened this link's channel, or rejects after `timeoutMs`.
+ * `link.leaderGone` resolves when the leader's tab is gone (its lifeline
+ * lock, named by its id, comes free).
  */
 export function followerLink(name, leader, timeoutMs = 1000) {
   const id = globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random()}`;
@@ -42,9 +46,12 @@ export function followerLink(name, leader, timeoutMs = 1000) {
       channel.postMessage({ t: 'connect', conn, id: msg.id });
     },
   };
+  let unwatchLeader = null;
   const link = {
     control,
+    leaderGone: null,
     terminate() {
+      unwatchLeader?.();
       channel.postMessage({ t: 'bye' });
       channel.close();
       announce.close();
@@ -61,6 +68,7 @@ export function followerLink(name, leader, timeoutMs = 1000) {
       if (m.t === 'welcome') {
         clearTimeout(timer);
         announce.close();
+        link.leaderGone = new Promise((gone) => (unwatchLeader = watchLock(leader, gone)));
         resolve(link);
       } else if (m.t === 'control') {
         control.onmessage?.({ data: m.msg });

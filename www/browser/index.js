@@ -145,36 +145,53 @@ class BrokerHandle extends EventTarget {
     this.#linkReady = ready;
     ready.catch(() => {}); // the callers of #connect() and #attach() see it
     const opened = (async () => {
-      const link = await openLink(this.#opts);
-      if (this.#closed) {
-        link.terminate();
-        throw new TabmqError('tabmq: broker handle is closed', 'ERR_TABMQ_CLOSED');
+      for (;;) {
+        const hello = await this.#open(ready);
+        if (hello === null) continue; // a leader tab gone before its broker was ready
+        this.#ready = null;
+        this.#watch(this.#link, hello);
+        return;
       }
-      this.#link = link;
-      link.control.onmessage = (e) => {
-        if (this.#link === link) this.#onControl(e.data);
-      };
-      if (link.worker) {
-        link.worker.onerror = (e) => {
-          if (this.#link === link) this.#fatal(e);
-        };
-      }
-      link.control.postMessage({
-        t: 'init',
-        name: this.#opts.name,
-        page: this.#page,
-        lock: this.#pageLock,
-        core: this.#opts.core,
-        hooks: this.#opts.hooks,
-        wasmUrl: this.#opts.wasmUrl,
-        webhooks: this.#opts.webhooks,
-      });
-      const hello = await ready;
-      this.#ready = null;
-      this.#watch(link, hello);
     })();
     opened.catch((err) => this.#ready?.reject(err));
     return opened;
+  }
+
+  /** One link: opened, told 'init'; resolves to the broker's 'ready'
+   *  message, or null when the link is a follower's (mode 'leader') whose
+   *  leader tab went away first: then there is a new leader to find. */
+  async #open(ready) {
+    const link = await openLink(this.#opts);
+    if (this.#closed) {
+      link.terminate();
+      throw new TabmqError('tabmq: broker handle is closed', 'ERR_TABMQ_CLOSED');
+    }
+    this.#link = link;
+    link.control.onmessage = (e) => {
+      if (this.#link === link) this.#onControl(e.data);
+    };
+    if (link.worker) {
+      link.worker.onerror = (e) => {
+        if (this.#link === link) this.#fatal(e);
+      };
+    }
+    link.control.postMessage({
+      t: 'init',
+      name: this.#opts.name,
+      page: this.#page,
+      lock: this.#pageLock,
+      core: this.#opts.core,
+      hooks: this.#opts.hooks,
+      wasmUrl: this.#opts.wasmUrl,
+      webhooks: this.#opts.webhooks,
+    });
+    if (!link.leaderGone) return ready;
+    const hello = await Promise.race([ready, link.leaderGone.then(() => null)]);
+    if (hello === null) {
+      link.control.onmessage = null;
+      link.terminate();
+    }
+    return hello;
   }
 
   /** Watches the broker behind `link` (its 'ready' said `alive` and

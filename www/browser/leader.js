@@ -16,7 +16,7 @@
 //                    { t: 'bye' }             the follower's link is closed
 
 import { announceChannel, followerLink, linkChannel } from './follower.js';
-import { lockName, watchLock } from './lifeline.js';
+import { holdLock, lockName, watchLock } from './lifeline.js';
 
 /** Broker name -> this tab's part in its election. */
 const elections = new Map();
@@ -31,7 +31,11 @@ function election(opts, workerLink) {
   e = { id: lockName('tabmq:tab'), leading: false, worker: null, announce: null };
   e.start = () => startWorker(e, opts, workerLink);
   e.elected = new Promise((resolve) => {
-    navigator.locks.request(`tabmq:leader:${opts.name}`, () => {
+    navigator.locks.request(`tabmq:leader:${opts.name}`, async () => {
+      // The tab's own lifeline, named by its id: a follower watches it
+      // from 'welcome' on, so it sees this tab go even before the broker
+      // (restoring in this tab's worker) has a lifeline of its own.
+      await holdLock(e.id);
       e.leading = true;
       e.start();
       resolve();
