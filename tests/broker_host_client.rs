@@ -411,3 +411,40 @@ fn host_disconnects_a_client_with_0x98_and_its_will_is_sent() {
     let wills: Vec<String> = s.publishes(watcher).into_iter().map(|p| p.topic).collect();
     assert_eq!(wills, vec!["wills/victim"]);
 }
+
+#[test]
+fn an_access_change_that_removes_the_user_ends_its_host_subscription_and_a_webhook_stays() {
+    let mut s = Sim::new(with_access());
+    subscribe_now(&mut s, 1, "alice/#", QoS::AtMostOnce, Some("alice"));
+    let now = s.now;
+    let hook = tabmq::broker::HostWebhook {
+        name: "w".into(),
+        filter: "alice/#".into(),
+        qos: QoS::AtLeastOnce,
+        window: 1,
+    };
+    s.broker.handle_host_webhook(2, hook, now);
+    s.drive();
+    s.take_events();
+    // The same rules without alice in the password file.
+    let mut access = with_access().access;
+    access.passwords = Some(Passwords::parse("").unwrap());
+    let now = s.now;
+    s.broker.set_access(access, now);
+    s.drive();
+    let ended: Vec<(u64, ReasonCode)> = (s.take_events().into_iter())
+        .filter_map(|e| match e {
+            Event::Unsubscribed { id, reason } => Some((id, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ended,
+        [(1, ReasonCode::NotAuthorized)],
+        "alice's subscription ends; the webhook is the broker's own"
+    );
+    // Her publishes are refused from now on too: a fresh host connection
+    // for "alice" is not admitted by the host (checkCredentials), and the
+    // old one is gone.
+    assert!(!s.broker.check_credentials(Some("alice"), Some(b"alicepw")));
+}

@@ -447,7 +447,25 @@ impl Broker {
             self.host.conns.remove(&conn);
             return None;
         }
+        // The password entry the host checked the user against (its
+        // checkCredentials): an access change that removes the user or
+        // changes the password ends this connection, as a client's.
+        let credential = username.and_then(|u| self.cfg.access.credential(u));
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.credential = credential;
+        }
         Some(conn)
+    }
+
+    /// Whether `conn` is one the host opened for a user, or for an
+    /// anonymous request (a publisher or a subscription, not a webhook,
+    /// which is the broker's own): access changes apply to it as to a
+    /// client's.
+    pub(super) fn acts_for_a_user(&self, conn: ConnId) -> bool {
+        match self.host.conns.get(&conn) {
+            Some(h) => !matches!(h.role, Role::Subscriber { manual: true, .. }),
+            None => false,
+        }
     }
 
     fn host_disconnect(&mut self, conn: ConnId, now: Millis) {
@@ -490,7 +508,7 @@ impl Broker {
         }
         buf.drain(..pos);
         if close || broken {
-            return self.host_closed(conn);
+            return self.host_closed(conn, ReasonCode::UnspecifiedError);
         }
         if let Some(h) = self.host.conns.get_mut(&conn) {
             h.rx = buf;
@@ -554,14 +572,15 @@ impl Broker {
             (Role::Subscriber { .. }, Packet::PubRel(r)) => {
                 self.handle_packet(conn, Packet::PubComp(PubResponse::new(r.packet_id)), now);
             }
-            (_, Packet::Disconnect(_)) => self.host_closed(conn),
+            (_, Packet::Disconnect(d)) => self.host_closed(conn, d.reason),
             _ => {} // CONNACK, PUBCOMP
         }
     }
 
     /// The broker closed a host client's connection (an access change, a
-    /// protocol error): pending publishes fail, a subscription ends.
-    fn host_closed(&mut self, conn: ConnId) {
+    /// protocol error), for `reason` (its DISCONNECT's): pending publishes
+    /// fail, a subscription ends.
+    fn host_closed(&mut self, conn: ConnId, reason: ReasonCode) {
         let Some(h) = self.host.conns.remove(&conn) else {
             return;
         };
@@ -571,12 +590,11 @@ impl Broker {
                 let mut ids: Vec<u64> = pending.into_values().collect();
                 ids.sort_unstable();
                 for id in ids {
-                    self.host_answer(id, ReasonCode::UnspecifiedError);
+                    self.host_answer(id, reason);
                 }
             }
             Role::Subscriber { id, .. } => {
                 self.host.subscribers.remove(&id);
-                let reason = ReasonCode::UnspecifiedError;
                 self.host_event(Event::Unsubscribed { id, reason });
             }
         }

@@ -83,6 +83,23 @@ describe('broker.publish and broker.subscribe (Node)', () => {
     }
   });
 
+  test('an access change that removes the user ends its subscription: onEnd hears 0x87', async () => {
+    const broker = await testBroker({ ws: undefined, users: [{ username: 'alice', password: 'pw' }, { username: 'bob', password: 'pw' }], acl: ACL });
+    try {
+      const got = [];
+      const ended = new Promise((resolve) => {
+        broker.subscribe('alice/#', (m) => got.push(m.topic), { username: 'alice', onEnd: resolve });
+      });
+      await broker.publish('alice/1', 'm', { username: 'alice', qos: 1 });
+      broker.setAccess({ users: [{ username: 'bob', password: 'pw' }] });
+      assert.equal(await within(2000, 'onEnd', ended), 0x87);
+      assert.deepEqual(got, ['alice/1']);
+      assert.equal(broker.stats().subscriptions, 0, 'the subscription is gone from the broker');
+    } finally {
+      await broker.close();
+    }
+  });
+
   test('a QoS 1 publish under strict is answered after its commit and survives a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tabmq-host-client-'));
     try {

@@ -10,6 +10,7 @@
 //   { t: 'stats' | 'inspect' | 'close',    { t: 'reply', id, error: { code, message } }
 //     id }                                 { t: 'pong' }
 //   { t: 'bridge', id, name, paused }      { t: 'message', sub, message }  (a subscription's)
+//                                          { t: 'ended', sub, reasonCode } (the broker ended it)
 //   { t: 'ping' }
 //   { t: 'publish', id, topic, payload, options }
 //   { t: 'subscribe', id, sub, filter, options }
@@ -117,7 +118,11 @@ export function serveControl(control, { start, dedicated, lifeline }) {
         break;
       case 'subscribe': {
         const deliver = (message) => control.postMessage({ t: 'message', sub: msg.sub, message });
-        host.subscribe(msg.filter, deliver, msg.options).then((s) => {
+        const onEnd = (reasonCode) => {
+          subs.delete(msg.sub);
+          control.postMessage({ t: 'ended', sub: msg.sub, reasonCode });
+        };
+        host.subscribe(msg.filter, deliver, { ...msg.options, onEnd }).then((s) => {
           // The page left while this was being made: it is not kept.
           if (left) return s.unsubscribe();
           subs.set(msg.sub, s);

@@ -259,6 +259,10 @@ class BrokerHandle extends EventTarget {
       this.#emit(msg.event);
     } else if (msg.t === 'message') {
       this.#deliver(msg.sub, msg.message);
+    } else if (msg.t === 'ended') {
+      const s = this.#subs.get(msg.sub);
+      this.#subs.delete(msg.sub);
+      s?.onEnd?.(msg.reasonCode);
     } else if (msg.t === 'reply') {
       const request = this.#requests.get(msg.id);
       this.#requests.delete(msg.id);
@@ -359,9 +363,10 @@ class BrokerHandle extends EventTarget {
   async subscribe(filter, callback, options = {}) {
     if (typeof callback !== 'function') throw optionError('callback', 'must be a function');
     const sub = this.#nextSub++;
-    this.#subs.set(sub, { callback, filter, options });
+    const { onEnd, ...sent } = options ?? {}; // a function stays in this page
+    this.#subs.set(sub, { callback, filter, options: sent, onEnd: typeof onEnd === 'function' ? onEnd : null });
     try {
-      const { qos } = await this.#request('subscribe', { sub, filter, options });
+      const { qos } = await this.#request('subscribe', { sub, filter, options: sent });
       const unsubscribe = () => {
         if (!this.#subs.delete(sub) || this.#closed) return;
         this.#request('unsubscribe', { sub }).catch(() => {});

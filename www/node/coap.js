@@ -145,7 +145,7 @@ async function observe(req, res, broker, filter, username, observations, key) {
   try {
     sub = await broker.subscribe(filter, (m) => {
       if (!ended) res.write(Buffer.from(m.payload));
-    }, { username });
+    }, { username, onEnd: end }); // ended by the broker: so is the observation
   } catch (err) {
     observations.delete(key);
     ended = true;

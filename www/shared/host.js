@@ -483,7 +483,9 @@ export class BrokerHost {
    * refused.
    * @param {string} filter
    * @param {(message: object) => void} callback
-   * @param {{ qos?: 0|1|2, username?: string }} [options]
+   * @param {{ qos?: 0|1|2, username?: string, onEnd?: (reasonCode: number) => void }} [options]
+   *   `onEnd`: called if the broker ends the subscription itself (an access
+   *   change took the user away, say).
    */
   subscribe(filter, callback, options = {}) {
     if (this.#closed || this.#closing) return Promise.reject(closedError());
@@ -495,7 +497,8 @@ export class BrokerHost {
     } catch (err) {
       return Promise.reject(err);
     }
-    const answer = new Promise((resolve, reject) => this.#subscriptions.set(id, { callback, resolve, reject }));
+    const onEnd = typeof options?.onEnd === 'function' ? options.onEnd : null;
+    const answer = new Promise((resolve, reject) => this.#subscriptions.set(id, { callback, resolve, reject, onEnd }));
     this.poll();
     return answer.then((qos) => ({ qos, unsubscribe: () => this.#unsubscribe(id) }));
   }
@@ -605,9 +608,15 @@ export class BrokerHost {
         }
         return true;
       }
-      case 'unsubscribed':
+      case 'unsubscribed': {
+        // The broker ended it (an access change, a protocol error): its
+        // owner is told, when it asked to be (one it ended itself is gone
+        // from the map already).
+        const s = this.#subscriptions.get(event.id);
         this.#subscriptions.delete(event.id);
+        s?.onEnd?.(event.reasonCode);
         return true;
+      }
       default:
         return false;
     }

@@ -341,6 +341,9 @@ export interface SubscribeOptions {
   qos?: 0 | 1 | 2;
   /** Read as this user: its ACL applies. */
   username?: string;
+  /** Called if the broker ends the subscription itself: an access change that removes the user or changes its
+   *  password (0x87), as it disconnects that user's clients. */
+  onEnd?: (reasonCode: number) => void;
 }
 
 /** A message for `broker.subscribe`'s callback. */

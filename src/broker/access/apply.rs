@@ -31,7 +31,9 @@ impl Broker {
             .conns
             .iter()
             .filter(|(id, c)| {
-                !id.is_internal()
+                // A bridge's link and a webhook's are the broker's own; the
+                // host's other clients act for a user (or anonymously).
+                (!id.is_internal() || self.acts_for_a_user(**id))
                     && matches!(c.state, ConnState::Connected)
                     && !self.cfg.access.still_admits(
                         c.username.as_deref(),
