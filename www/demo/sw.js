@@ -14,7 +14,7 @@
 // the server is gone. (Asked from the page, a failed probe would also log a
 // network error on the page's console.)
 
-const CACHE = 'tabmq-demo-v4';
+const CACHE = 'tabmq-demo-v5';
 const PROBE = '/__tabmq-demo/online';
 
 const SHELL = [
@@ -53,6 +53,7 @@ const SHELL = [
   '/www/browser/worker.js',
   '/www/shared/errors.js',
   '/www/shared/host.js',
+  '/www/shared/webhooks.js',
   '/www/pkg/tabmq.js',
   '/www/pkg/tabmq_bg.wasm',
   '/node_modules/mqtt/dist/mqtt.esm.js',
