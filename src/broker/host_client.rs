@@ -199,30 +199,11 @@ impl Broker {
     /// the host's `id` (the SUBACK's reason), then each message is an
     /// `Event::Message` with that id, until `handle_host_unsubscribe(id)`.
     pub fn handle_host_subscribe(&mut self, id: u64, s: HostSubscribe, now: Millis) {
-        self.clock = now;
-        self.start(now);
-        self.handle_host_unsubscribe(id, now);
-        let role = Role::Subscriber {
-            id,
-            manual: false,
-            unacked: FxHashMap::default(),
+        let Some(conn) = self.open_host_subscriber(id, s.username.as_deref(), None, now) else {
+            return;
         };
-        let Some(conn) = self.host_connect(s.username.as_deref(), role, None, now) else {
-            return self.host_event(Event::Subscribed {
-                id,
-                reason: ReasonCode::UnspecifiedError,
-            });
-        };
-        self.host.subscribers.insert(id, conn);
-        let subscribe = Subscribe {
-            packet_id: NonZeroU16::MIN,
-            properties: Properties::default(),
-            subscriptions: vec![Subscription {
-                filter: s.filter,
-                options: SubscriptionOptions::qos(s.qos),
-            }],
-        };
-        self.handle_packet(conn, Packet::Subscribe(subscribe), now);
+        let options = SubscriptionOptions::qos(s.qos);
+        self.send_host_subscribe(conn, s.filter, options, now);
     }
 
     /// Subscribes a webhook (`HostWebhook`), as the host's subscription
@@ -234,22 +215,10 @@ impl Broker {
     /// QoS 0 there is nothing to acknowledge). `handle_host_unsubscribe(id)`
     /// disconnects it and keeps its session.
     pub fn handle_host_webhook(&mut self, id: u64, w: HostWebhook, now: Millis) {
-        self.clock = now;
-        self.start(now);
-        self.handle_host_unsubscribe(id, now);
-        let role = Role::Subscriber {
-            id,
-            manual: true,
-            unacked: FxHashMap::default(),
-        };
         let session = (webhook_client_id(&w.name), w.window.max(1));
-        let Some(conn) = self.host_connect(None, role, Some(session), now) else {
-            return self.host_event(Event::Subscribed {
-                id,
-                reason: ReasonCode::UnspecifiedError,
-            });
+        let Some(conn) = self.open_host_subscriber(id, None, Some(session), now) else {
+            return;
         };
-        self.host.subscribers.insert(id, conn);
         // A webhook whose filter changed keeps its queue but not the old
         // filter: the session holds exactly the configured one.
         let stale: Vec<String> = (self.conns.get(&conn))
@@ -271,13 +240,49 @@ impl Broker {
         let mut options = SubscriptionOptions::qos(w.qos);
         options.retain_as_published = true;
         options.retain_handling = codec::RetainHandling::Never;
+        self.send_host_subscribe(conn, w.filter, options, now);
+    }
+
+    /// The connection of the host's subscription `id` (replacing one of the
+    /// same id): a clean session, or the persistent `session` (client id,
+    /// window) of a webhook, whose deliveries the host acknowledges itself.
+    /// None, with the `Subscribed` answer given, if it is not admitted.
+    fn open_host_subscriber(
+        &mut self,
+        id: u64,
+        username: Option<&str>,
+        session: Option<(String, u16)>,
+        now: Millis,
+    ) -> Option<ConnId> {
+        self.clock = now;
+        self.start(now);
+        self.handle_host_unsubscribe(id, now);
+        let role = Role::Subscriber {
+            id,
+            manual: session.is_some(),
+            unacked: FxHashMap::default(),
+        };
+        let Some(conn) = self.host_connect(username, role, session, now) else {
+            let reason = ReasonCode::UnspecifiedError;
+            self.host_event(Event::Subscribed { id, reason });
+            return None;
+        };
+        self.host.subscribers.insert(id, conn);
+        Some(conn)
+    }
+
+    /// The host subscription's one SUBSCRIBE; its SUBACK is the answer.
+    fn send_host_subscribe(
+        &mut self,
+        conn: ConnId,
+        filter: String,
+        options: SubscriptionOptions,
+        now: Millis,
+    ) {
         let subscribe = Subscribe {
             packet_id: NonZeroU16::MIN,
             properties: Properties::default(),
-            subscriptions: vec![Subscription {
-                filter: w.filter,
-                options,
-            }],
+            subscriptions: vec![Subscription { filter, options }],
         };
         self.handle_packet(conn, Packet::Subscribe(subscribe), now);
     }

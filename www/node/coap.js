@@ -15,6 +15,7 @@
 // reaches the broker.
 
 import coap from 'coap';
+import { readRetained } from './retained.js';
 
 const PREFIX = 'ps';
 
@@ -155,13 +156,11 @@ async function observe(req, res, broker, filter, username, observations, key) {
   if (ended) sub.unsubscribe();
 }
 
-/** The retained message of `topic` (a subscription made and ended at
- *  once: its retained messages arrive before it resolves). */
+/** The retained message of `topic`, if `username` may read it. */
 async function retained(res, broker, topic, username) {
-  const got = [];
+  let got;
   try {
-    const sub = await broker.subscribe(topic, (m) => got.push(m), { username });
-    sub.unsubscribe();
+    got = await readRetained(broker, topic, username, 1);
   } catch (err) {
     if (err.code === 'ERR_TABMQ_REJECTED') return reply(res, codeOf(err.reasonCode), err.message);
     throw err;

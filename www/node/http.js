@@ -11,6 +11,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { once } from 'node:events';
+import { readRetained } from './retained.js';
 
 const API = '/api/v1';
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -104,7 +105,11 @@ async function serve(req, res, app, admins) {
   }
   if (route === `GET ${API}/retained`) {
     const limit = Math.min(Number(url.searchParams.get('limit') ?? 1000) || 1000, 100_000);
-    const retained = (await readable(broker, username, limit)).map(({ topic, payload, qos }) => ({
+    const readable = await readRetained(broker, '#', username, limit).catch((err) => {
+      if (err.code === 'ERR_TABMQ_REJECTED') return []; // nothing readable
+      throw err;
+    });
+    const retained = readable.map(({ topic, payload, qos }) => ({
       topic, qos, payload: Buffer.from(payload).toString('base64'), payloadEncoding: 'base64',
     }));
     return send(res, 200, retained);
@@ -121,23 +126,6 @@ async function serve(req, res, app, admins) {
     return send(res, 200, { disconnected: clientId });
   }
   throw new HttpError(404, `no such endpoint: ${req.method} ${path}`);
-}
-
-/** The retained messages `username` may read (at most `limit`): a
- *  subscription to '#' under the user's ACL, made and ended at once (its
- *  retained messages arrive before it resolves). */
-async function readable(broker, username, limit) {
-  const got = [];
-  try {
-    const sub = await broker.subscribe('#', (m) => {
-      if (got.length < limit) got.push(m);
-    }, { username, qos: 2 }); // at QoS 2: each at the QoS it was published with
-    sub.unsubscribe();
-  } catch (err) {
-    if (err.code === 'ERR_TABMQ_REJECTED') return []; // nothing readable
-    throw err;
-  }
-  return got;
 }
 
 /** The user of the request's HTTP Basic credentials, undefined for an
