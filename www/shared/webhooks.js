@@ -171,16 +171,12 @@ class Webhook {
   }
 
   start() {
-    const { spec } = this;
+    const spec = this.#spec;
     // The in-flight window: a batch can fill, and one more waits behind it.
     const window = Math.min(65_535, Math.max(10, 2 * (spec.batch?.max ?? 1)));
     const { id, answer } = this.#core.subscribe({ ...spec, window }, (m) => this.#delivered(m));
     this.#id = id;
     answer.catch((err) => this.#failed(`cannot subscribe to ${spec.filter}: ${err?.message ?? err}`, null));
-  }
-
-  get spec() {
-    return this.#spec;
   }
 
   stop() {
